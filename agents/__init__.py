@@ -1,0 +1,1 @@
+"""restock package."""

@@ -1,0 +1,215 @@
+"""Batch pipeline between Kafka records and per-SKU state: decode, fence, apply, dead-letter.
+
+Transport-free: the Faust agent (:mod:`agents.worker`) hands it the records of one
+``stream.take_events`` batch and gets back what to produce and which states to write. Tests
+and tools can drive it with plain :class:`Record` values.
+
+Bad input never crashes the worker and is never silently dropped: a record that fails
+decoding or validation, whose processing raises, that arrives late, or whose key does not
+match its payload becomes a :class:`schemas.events.DeadLetter` (with the original bytes and the
+reason) on the dead-letter topic and is counted in metrics.
+
+Hot SKUs stay in an LRU cache in the worker; a SKU missing from the cache is loaded from the
+state store in one pipelined round trip per batch. Only clean (already persisted) states are
+evicted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+from agents.demand import epoch, period_seconds, period_start
+from agents.processor import EventMeta, SkuProcessor
+from agents.state import SkuState, StateStore
+from schemas.events import DeadLetter, EventValidationError, decode_for_topic_role, encode_event
+
+log = logging.getLogger(__name__)
+
+Role = Literal["orders", "inventory", "promotions"]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One consumed Kafka record (``timestamp_ms`` is the broker/producer timestamp)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp_ms: int | None = None
+
+
+@dataclass(slots=True)
+class BatchOutput:
+    """What one batch produced: messages to send and states to persist."""
+
+    decisions: list[tuple[bytes, bytes]] = field(default_factory=list)  # (key, value)
+    dead_letters: list[tuple[bytes, bytes]] = field(default_factory=list)
+    dirty: list[SkuState] = field(default_factory=list)
+    applied: int = 0
+    skipped: int = 0
+    dead_lettered: dict[str, int] = field(default_factory=dict)
+    decision_kinds: dict[str, int] = field(default_factory=dict)
+    periods_closed: int = 0
+
+
+class Pipeline:
+    """Route records of the input topics to their SKU states through :class:`SkuProcessor`.
+
+    Parameters
+    ----------
+    processor : SkuProcessor
+        The pure per-SKU logic.
+    store : StateStore
+        Where states are loaded from (misses) and written to (by the caller, after producing).
+    roles : dict[str, Role]
+        Topic name -> role (``orders``, ``inventory``, ``promotions``).
+    cache_size : int
+        Hot SKUs kept in memory (LRU over clean states).
+    now : callable, optional
+        Processing-time clock for dead-letter timestamps (metrics only, never in the math).
+    """
+
+    def __init__(self, processor: SkuProcessor, store: StateStore, roles: dict[str, Role],
+                 cache_size: int = 200_000, now: Callable[[], datetime] | None = None) -> None:
+        self.processor = processor
+        self.store = store
+        self.roles = roles
+        self.cache_size = cache_size
+        self.cache: OrderedDict[str, SkuState] = OrderedDict()
+        self.partition_of: dict[str, int] = {}
+        self.watermark: dict[int, int] = {}  # partition -> max event time seen (epoch s)
+        self._closed_through: dict[int, int] = {}  # partition -> period boundary already advanced
+        self._now = now or (lambda: datetime.now(UTC))
+
+    # --- cache ------------------------------------------------------------------------------
+    def _ensure_loaded(self, keys: set[str]) -> None:
+        missing = [k for k in keys if k not in self.cache]
+        if missing:
+            loaded = self.store.load_many(missing)
+            for k in missing:
+                self.cache[k] = loaded.get(k) or SkuState.new(k)
+
+    def _evict(self, dirty: set[str]) -> None:
+        while len(self.cache) > self.cache_size:
+            k, s = next(iter(self.cache.items()))
+            if k in dirty:
+                self.cache.move_to_end(k)
+                break
+            del self.cache[k]
+            self.partition_of.pop(k, None)
+
+    def reset(self) -> None:
+        """Forget cached states (after a rebalance: states are reloaded from the store)."""
+        self.cache.clear()
+        self.partition_of.clear()
+        self.watermark.clear()
+        self._closed_through.clear()
+
+    # --- batch ----------------------------------------------------------------------------
+    def _dead_letter(self, out: BatchOutput, rec: Record, stage: str, err: Exception | str,
+                     occurred_at: datetime | None = None) -> None:
+        dl = DeadLetter.from_failure(rec.topic, rec.partition, rec.offset, rec.key, rec.value,
+                                     stage, err, self._now())
+        if occurred_at is not None:
+            dl = dl.model_copy(update={"occurred_at": occurred_at})
+        out.dead_letters.append((f"{rec.topic}:{rec.partition}:{rec.offset}".encode(), encode_event(dl)))
+        out.dead_lettered[stage] = out.dead_lettered.get(stage, 0) + 1
+        log.warning("dead-lettered %s[%d] offset=%d stage=%s: %s", rec.topic, rec.partition,
+                    rec.offset, stage, dl.error_message)
+
+    def process(self, records: list[Record]) -> BatchOutput:
+        """Apply a batch of records in order; return decisions, dead letters and dirty states."""
+        out = BatchOutput()
+        decoded: list[tuple[Record, object | None]] = []
+        keys: set[str] = set()
+        for rec in records:
+            role = self.roles.get(rec.topic)
+            if role is None:
+                self._dead_letter(out, rec, "decode", f"unknown topic {rec.topic!r}")
+                decoded.append((rec, None))
+                continue
+            try:
+                ev = decode_for_topic_role(role, rec.value)
+            except EventValidationError as exc:
+                self._dead_letter(out, rec, "validate", exc)
+                decoded.append((rec, None))
+                continue
+            key = ev.key  # type: ignore[attr-defined]
+            if rec.key is not None and rec.key.decode("utf-8", "replace") != key:
+                self._dead_letter(out, rec, "validate",
+                                  f"message key {rec.key!r} does not match payload key {key!r}")
+                decoded.append((rec, None))
+                continue
+            keys.add(key)
+            decoded.append((rec, ev))
+        self._ensure_loaded(keys)
+        dirty: dict[str, SkuState] = {}
+        for rec, ev in decoded:
+            if ev is None:
+                continue
+            key = ev.key  # type: ignore[attr-defined]
+            state = self.cache[key]
+            self.cache.move_to_end(key)
+            self.partition_of[key] = rec.partition
+            meta = EventMeta(rec.topic, rec.partition, rec.offset)
+            try:
+                res = self.processor.apply(state, ev, meta)
+            except Exception as exc:  # noqa: BLE001 - any processing failure is dead-lettered
+                # The state may be half-updated: drop it from the cache so it reloads clean.
+                self.cache.pop(key, None)
+                dirty.pop(key, None)
+                self._dead_letter(out, rec, "process", exc)
+                continue
+            if res.status == "skipped":
+                out.skipped += 1
+                continue
+            dirty[key] = state
+            if res.status == "late":
+                self._dead_letter(out, rec, "late", res.error or "late event",
+                                  occurred_at=ev.occurred_at)  # type: ignore[attr-defined]
+                continue
+            out.applied += 1
+            out.periods_closed += res.periods_closed
+            self._emit(out, res.decisions)
+            self._advance_partition(out, rec, epoch(ev.occurred_at), ev.event_id, dirty)  # type: ignore[attr-defined]
+        out.dirty = list(dirty.values())
+        self._evict(set(dirty))
+        return out
+
+    def _emit(self, out: BatchOutput, decisions: list) -> None:  # type: ignore[type-arg]
+        for d in decisions:
+            out.decisions.append((d.key.encode(), encode_event(d)))
+            out.decision_kinds[d.kind] = out.decision_kinds.get(d.kind, 0) + 1
+
+    def _advance_partition(self, out: BatchOutput, rec: Record, t: int, trigger_id: str,
+                           dirty: dict[str, SkuState]) -> None:
+        """Close periods of silent SKUs on this partition when its watermark crosses a period."""
+        p = rec.partition
+        if t <= self.watermark.get(p, -1):
+            return
+        self.watermark[p] = t
+        cfg = self.processor.config
+        wm = int(t - cfg.allowed_lateness_s)
+        boundary = period_start(cfg.freq, wm)
+        if boundary <= self._closed_through.get(p, -1):
+            return
+        self._closed_through[p] = boundary
+        meta = EventMeta(rec.topic, rec.partition, rec.offset)
+        step = period_seconds(cfg.freq)
+        for key, state in self.cache.items():
+            if self.partition_of.get(key) != p or state.demand.open_start is None:
+                continue
+            if state.demand.open_start + step > wm:
+                continue
+            res = self.processor.advance(state, t, meta, trigger_id)
+            if res.status == "applied":
+                dirty[key] = state
+                out.periods_closed += res.periods_closed
+                self._emit(out, res.decisions)

@@ -1,0 +1,435 @@
+"""Apply one event to one SKU's state and decide: the single code path of agent, backtest and demo.
+
+:class:`SkuProcessor` is pure: it takes a :class:`~agents.state.SkuState`, a decoded event and
+where the event came from (topic, partition, offset), mutates the state and returns the
+decisions to emit. The Faust agent (``agents.worker``), ``restock backtest`` and ``restock demo``
+all call it; only the transport around it differs.
+
+Order of work for one event:
+
+1. **Fence.** An event at or below the SKU's fence for its ``topic:partition`` is skipped.
+2. **Event time.** The SKU's clock moves to ``occurred_at``; demand periods whose end plus the
+   allowed lateness it passed are closed and learned (skipped periods as zeros).
+3. **Apply.** Orders add demand to the open period and consume ``on_hand`` (what cannot be
+   served is a lost sale or a backorder, by configuration). An order for a period that is
+   already closed is *late*: nothing is applied and the caller dead-letters it. Cancellations and
+   returns never count as negative demand; restocked units go back on hand. Inventory events
+   move the inventory position (see :mod:`agents.inventory`).
+4. **Decide.** With the forecast of the next H periods (cached until the model learns again) the
+   policy computes s and S. When the inventory position is at or below s a
+   ``ReorderSuggested`` is emitted, at most one open per SKU@location; it closes when a purchase
+   order or a receipt arrives or when it expires, and is re-emitted only when its quantity
+   changes by more than a configured fraction. ``OverstockDetected`` likewise.
+
+Decision ids are derived from the trigger (SKU key, decision kind, topic, partition, offset),
+so a replay re-emits identical ids that consumers dedupe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from agents.demand import (
+    Freq,
+    LateEventError,
+    calendar_features,
+    epoch,
+    period_seconds,
+    to_datetime,
+)
+from agents.forecasting import ForecastDistribution
+from agents.policy import (
+    PolicyLevels,
+    PolicyParams,
+    compute_levels,
+    is_overstock,
+    order_quantity,
+    project_inventory,
+)
+from agents.state import OpenDecision, SkuState
+from schemas.events import (
+    DecisionExplanation,
+    OrderCancelled,
+    OrderPlaced,
+    OverstockDetected,
+    PromotionCancelled,
+    PromotionPlanned,
+    PurchaseOrderCancelled,
+    PurchaseOrderPlaced,
+    ReorderSuggested,
+    StockAdjusted,
+    StockReceived,
+    StockSnapshot,
+)
+
+Decision = ReorderSuggested | OverstockDetected
+Status = Literal["applied", "skipped", "late"]
+
+
+@dataclass(frozen=True, slots=True)
+class EventMeta:
+    """Where an event came from: ``topic[partition]@offset``."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(slots=True)
+class ApplyResult:
+    """Outcome of applying one event (or one watermark) to one SKU."""
+
+    status: Status
+    decisions: list[Decision] = field(default_factory=list)
+    periods_closed: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Derived:
+    """Forecast and policy levels for the SKU's current open period (cached, not stored)."""
+
+    dist: ForecastDistribution
+    levels: PolicyLevels
+    params: PolicyParams
+    lead_time_periods: int
+
+
+@dataclass(frozen=True)
+class ProcessorConfig:
+    """Knobs of :class:`SkuProcessor` (all durations in seconds unless named otherwise).
+
+    Attributes
+    ----------
+    freq : {"H", "D", "W"}
+        Demand period.
+    allowed_lateness_s : float
+        How long after its end a period stays open for late orders.
+    horizon_periods : int
+        Forecast horizon H (must cover lead time + review period).
+    policy : PolicyParams
+        Default replenishment parameters (lead time etc. in periods).
+    overrides : dict[str, PolicyParams]
+        Per ``sku@location`` (or per ``sku``) parameters.
+    suggestion_expiry_s : float
+        An open suggestion stops blocking new ones after this much event time.
+    reemit_change_fraction : float
+        Re-emit an open reorder when the order-up-to level S it was computed with moves by more
+        than this fraction (a forecast shift), not when demand merely depletes stock further.
+    unmet_demand : {"lost_sales", "backorder"}
+        What an order that exceeds on_hand becomes.
+    min_history_periods : int
+        Periods a SKU must have learned before any decision is made about it.
+    """
+
+    freq: Freq = "D"
+    allowed_lateness_s: float = 3600.0
+    horizon_periods: int = 28
+    policy: PolicyParams = field(default_factory=PolicyParams)
+    overrides: dict[str, PolicyParams] = field(default_factory=dict)
+    suggestion_expiry_s: float = 14 * 86400.0
+    reemit_change_fraction: float = 0.25
+    unmet_demand: Literal["lost_sales", "backorder"] = "lost_sales"
+    min_history_periods: int = 7
+
+    def __post_init__(self) -> None:
+        needed = self.policy.lead_time_periods + self.policy.review_period_periods
+        if self.horizon_periods < math.ceil(needed):
+            raise ValueError(
+                f"horizon_periods ({self.horizon_periods}) must cover lead time + review period "
+                f"({needed:g} periods)"
+            )
+
+
+def decision_id(key: str, kind: str, meta: EventMeta) -> str:
+    """Deterministic decision id: sha256 of SKU key, kind and trigger position (32 hex chars).
+
+    Examples
+    --------
+    >>> decision_id("A@X", "reorder", EventMeta("orders", 1, 42))
+    'a37f01b92033ec32f235c7d61d91bbd0'
+    """
+    raw = f"{key}|{kind}|{meta.topic}|{meta.partition}|{meta.offset}".encode()
+    return hashlib.sha256(raw).hexdigest()[:32]
+
+
+PeriodObserver = Callable[[SkuState, int, float], None]
+
+
+class SkuProcessor:
+    """Applies events to per-SKU state and returns decisions (see module docstring).
+
+    Parameters
+    ----------
+    config : ProcessorConfig
+        Period, lateness, horizon and policy parameters.
+    observer : callable, optional
+        ``observer(state, period_start_epoch_s, units)`` is called for every closed period
+        *before* the model learns it (the backtest records its out-of-sample forecasts there).
+    """
+
+    def __init__(self, config: ProcessorConfig, observer: PeriodObserver | None = None) -> None:
+        self.config = config
+        self.observer = observer
+        self._step = period_seconds(config.freq)
+
+    # --- public entry points -------------------------------------------------------------
+    def apply(self, state: SkuState, event: Any, meta: EventMeta) -> ApplyResult:
+        """Apply one decoded input event to ``state``.
+
+        Parameters
+        ----------
+        state : SkuState
+            The event's SKU state (mutated).
+        event : schemas.events input event
+            An order, inventory or promotion event of this SKU.
+        meta : EventMeta
+            Topic, partition and offset of the event.
+
+        Returns
+        -------
+        ApplyResult
+            ``skipped`` when fenced, ``late`` when the order's period was already closed (the
+            state only advances its fence), else ``applied`` with the decisions to emit.
+        """
+        if not state.fence_passed(meta.topic, meta.partition, meta.offset):
+            return ApplyResult("skipped")
+        t = epoch(event.occurred_at)
+        result = ApplyResult("applied")
+        if isinstance(event, OrderPlaced):
+            try:
+                closed = state.demand.add(self.config.freq, t, float(event.quantity),
+                                          lateness_s=self.config.allowed_lateness_s)
+            except LateEventError as exc:
+                state.mark_applied(meta.topic, meta.partition, meta.offset)
+                state.bump("late")
+                return ApplyResult("late", error=str(exc))
+            result.periods_closed = self._learn(state, closed)
+            served, short = state.position.sell(event.quantity, at=t, unmet=self.config.unmet_demand)
+            state.bump("orders_units", event.quantity)
+            state.bump("served_units", served)
+            if short and self.config.unmet_demand == "lost_sales":
+                state.bump("lost_units", short)
+        else:
+            result.periods_closed = self._learn(
+                state, state.demand.advance(self.config.freq, t, lateness_s=self.config.allowed_lateness_s)
+            )
+            self._apply_other(state, event, t)
+        state.mark_applied(meta.topic, meta.partition, meta.offset)
+        state.bump("events")
+        state.updated_at = max(state.updated_at, t)
+        result.decisions = self._decide(state, meta, event.event_id, t)
+        return result
+
+    def advance(self, state: SkuState, watermark: int, meta: EventMeta, trigger_event_id: str) -> ApplyResult:
+        """Close the SKU's periods up to a partition watermark (epoch s) and decide again.
+
+        Idempotent and deterministic: it depends only on the state and the watermark, which
+        is itself derived from the partition's events, so a replay reproduces it.
+        """
+        closed = state.demand.advance(self.config.freq, watermark, lateness_s=self.config.allowed_lateness_s)
+        if not closed:
+            return ApplyResult("skipped")
+        result = ApplyResult("applied", periods_closed=self._learn(state, closed))
+        result.decisions = self._decide(state, meta, trigger_event_id, watermark)
+        return result
+
+    def params_for(self, key: str) -> PolicyParams:
+        """Policy parameters of a SKU key: ``sku@location`` override, ``sku`` override, default."""
+        ov = self.config.overrides
+        if key in ov:
+            return ov[key]
+        sku = key.partition("@")[0]
+        return ov.get(sku, self.config.policy)
+
+    def derived(self, state: SkuState) -> Derived | None:
+        """Forecast distribution and policy levels for the open period (cached on the state)."""
+        if state.derived is not None:
+            return state.derived  # type: ignore[no-any-return]
+        if state.demand.open_start is None:
+            return None
+        h = self.config.horizon_periods
+        start = state.demand.open_start
+        xs = [calendar_features(self.config.freq, start + i * self._step) for i in range(h)]
+        dist = state.model.forecast_distribution(h, xs)
+        params = self.params_for(state.key)
+        levels = compute_levels(dist.mean, dist.variance, params)
+        lead = max(1, math.ceil(params.lead_time_periods))
+        state.derived = Derived(dist, levels, params, lead)
+        return state.derived
+
+    # --- internals ----------------------------------------------------------------------------
+    def _learn(self, state: SkuState, closed: list[tuple[int, float]]) -> int:
+        for start, units in closed:
+            if self.observer is not None:
+                self.observer(state, start, units)
+            state.model.learn_one(units, calendar_features(self.config.freq, start))
+            state.bump("periods")
+        if closed:
+            state.derived = None
+        return len(closed)
+
+    def _apply_other(self, state: SkuState, event: Any, t: int) -> None:
+        pos = state.position
+        if isinstance(event, StockSnapshot):
+            pos.snapshot(event.on_hand, at=t)
+        elif isinstance(event, StockReceived):
+            pos.receive(event.quantity, event.purchase_order_id, at=t)
+            state.reorder = None  # a receipt covers the open suggestion
+        elif isinstance(event, StockAdjusted):
+            pos.adjust(event.delta, at=t)
+        elif isinstance(event, PurchaseOrderPlaced):
+            pos.place_purchase_order(event.purchase_order_id, event.quantity,
+                                     expected_arrival=epoch(event.expected_arrival))
+            state.reorder = None  # a purchase order covers the open suggestion
+        elif isinstance(event, PurchaseOrderCancelled):
+            pos.cancel_purchase_order(event.purchase_order_id)
+        elif isinstance(event, OrderCancelled):
+            if event.restock:
+                pos.give_back(event.quantity, at=t)
+            state.bump("returned_units", event.quantity)
+        elif isinstance(event, PromotionPlanned):
+            state.promotions[event.promotion_id] = [
+                epoch(event.valid_from), epoch(event.valid_to),
+                -1.0 if event.unit_price is None else float(event.unit_price),
+                float(event.depth), event.promo_kind,
+            ]
+            state.derived = None
+        elif isinstance(event, PromotionCancelled):
+            state.promotions.pop(event.promotion_id, None)
+            state.derived = None
+        else:  # pragma: no cover - the decoders only produce the types above
+            raise TypeError(f"unsupported event type {type(event).__name__}")
+
+    def _explanation(self, state: SkuState, d: Derived, meta: EventMeta, trigger_event_id: str) -> DecisionExplanation:
+        pos, lv, p = state.position, d.levels, d.params
+        return DecisionExplanation(
+            on_hand=pos.on_hand,
+            on_order=pos.on_order,
+            backorders=pos.backorders,
+            inventory_position=pos.inventory_position,
+            period=self.config.freq,
+            lead_time_periods=p.lead_time_periods,
+            lead_time_std_periods=p.lead_time_std_periods,
+            review_period_periods=p.review_period_periods,
+            forecast_mean_lead_time=round(lv.mean_lead_time, 4),
+            forecast_q90_lead_time=round(lv.q90_lead_time, 4),
+            forecast_q95_lead_time=round(lv.q95_lead_time, 4),
+            forecast_mean_protection=round(lv.mean_protection, 4),
+            forecast_q90_protection=round(lv.q90_protection, 4),
+            forecast_q95_protection=round(lv.q95_protection, 4),
+            safety_stock=round(lv.safety_stock, 4),
+            reorder_point=round(lv.reorder_point, 4),
+            order_up_to=round(lv.order_up_to, 4),
+            service_level_target=p.cycle_service_level if p.fill_rate is None else p.fill_rate,
+            service_level_kind="cycle" if p.fill_rate is None else "fill_rate",
+            model=d.dist.model,
+            model_version=state.model.model_version,
+            model_recent_mae=None if state.model.recent_mae is None else round(float(state.model.recent_mae), 4),
+            trigger_event_id=trigger_event_id,
+            trigger_topic=meta.topic,
+            trigger_partition=meta.partition,
+            trigger_offset=meta.offset,
+            promotions=sorted(state.promotions),
+        )
+
+    def _projection_inputs(self, state: SkuState, d: Derived) -> tuple[np.ndarray, np.ndarray]:
+        mean = np.array(d.dist.mean, dtype=float)
+        var = np.array(d.dist.variance, dtype=float)
+        # Demand already seen in the open period is no longer ahead of us.
+        mean[0] = max(0.0, mean[0] - state.demand.pending[0]) if state.demand.pending else mean[0]
+        return mean, var
+
+    def _decide(self, state: SkuState, meta: EventMeta, trigger_event_id: str, t: int) -> list[Decision]:
+        if state.model.n_periods < self.config.min_history_periods:
+            return []
+        d = self.derived(state)
+        if d is None:
+            return []
+        out: list[Decision] = []
+        pos, lv = state.position, d.levels
+        if state.reorder is not None and t >= state.reorder.expires_at:
+            state.reorder = None
+        ip = pos.inventory_position
+        if ip <= lv.reorder_point and lv.order_up_to > 0:
+            qty = order_quantity(ip, lv.reorder_point, lv.order_up_to, d.params.pack_size, d.params.moq)
+            open_ = state.reorder
+            material = open_ is None or (
+                abs(lv.order_up_to - open_.level) > self.config.reemit_change_fraction * max(open_.level, 1.0)
+            )
+            if qty > 0 and material:
+                out.append(self._reorder(state, d, meta, trigger_event_id, t, qty))
+        over = self._overstock(state, d, meta, trigger_event_id, t)
+        if over is not None:
+            out.append(over)
+        return out
+
+    def _reorder(self, state: SkuState, d: Derived, meta: EventMeta, trigger_event_id: str, t: int,
+                 qty: int) -> ReorderSuggested:
+        pos = state.position
+        mean, var = self._projection_inputs(state, d)
+        assert state.demand.open_start is not None
+        receipts = pos.scheduled_receipts(t, self._step, state.demand.open_start)
+        proj = project_inventory(pos.on_hand, pos.backorders, receipts, mean, var,
+                                 within_periods=d.lead_time_periods)
+        stockout_at = None
+        reason: Literal["projected_stockout", "below_reorder_point"] = "below_reorder_point"
+        if proj.first_stockout_period is not None:
+            stockout_at = to_datetime(state.demand.open_start + (proj.first_stockout_period + 1) * self._step)
+            if proj.first_stockout_period < d.lead_time_periods:
+                reason = "projected_stockout"
+        did = decision_id(state.key, "reorder", meta)
+        expires = int(t + self.config.suggestion_expiry_s)
+        state.reorder = OpenDecision(did, qty, t, expires, float(d.levels.order_up_to))
+        state.bump("reorders")
+        return ReorderSuggested(
+            event_id=did,
+            occurred_at=to_datetime(t),
+            sku=state.sku,
+            location=state.location,
+            quantity=qty,
+            reason=reason,
+            projected_stockout_at=stockout_at,
+            stockout_probability=round(float(min(1.0, max(0.0, proj.stockout_probability))), 4),
+            expires_at=to_datetime(expires),
+            explanation=self._explanation(state, d, meta, trigger_event_id),
+        )
+
+    def _overstock(self, state: SkuState, d: Derived, meta: EventMeta, trigger_event_id: str,
+                   t: int) -> OverstockDetected | None:
+        pos, lv = state.position, d.levels
+        if pos.on_hand + pos.on_order - pos.backorders <= lv.order_up_to:
+            state.overstock = None  # back to normal: a later overstock may be reported again
+            return None
+        if state.overstock is not None:
+            return None
+        mean, var = self._projection_inputs(state, d)
+        assert state.demand.open_start is not None
+        receipts = pos.scheduled_receipts(t, self._step, state.demand.open_start)
+        proj = project_inventory(pos.on_hand, pos.backorders, receipts, mean, var,
+                                 within_periods=d.lead_time_periods)
+        over, excess = is_overstock(proj, lv, d.params, mean)
+        if not over or excess <= 0:
+            return None
+        did = decision_id(state.key, "overstock", meta)
+        state.overstock = OpenDecision(did, int(excess), t, int(t + self.config.suggestion_expiry_s))
+        state.bump("overstocks")
+        action: Literal["cancel_open_purchase_orders", "pause_replenishment", "markdown"]
+        action = "cancel_open_purchase_orders" if pos.on_order > 0 else "pause_replenishment"
+        cover = proj.days_of_cover
+        return OverstockDetected(
+            event_id=did,
+            occurred_at=to_datetime(t),
+            sku=state.sku,
+            location=state.location,
+            excess_units=int(excess),
+            days_of_cover=None if cover is None or not math.isfinite(cover) else round(float(cover), 2),
+            suggested_action=action,
+            explanation=self._explanation(state, d, meta, trigger_event_id),
+        )

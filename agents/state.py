@@ -1,0 +1,267 @@
+"""Per-SKU state, its compact encoding, and the state-store interface.
+
+One :class:`SkuState` per SKU@location holds everything a decision needs: the demand
+accumulator, the forecaster, the inventory position, the open decisions and the **fence**: the
+last applied offset per ``topic:partition``. The fence makes applying an event idempotent: an
+event at or below it is skipped, so a replay never double-counts.
+
+The encoding is versioned msgpack of plain numbers and the forecaster's own compact bytes
+(:func:`agents.forecasting.encode`): never a pickle, which would be large, version-fragile and
+unsafe to load from a shared store.
+
+Two stores implement :class:`StateStore`: :class:`InMemoryStateStore` here (backtest, unit
+tests) and ``streams.redis_state.RedisStateStore`` (production, integration tests).
+
+Examples
+--------
+>>> s = SkuState.new("85123A@UK")
+>>> s.sku, s.location
+('85123A', 'UK')
+>>> s.fence_passed("orders", 0, 5)
+True
+>>> s.mark_applied("orders", 0, 5)
+>>> s.fence_passed("orders", 0, 5), s.fence_passed("orders", 0, 6)
+(False, True)
+>>> SkuState.decode(s.encode()).fence
+{'orders:0': 5}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import msgpack
+
+from agents.demand import DemandAccumulator
+from agents.forecasting import DemandForecaster, decode, encode
+from agents.inventory import InventoryPosition
+
+STATE_VERSION = 1
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """Split ``"sku@location"`` into its parts (``location`` defaults to ``"default"``)."""
+    sku, _, location = key.partition("@")
+    return sku, location or "default"
+
+
+@dataclass(slots=True)
+class OpenDecision:
+    """A decision that is still open (one per kind per SKU@location at most).
+
+    Attributes
+    ----------
+    decision_id : str
+        The deterministic id it was emitted with.
+    quantity : int
+        Units suggested (reorder) or found in excess (overstock).
+    decided_at : int
+        Event time of the decision (epoch s).
+    expires_at : int
+        Event time after which it no longer blocks a new decision (epoch s).
+    level : float
+        The order-up-to level S (units) it was computed with; a new suggestion replaces the
+        open one only when S moves materially (not when demand merely depletes stock).
+    """
+
+    decision_id: str
+    quantity: int
+    decided_at: int
+    expires_at: int
+    level: float = 0.0
+
+    def to_list(self) -> list[object]:
+        """Compact encoding."""
+        return [self.decision_id, self.quantity, self.decided_at, self.expires_at, self.level]
+
+    @classmethod
+    def from_list(cls, d: list[Any]) -> OpenDecision:
+        """Inverse of :meth:`to_list`."""
+        return cls(str(d[0]), int(d[1]), int(d[2]), int(d[3]), float(d[4]))
+
+
+@dataclass(slots=True)
+class SkuState:
+    """Everything restock knows about one SKU@location.
+
+    Attributes
+    ----------
+    key : str
+        ``"sku@location"``.
+    fence : dict[str, int]
+        ``"topic:partition" -> last applied offset``.
+    demand : DemandAccumulator
+        Open demand periods and the SKU's event-time clock.
+    model : DemandForecaster
+        The per-SKU online forecaster (candidates + selection + calibration).
+    position : InventoryPosition
+        on_hand, on_order, backorders.
+    reorder, overstock : OpenDecision | None
+        The open suggestion of each kind, if any.
+    promotions : dict[str, list[float]]
+        Planned promotions ``id -> [valid_from s, valid_to s, unit_price or -1, depth, kind]``.
+    counters : dict[str, int]
+        ``events``, ``late``, ``periods``, ``orders_units`` and the like.
+    updated_at : int
+        Event time of the latest applied event (epoch s).
+    """
+
+    key: str
+    fence: dict[str, int] = field(default_factory=dict)
+    demand: DemandAccumulator = field(default_factory=DemandAccumulator)
+    model: DemandForecaster = field(default_factory=DemandForecaster)
+    position: InventoryPosition = field(default_factory=InventoryPosition)
+    reorder: OpenDecision | None = None
+    overstock: OpenDecision | None = None
+    promotions: dict[str, list[Any]] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
+    updated_at: int = 0
+    derived: Any = field(default=None, repr=False, compare=False)  # cached forecast/levels, not stored
+
+    @classmethod
+    def new(cls, key: str) -> SkuState:
+        """A SKU seen for the first time."""
+        return cls(key=key)
+
+    @property
+    def sku(self) -> str:
+        """The SKU part of the key."""
+        return split_key(self.key)[0]
+
+    @property
+    def location(self) -> str:
+        """The location part of the key."""
+        return split_key(self.key)[1]
+
+    # --- fencing ---------------------------------------------------------------------------
+    def fence_passed(self, topic: str, partition: int, offset: int) -> bool:
+        """True when the event at ``topic[partition]@offset`` has not been applied yet."""
+        return offset > self.fence.get(f"{topic}:{partition}", -1)
+
+    def mark_applied(self, topic: str, partition: int, offset: int) -> None:
+        """Move the fence of ``topic:partition`` to ``offset``."""
+        self.fence[f"{topic}:{partition}"] = max(offset, self.fence.get(f"{topic}:{partition}", -1))
+
+    @property
+    def sequence(self) -> int:
+        """Monotone write sequence: the sum of fenced offsets (used to reject stale writes)."""
+        return sum(o + 1 for o in self.fence.values())
+
+    def bump(self, counter: str, n: int = 1) -> None:
+        """Increment a counter."""
+        self.counters[counter] = self.counters.get(counter, 0) + n
+
+    # --- encoding ----------------------------------------------------------------------------
+    def encode_core(self) -> bytes:
+        """Everything but the model, as versioned msgpack."""
+        return msgpack.packb(
+            [
+                STATE_VERSION,
+                self.key,
+                self.fence,
+                self.demand.to_list(),
+                self.position.to_list(),
+                self.reorder.to_list() if self.reorder else None,
+                self.overstock.to_list() if self.overstock else None,
+                self.promotions,
+                self.counters,
+                self.updated_at,
+            ],
+            use_bin_type=True,
+        )
+
+    def encode_model(self) -> bytes:
+        """The forecaster's compact bytes."""
+        return encode(self.model)
+
+    def encode(self) -> bytes:
+        """Whole state as one blob (core + model)."""
+        return msgpack.packb([self.encode_core(), self.encode_model()], use_bin_type=True)
+
+    @classmethod
+    def decode(cls, blob: bytes) -> SkuState:
+        """Inverse of :meth:`encode`.
+
+        Raises
+        ------
+        ValueError
+            On an unknown state version or corrupt bytes.
+        """
+        core, model = msgpack.unpackb(blob, raw=False)
+        return cls.decode_parts(core, model)
+
+    @classmethod
+    def decode_parts(cls, core: bytes, model: bytes) -> SkuState:
+        """Rebuild a state from :meth:`encode_core` and :meth:`encode_model` outputs.
+
+        Raises
+        ------
+        ValueError
+            On an unknown state version or corrupt bytes.
+        """
+        try:
+            d = msgpack.unpackb(core, raw=False, strict_map_key=False)
+        except Exception as exc:  # msgpack raises several unrelated types
+            raise ValueError(f"corrupt SKU state: {exc}") from exc
+        if not isinstance(d, list) or not d or d[0] != STATE_VERSION:
+            raise ValueError(f"unknown SKU state version: {d[0] if isinstance(d, list) and d else d!r}")
+        _, key, fence, demand, position, reorder, overstock, promos, counters, updated = d
+        return cls(
+            key=str(key),
+            fence={str(k): int(v) for k, v in fence.items()},
+            demand=DemandAccumulator.from_list(demand),
+            model=decode(model),
+            position=InventoryPosition.from_list(position),
+            reorder=OpenDecision.from_list(reorder) if reorder else None,
+            overstock=OpenDecision.from_list(overstock) if overstock else None,
+            promotions={str(k): list(v) for k, v in promos.items()},
+            counters={str(k): int(v) for k, v in counters.items()},
+            updated_at=int(updated),
+        )
+
+
+class StateStore(Protocol):
+    """Where SKU states live between batches (Redis in production, a dict in unit tests).
+
+    Implementations write each SKU's state and its fence atomically, and refuse a write whose
+    :attr:`SkuState.sequence` is lower than the stored one (a zombie worker's stale write).
+    """
+
+    def load_many(self, keys: list[str]) -> dict[str, SkuState]:
+        """States of the given keys that exist (missing keys are absent from the result)."""
+        ...
+
+    def save_many(self, states: list[SkuState]) -> int:
+        """Persist states; returns how many were written (stale ones are skipped)."""
+        ...
+
+    def keys(self) -> list[str]:
+        """Every stored SKU key."""
+        ...
+
+
+class InMemoryStateStore:
+    """A :class:`StateStore` in a dict of encoded blobs (encoding is exercised as in Redis)."""
+
+    def __init__(self) -> None:
+        self._blobs: dict[str, tuple[int, bytes]] = {}
+
+    def load_many(self, keys: list[str]) -> dict[str, SkuState]:
+        """See :meth:`StateStore.load_many`."""
+        return {k: SkuState.decode(self._blobs[k][1]) for k in keys if k in self._blobs}
+
+    def save_many(self, states: list[SkuState]) -> int:
+        """See :meth:`StateStore.save_many`."""
+        n = 0
+        for s in states:
+            old = self._blobs.get(s.key)
+            if old is not None and old[0] > s.sequence:
+                continue
+            self._blobs[s.key] = (s.sequence, s.encode())
+            n += 1
+        return n
+
+    def keys(self) -> list[str]:
+        """See :meth:`StateStore.keys`."""
+        return sorted(self._blobs)

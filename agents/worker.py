@@ -1,0 +1,176 @@
+"""The Faust application and its agent: ``apply_events`` (orders + inventory + promotions).
+
+One agent consumes the three co-partitioned input topics in batches
+(``stream.take_events(flush_every_events, within=flush_interval_s)``) and, per batch:
+
+1. runs :class:`agents.pipeline.Pipeline` (decode, fence, apply, decide, dead-letter);
+2. produces the decisions to ``reorders`` and the dead letters to ``restock.dlq`` without
+   awaiting each send, then awaits all deliveries of the batch at once;
+3. writes the dirty SKU states to Redis in one pipelined, offset-fenced round trip (retrying
+   with back-off while Redis is unavailable: the batch is not finished, so nothing is acked);
+4. returns to ``take_events``, which acks the batch; Faust commits acked offsets.
+
+So offsets move only after the state is durable, and decisions are on Kafka before the state
+that records them: a crash in between replays the batch, the fence skips what Redis already
+has, and re-emitted decisions carry the same deterministic ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import faust
+import redis
+
+from agents.pipeline import Pipeline, Record
+from agents.processor import ProcessorConfig, SkuProcessor
+from agents.policy import PolicyParams
+from streams import metrics
+from streams.redis_state import RedisStateStore
+from streams.settings import Settings
+from streams.topics import input_roles
+
+log = logging.getLogger(__name__)
+
+
+def processor_config(settings: Settings) -> ProcessorConfig:
+    """The :class:`ProcessorConfig` the settings describe (days converted to periods)."""
+    policy = PolicyParams(
+        lead_time_periods=settings.days_to_periods(settings.lead_time_days),
+        lead_time_std_periods=settings.days_to_periods(settings.lead_time_std_days),
+        review_period_periods=settings.days_to_periods(settings.review_period_days),
+        cycle_service_level=settings.cycle_service_level,
+        unit_cost=settings.unit_cost,
+        holding_cost_rate=settings.holding_cost_rate,
+        ordering_cost=settings.ordering_cost,
+        periods_per_year=365.0 / settings.period_days,
+        pack_size=settings.pack_size,
+        moq=settings.moq,
+        overstock_cover_periods=settings.days_to_periods(settings.overstock_cover_days),
+    )
+    return ProcessorConfig(
+        freq=settings.freq,
+        allowed_lateness_s=settings.allowed_lateness_s,
+        horizon_periods=settings.forecast_horizon_periods,
+        policy=policy,
+        suggestion_expiry_s=settings.suggestion_expiry_days * 86400.0,
+        reemit_change_fraction=settings.reemit_change_fraction,
+        unmet_demand=settings.unmet_demand,
+    )
+
+
+def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> faust.App:
+    """Build the Faust app with the ``apply_events`` agent (values passed explicitly).
+
+    Raises
+    ------
+    redis.RedisError
+        Not raised here: Redis is contacted lazily, on the first batch.
+    """
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        store="memory://",
+        topic_partitions=settings.topic_partitions,
+        topic_allow_declare=True,
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_every=settings.flush_every_events,
+        broker_commit_interval=settings.commit_interval_s,
+        broker_rebalance_timeout=settings.rebalance_timeout_s,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
+        web_enabled=True,
+        web_port=settings.web_port,
+        web_bind="127.0.0.1",
+        datadir=str(settings.worker_data_dir),
+        producer_linger_ms=5,
+        stream_wait_empty=True,
+    )
+    roles = input_roles(settings)
+    inputs = app.topic(*roles, key_serializer="raw", value_serializer="raw")
+    reorders = app.topic(settings.reorders_topic, key_serializer="raw", value_serializer="raw")
+    dlq = app.topic(settings.dlq_topic, key_serializer="raw", value_serializer="raw")
+    state_store = store or RedisStateStore.from_url(settings.redis_dsn, settings.redis_key_prefix,
+                                                    settings.cold_sku_ttl_s)
+    pipeline = Pipeline(SkuProcessor(processor_config(settings)), state_store, roles,
+                        cache_size=settings.hot_sku_cache_size)
+    app.restock_pipeline = pipeline  # type: ignore[attr-defined]
+    app.restock_ready = False  # type: ignore[attr-defined]
+
+    async def _save(states: list[Any]) -> None:
+        delay = 0.2
+        while True:
+            try:
+                t0 = time.perf_counter()
+                await asyncio.get_running_loop().run_in_executor(None, state_store.save_many, states)
+                metrics.REDIS_WRITE_SECONDS.observe(time.perf_counter() - t0)
+                app.restock_ready = True  # type: ignore[attr-defined]
+                return
+            except redis.RedisError as exc:
+                metrics.REDIS_ERRORS.inc()
+                app.restock_ready = False  # type: ignore[attr-defined]
+                log.warning("redis write failed (%s); retrying in %.1fs, offsets held", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    @app.agent(inputs, name="apply_events")
+    async def apply_events(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(settings.flush_every_events,
+                                               within=settings.flush_interval_s):
+            t0 = time.perf_counter()
+            records = [
+                Record(e.message.topic, e.message.partition, e.message.offset, e.message.key,
+                       e.message.value if e.message.value is not None else b"",
+                       e.message.timestamp and int(e.message.timestamp * 1000))
+                for e in events
+            ]
+            try:
+                out = await _with_redis_retry(lambda: pipeline.process(records))
+            except Exception:  # noqa: BLE001 - never crash the worker on one batch
+                log.exception("batch failed unexpectedly; states reloaded and batch retried")
+                pipeline.reset()
+                out = await _with_redis_retry(lambda: pipeline.process(records))
+            futures = [await reorders.send(key=k, value=v) for k, v in out.decisions]
+            futures += [await dlq.send(key=k, value=v) for k, v in out.dead_letters]
+            if futures:
+                await asyncio.gather(*futures)
+            await _save(out.dirty)
+            metrics.observe_batch(records, out, time.perf_counter() - t0, len(pipeline.cache))
+
+    async def _with_redis_retry(fn: Any) -> Any:
+        delay = 0.2
+        while True:
+            try:
+                return fn()
+            except redis.RedisError as exc:
+                metrics.REDIS_ERRORS.inc()
+                app.restock_ready = False  # type: ignore[attr-defined]
+                log.warning("redis read failed (%s); retrying in %.1fs", exc, delay)
+                pipeline.reset()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    @app.on_partitions_revoked.connect
+    async def _on_revoked(app: faust.App, revoked: set, **_: Any) -> None:  # type: ignore[type-arg]
+        app.restock_ready = False  # type: ignore[attr-defined]
+        pipeline.reset()
+
+    @app.on_partitions_assigned.connect
+    async def _on_assigned(app: faust.App, assigned: set, **_: Any) -> None:  # type: ignore[type-arg]
+        pipeline.reset()
+        app.restock_ready = True  # type: ignore[attr-defined]
+
+    @app.page("/health/live")
+    async def live(web: Any, request: Any) -> Any:
+        return web.json({"live": True})
+
+    @app.page("/health/ready")
+    async def ready(web: Any, request: Any) -> Any:
+        ok = bool(app.restock_ready)  # type: ignore[attr-defined]
+        return web.json({"ready": ok}, status=200 if ok else 503)
+
+    return app

@@ -1,0 +1,131 @@
+"""The ``restock`` command line: stack, worker, backtest, demo, schemas.
+
+Every command reads :class:`streams.settings.Settings` (``RESTOCK_*`` environment variables,
+plus ``KAFKA_BOOTSTRAP_SERVERS`` / ``REDIS_URL``) and lets options override it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from streams.cli_stack import stack
+from streams.settings import Settings
+
+DEFAULT_DATA = Path(__file__).resolve().parent.parent / "data" / "online_retail" / \
+    "online_retail_2010-12-01_2011-12-09.csv.gz"
+
+
+@click.group()
+@click.version_option(package_name="restock")
+def main() -> None:
+    """restock: streaming demand forecasting and replenishment on Kafka, Faust, River and Redis."""
+
+
+main.add_command(stack)
+
+
+@main.command()
+@click.option("--loglevel", default="info", type=click.Choice(["crit", "error", "warn", "info", "debug"]))
+def worker(loglevel: str) -> None:
+    """Run one restock worker (Faust) against the configured Kafka and Redis."""
+    import faust  # noqa: F401  (imported here: slow import, only for this command)
+
+    from agents.worker import create_app
+    from streams.kafka_admin import check_copartitioned, ensure_topics
+    from streams.topics import all_topics, input_roles
+
+    settings = Settings()
+    ensure_topics(settings.kafka_bootstrap_servers, all_topics(settings))
+    check_copartitioned(settings.kafka_bootstrap_servers, list(input_roles(settings)))
+    app = create_app(settings)
+    from faust.worker import Worker
+
+    Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+
+
+@main.command()
+@click.option("--data", "data_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=DEFAULT_DATA, show_default="shipped Online Retail file")
+@click.option("--format", "fmt", type=click.Choice(["online-retail", "generic", "auto"]), default="auto")
+@click.option("--freq", type=click.Choice(["H", "D", "W"]), default="D")
+@click.option("--horizon", type=int, default=7, show_default=True, help="Forecast horizon H (periods).")
+@click.option("--skus", type=int, default=None, help="Only the N SKUs with the largest volume.")
+@click.option("--baselines", default="naive,seasonal_naive,croston_sba,tsb,adida,auto_ets",
+              show_default=True, help="Comma-separated baselines ('' for none).")
+@click.option("--refit-every", type=int, default=28, show_default=True,
+              help="Baselines are refit every this many periods.")
+@click.option("--predictions", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--no-progress", is_flag=True, help="Disable the progress bar.")
+def backtest(data_path: Path, fmt: str, freq: str, horizon: int, skus: int | None, baselines: str,
+             refit_every: int, predictions: Path | None, json_path: Path | None,
+             plot_path: Path | None, no_progress: bool) -> None:
+    """Replay history through the agents' code (no Kafka) and score forecasts vs baselines."""
+    from streams.backtest import BacktestOptions, print_report, run_backtest
+
+    opts = BacktestOptions(
+        data=data_path, fmt=fmt, freq=freq, horizon=horizon, skus=skus,  # type: ignore[arg-type]
+        baselines=tuple(b for b in baselines.split(",") if b), refit_every=refit_every,
+        predictions=predictions, json_path=json_path, plot_path=plot_path, progress=not no_progress,
+    )
+    report = run_backtest(opts)
+    print_report(report)
+
+
+@main.command()
+@click.option("--data", "data_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=DEFAULT_DATA, show_default="shipped Online Retail file")
+@click.option("--format", "fmt", type=click.Choice(["online-retail", "generic", "auto"]), default="auto")
+@click.option("--freq", type=click.Choice(["H", "D", "W"]), default="D")
+@click.option("--skus", type=int, default=300, show_default=True,
+              help="The N SKUs with the largest volume in the warm-up period (0: all).")
+@click.option("--start", default=None, help="First date replayed (YYYY-MM-DD).")
+@click.option("--end", default=None, help="Last date replayed (YYYY-MM-DD).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("out/demo_kpis.json"), show_default=True)
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("out/demo_skus.png"), show_default=True)
+@click.option("--backorders", is_flag=True, help="Unserved orders become backorders (default: lost sales).")
+@click.option("--no-progress", is_flag=True, help="Disable the progress bar.")
+def demo(data_path: Path, fmt: str, freq: str, skus: int, start: str | None, end: str | None,
+         json_path: Path, plot_path: Path, backorders: bool, no_progress: bool) -> None:
+    """The main job: replay real orders through Kafka, the worker and Redis, closed loop."""
+    from streams.demo import DemoOptions, print_kpis, run_demo
+
+    opts = DemoOptions(data=data_path, fmt=fmt, freq=freq, skus=skus or None,  # type: ignore[arg-type]
+                       start=start, end=end, json_path=json_path, plot_path=plot_path,
+                       unmet_demand="backorder" if backorders else "lost_sales",
+                       progress=not no_progress)
+    kpis = run_demo(opts)
+    print_kpis(kpis)
+
+
+@main.group()
+def schemas() -> None:
+    """JSON Schema and AsyncAPI files generated from the event models."""
+
+
+@schemas.command("export")
+@click.option("--check", is_flag=True, help="Exit 1 when the files on disk are stale.")
+def schemas_export(check: bool) -> None:
+    """Write (or check) schemas/json/*.schema.json and schemas/asyncapi.yaml."""
+    from schemas.export import write_all
+
+    changed = write_all(check=check)
+    for name in changed:
+        click.echo(("stale: " if check else "wrote: ") + name)
+    if check and changed:
+        sys.exit(1)
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""restock settings: one frozen object, read from ``RESTOCK_*`` environment variables.
+
+Every value that Faust, Redis or the agents use comes from here and is passed into them
+explicitly, so Faust's own environment variables are never a hidden second source.
+
+``KAFKA_BOOTSTRAP_SERVERS`` and ``REDIS_URL`` (without prefix) are honoured as well, so the same
+variables that point the test fixtures at external services point the worker there too.
+
+Examples
+--------
+>>> s = Settings(redis_url="redis://:hunter2@127.0.0.1:6379/0")
+>>> s.topic_partitions
+4
+>>> "hunter2" in repr(s)
+False
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Freq = Literal["H", "D", "W"]
+
+
+class Settings(BaseSettings):
+    """Runtime configuration of a restock worker, the demo and the backtest.
+
+    Units are in the names: ``*_s`` seconds, ``*_days`` days, ``*_periods`` demand periods
+    (one period is an hour, a day or a week, see ``freq``).
+
+    Raises
+    ------
+    pydantic.ValidationError
+        When a value is out of range (e.g. a service level outside (0, 1)).
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="RESTOCK_", frozen=True, extra="ignore", populate_by_name=True
+    )
+
+    # --- services -------------------------------------------------------------------------
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:19092",
+        validation_alias=AliasChoices("RESTOCK_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS",
+                                      "kafka_bootstrap_servers"),
+    )
+    redis_url: SecretStr = Field(
+        default=SecretStr("redis://127.0.0.1:16379/0"),
+        validation_alias=AliasChoices("RESTOCK_REDIS_URL", "REDIS_URL", "redis_url"),
+    )
+    external_services: bool = Field(
+        default=False,
+        description="True when KAFKA_BOOTSTRAP_SERVERS / REDIS_URL point at services we do not start.",
+    )
+    stack_dir: Path = Path(".restock/stack")
+    kafka_port: int = 19092
+    redis_port: int = 16379
+
+    # --- Faust application ------------------------------------------------------------------
+    app_id: str = "restock"
+    topic_partitions: int = Field(default=4, ge=1)
+    orders_topic: str = "orders"
+    inventory_topic: str = "inventory"
+    promotions_topic: str = "promotions"
+    reorders_topic: str = "reorders"
+    dlq_topic: str = "restock.dlq"
+    web_port: int = 6066
+    metrics_port: int = 9464
+    worker_data_dir: Path = Path(".restock/worker")
+
+    # --- batching / state -------------------------------------------------------------------
+    flush_every_events: int = Field(default=500, ge=1)
+    flush_interval_s: float = Field(default=0.2, gt=0)
+    commit_interval_s: float = Field(default=0.5, gt=0)
+    # Tansu completes a group join only after the rebalance timeout when a member is new, so
+    # keep it short; the session timeout bounds how long a dead worker keeps its partitions.
+    rebalance_timeout_s: float = Field(default=3.0, gt=0)
+    session_timeout_s: float = Field(default=10.0, gt=0)
+    heartbeat_interval_s: float = Field(default=1.0, gt=0)
+    hot_sku_cache_size: int = Field(default=200_000, ge=1)
+    redis_key_prefix: str = "restock"
+    cold_sku_ttl_s: int = Field(default=180 * 86400, ge=0, description="0 disables expiry")
+
+    # --- demand -----------------------------------------------------------------------------
+    freq: Freq = "D"
+    allowed_lateness_s: float = Field(default=3600.0, ge=0)
+    forecast_horizon_periods: int = Field(default=28, ge=1)
+
+    # --- replenishment policy defaults (overridable per SKU) ---------------------------------
+    lead_time_days: float = Field(default=7.0, gt=0)
+    lead_time_std_days: float = Field(default=0.0, ge=0)
+    review_period_days: float = Field(default=1.0, gt=0)
+    cycle_service_level: float = Field(default=0.95, gt=0, lt=1)
+    unit_cost: float = Field(default=1.0, ge=0)
+    holding_cost_rate: float = Field(default=0.25, ge=0)
+    ordering_cost: float | None = None
+    pack_size: int = Field(default=1, ge=1)
+    moq: int = Field(default=0, ge=0)
+    overstock_cover_days: float = Field(default=90.0, gt=0)
+    suggestion_expiry_days: float = Field(default=14.0, gt=0)
+    reemit_change_fraction: float = Field(default=0.25, ge=0)
+    unmet_demand: Literal["lost_sales", "backorder"] = "lost_sales"
+    policy_overrides_file: Path | None = None
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _strip_scheme(cls, v: str) -> str:
+        return v.removeprefix("kafka://").strip()
+
+    @property
+    def redis_dsn(self) -> str:
+        """The Redis URL in clear text (for clients only; never log it)."""
+        return self.redis_url.get_secret_value()
+
+    @property
+    def period_days(self) -> float:
+        """Length of one demand period in days (H: 1/24, D: 1, W: 7)."""
+        return {"H": 1 / 24, "D": 1.0, "W": 7.0}[self.freq]
+
+    def days_to_periods(self, days: float) -> float:
+        """Convert a duration in days into demand periods of ``freq``."""
+        return days / self.period_days
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build :class:`Settings` from the environment plus explicit overrides."""
+    return Settings(**overrides)  # type: ignore[arg-type]
