@@ -132,6 +132,7 @@ class PolicyParams(BaseModel):
     ... except ValueError as exc:
     ...     print("rejected")
     rejected
+
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -233,6 +234,7 @@ class PolicyParams(BaseModel):
         --------
         >>> PolicyParams().with_overrides(lead_time_periods=2.5).lead_time_periods
         2.5
+
         """
         data = self.model_dump()
         if kw.get("fill_rate") is not None and "cycle_service_level" not in kw:
@@ -330,6 +332,7 @@ def lead_time_demand(
     (40.0, 116.0)
     >>> lead_time_demand([1.0, 2.0], [1.0, 1.0], 2.5)   # extended with the last period
     (4.0, 2.5)
+
     """
     mu, var = _as_forecast(mean_per_period, var_per_period)
     L = float(lead_time_periods)
@@ -387,12 +390,13 @@ def z_for_cycle_service_level(csl: float) -> float:
     --------
     >>> round(z_for_cycle_service_level(0.95), 4)
     1.6449
+
     """
     return float(stats.norm.ppf(_check_probability(csl, "cycle service level")))
 
 
 def standard_normal_loss(z: float) -> float:
-    """Standard normal first-order loss function ``G(z) = phi(z) - z * (1 - Phi(z))``.
+    """Evaluate the standard normal loss function ``G(z) = phi(z) - z * (1 - Phi(z))``.
 
     ``G(z) = E[(Z - z)^+]`` for a standard normal ``Z``: the expected shortage per cycle in
     standard deviations when the safety factor is ``z``.
@@ -422,6 +426,7 @@ def standard_normal_loss(z: float) -> float:
     --------
     >>> round(standard_normal_loss(1.3), 6)
     0.045528
+
     """
     z = float(z)
     if not math.isfinite(z):
@@ -473,6 +478,7 @@ def z_for_fill_rate(fill_rate: float, order_quantity: float, sigma: float) -> fl
     >>> z = z_for_fill_rate(0.98, 100.0, 20.0)
     >>> round(z, 3), round(standard_normal_loss(z), 6)
     (0.902, 0.1)
+
     """
     beta = _check_probability(fill_rate, "fill rate")
     q = float(order_quantity)
@@ -522,6 +528,7 @@ def safety_stock(z: float, sigma: float) -> float:
     --------
     >>> safety_stock(1.5, 10.0), safety_stock(-0.5, 10.0)
     (15.0, 0.0)
+
     """
     z, sigma = float(z), float(sigma)
     if not (math.isfinite(z) and math.isfinite(sigma)) or sigma < 0:
@@ -567,8 +574,11 @@ def demand_quantile(mean: float, var: float, level: float) -> float:
 
     Examples
     --------
-    >>> demand_quantile(4.0, 4.0, 0.95), demand_quantile(4.0, 12.0, 0.95), demand_quantile(0, 0, 0.9)
-    (8.0, 11.0, 0.0)
+    Poisson(4), negative binomial (n = 2, p = 1/3), and no demand:
+
+    >>> [demand_quantile(4.0, v, 0.95) for v in (4.0, 12.0)], demand_quantile(0, 0, 0.9)
+    ([8.0, 11.0], 0.0)
+
     """
     level = _check_probability(level, "quantile level")
     mean, var = float(mean), float(var)
@@ -595,7 +605,9 @@ def demand_quantile(mean: float, var: float, level: float) -> float:
     return q
 
 
-def eoq(annual_demand_units: float, ordering_cost: float, holding_cost_per_unit_year: float) -> float:
+def eoq(
+    annual_demand_units: float, ordering_cost: float, holding_cost_per_unit_year: float
+) -> float:
     """Economic order quantity ``sqrt(2 D K / h)`` (Harris 1913).
 
     Parameters
@@ -631,6 +643,7 @@ def eoq(annual_demand_units: float, ordering_cost: float, holding_cost_per_unit_
 
     >>> round(eoq(1300, 8, 0.225), 2)
     304.05
+
     """
     d, k, h = float(annual_demand_units), float(ordering_cost), float(holding_cost_per_unit_year)
     if not all(math.isfinite(v) for v in (d, k, h)) or d < 0 or k < 0 or h <= 0:
@@ -668,6 +681,7 @@ class PolicyLevels:
         Order-up-to level S in units (>= reorder_point).
     order_quantity_eoq : float or None
         EOQ in units when an ordering cost is configured, else None.
+
     """
 
     mean_lead_time: float
@@ -710,9 +724,12 @@ def compute_levels(
     over the first R periods, solved separately with ``sigma_{L+R}`` (for S) and ``sigma_L``
     (for s). For the negative binomial model the level used is ``Phi(z)``, an approximation.
 
-    s and S are non-decreasing in the service level, and in the lead time when the lead time is
-    certain or the forecast is flat (with a varying forecast and ``sigma_L > 0`` the
-    lead-time-uncertainty term uses the window's average rate, which may fall as L grows).
+    s and S are non-decreasing in the service level. They are non-decreasing in the lead time
+    for the normal model when the lead time is certain or the forecast is flat (with a varying
+    forecast and ``sigma_L > 0`` the lead-time-uncertainty term uses the window's average
+    rate, which may fall as L grows), and for the negative binomial model when every period
+    has the same variance-to-mean ratio (negative binomials with a common p add up to a
+    stochastically larger one); with mixed dispersion its far-tail quantiles need not be.
 
     Parameters
     ----------
@@ -747,6 +764,7 @@ def compute_levels(
     >>> lv = compute_levels([100.0] * 10, [400.0] * 10, PolicyParams(lead_time_periods=3))
     >>> round(lv.order_up_to, 2), round(lv.reorder_point, 2), round(lv.safety_stock, 2)
     (465.79, 356.98, 65.79)
+
     """
     mu, var = _as_forecast(mean_per_period, var_per_period)
     L = params.lead_time_periods
@@ -852,6 +870,7 @@ def order_quantity(
     (72, 108)
     >>> order_quantity(41, 40, 100)
     0
+
     """
     ip, s, S = float(inventory_position), float(reorder_point), float(order_up_to)
     if not all(math.isfinite(v) for v in (ip, s, S)):
@@ -893,7 +912,8 @@ class Projection:
     net_stock : float
         on_hand - backorders now, in units.
     total_receipts : float
-        Sum of the scheduled receipts in units.
+        Sum of all scheduled receipts in units, including those arriving after the horizon.
+
     """
 
     expected_on_hand: np.ndarray
@@ -910,7 +930,7 @@ def project_inventory(
     scheduled_receipts: Sequence[tuple[int, float]],
     mean_per_period: ArrayLike,
     var_per_period: ArrayLike,
-    within_periods: int | None = None,
+    within_periods: float | None = None,
 ) -> Projection:
     """Project expected net stock, stockout risk and cover over the forecast horizon.
 
@@ -939,14 +959,17 @@ def project_inventory(
     backorders : float
         Units of unfilled demand owed to customers; non-negative.
     scheduled_receipts : sequence of (int, float)
-        (period index 0..H-1 of arrival, units) of open orders.
+        (period index of arrival, units) of open orders; index 0 is the current period.
+        Receipts at index >= H arrive after the horizon: they do not enter
+        ``expected_on_hand`` or the stockout probability, but count in ``total_receipts`` and
+        extend the days of cover when they arrive before the stock runs out.
     mean_per_period : array_like, shape (H,)
         Mean demand in units per period; non-negative.
     var_per_period : array_like, shape (H,)
         Variance of demand in units squared per period; non-negative.
-    within_periods : int or None, default None
+    within_periods : float or None, default None
         Length in periods of the stockout-probability window (e.g. the lead time); None for the
-        whole horizon; larger values are capped at H.
+        whole horizon; fractional values are rounded up and values above H are capped at H.
 
     Returns
     -------
@@ -956,8 +979,8 @@ def project_inventory(
     Raises
     ------
     ValueError
-        On negative stock, negative receipts, receipt periods outside 0..H-1, an invalid
-        forecast, or ``within_periods < 1``.
+        On negative stock, negative receipts, negative or non-integer receipt periods, an
+        invalid forecast, or a non-positive ``within_periods``.
 
     References
     ----------
@@ -974,6 +997,7 @@ def project_inventory(
 
     >>> round(p.stockout_probability, 4)
     0.7181
+
     """
     mu, var = _as_forecast(mean_per_period, var_per_period)
     h = mu.size
@@ -984,16 +1008,21 @@ def project_inventory(
             f"{backorders}."
         )
     receipts = np.zeros(h)
+    late: list[tuple[int, float]] = []  # arriving after the horizon
     for period, units in scheduled_receipts:
-        if int(period) != period or not 0 <= period < h:
+        if int(period) != period or period < 0:
             raise ValueError(
-                f"A scheduled receipt period must be an integer in 0..{h - 1}, got {period}."
+                f"A scheduled receipt period must be a non-negative integer, got {period}."
             )
         if not (math.isfinite(units) and units >= 0):
             raise ValueError(f"A scheduled receipt must be non-negative units, got {units}.")
-        receipts[int(period)] += float(units)
-    if within_periods is not None and within_periods < 1:
-        raise ValueError(f"The stockout window must be at least 1 period, got {within_periods}.")
+        if period < h:
+            receipts[int(period)] += float(units)
+        else:
+            late.append((int(period), float(units)))
+    if within_periods is not None and not within_periods > 0:
+        raise ValueError(f"The stockout window must be a positive number of periods, got "
+                         f"{within_periods}.")
 
     net0 = on_hand - backorders
     cum_mu = np.cumsum(mu)
@@ -1003,7 +1032,7 @@ def project_inventory(
     neg = np.flatnonzero(expected < 0)
     first = int(neg[0]) if neg.size else None
 
-    end = h - 1 if within_periods is None else min(int(within_periods), h) - 1
+    end = h - 1 if within_periods is None else min(math.ceil(within_periods), h) - 1
     sd = np.sqrt(cum_var[: end + 1])
     gap = available[: end + 1] - cum_mu[: end + 1]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -1017,7 +1046,17 @@ def project_inventory(
     elif not np.any(mu > 0):
         cover = None
     else:
-        cover = h + float(expected[-1]) / float(mu.mean())
+        # Beyond the horizon: consume at the average rate; a late receipt extends the cover
+        # only if it arrives (at the start of its period) before the stock has run out.
+        rate = float(mu.mean())
+        level, clock = float(expected[-1]), float(h)
+        for period, units in sorted(late):
+            if level - rate * (period - clock) < 0:
+                break
+            level -= rate * (period - clock)
+            clock = float(period)
+            level += units
+        cover = clock + level / rate
 
     expected.setflags(write=False)
     return Projection(
@@ -1026,7 +1065,7 @@ def project_inventory(
         stockout_probability=prob,
         days_of_cover=cover,
         net_stock=net0,
-        total_receipts=float(receipts.sum()),
+        total_receipts=float(receipts.sum()) + sum(u for _, u in late),
     )
 
 
@@ -1076,6 +1115,7 @@ def is_overstock(
     >>> lv = compute_levels(mu, mu, PolicyParams(lead_time_periods=2))
     >>> is_overstock(proj, lv, PolicyParams(overstock_cover_periods=90), mu)
     (True, 110)
+
     """
     mu = np.asarray(mean_per_period, dtype=float)
     _as_forecast(mu, mu)
@@ -1116,6 +1156,7 @@ class AllocationRequest:
     ------
     ValueError
         If a value is out of range.
+
     """
 
     sku: str
@@ -1194,6 +1235,7 @@ def allocate_with_budget(
     [10, 7]
     >>> allocate_with_budget(reqs, 12.0, None)
     [5, 2]
+
     """
     rows: list[list[float]] = []
     rhs: list[float] = []
@@ -1207,14 +1249,14 @@ def allocate_with_budget(
         if math.isnan(limit) or limit < 0:
             raise ValueError(f"The {name} must be non-negative, got {limit}.")
         if math.isfinite(limit):
-            rows.append([c * r.pack_size for c, r in zip(per_unit, requests)])
+            rows.append([c * r.pack_size for c, r in zip(per_unit, requests, strict=True)])
             rhs.append(limit)
     if not requests:
         return []
     packs = np.array([r.pack_size for r in requests], dtype=float)
     upper = np.array([math.ceil(r.desired_units / r.pack_size) for r in requests], dtype=float)
     if not rows:
-        return [int(u * p) for u, p in zip(upper, packs)]
+        return [int(u * p) for u, p in zip(upper, packs, strict=True)]
 
     a = np.array(rows, dtype=float)
     value = np.array([r.shortage_cost_per_unit * r.pack_size for r in requests], dtype=float)
@@ -1231,4 +1273,4 @@ def allocate_with_budget(
     second = milp(-packs, constraints=cons2, bounds=bounds, integrality=integrality)
     x = second.x if second.success else first.x
     x = np.clip(np.round(x), 0, upper)
-    return [int(xi * p) for xi, p in zip(x, packs)]
+    return [int(xi * p) for xi, p in zip(x, packs, strict=True)]

@@ -62,6 +62,22 @@ def processor_config(settings: Settings) -> ProcessorConfig:
     )
 
 
+def _limit_fetch_wait(max_wait_ms: int) -> None:
+    """Make Faust's aiokafka consumer use ``fetch_max_wait_ms`` instead of its fixed 1500 ms."""
+    from faust.transport.drivers import aiokafka as faust_aiokafka
+
+    thread_cls = faust_aiokafka.AIOKafkaConsumerThread
+    original = getattr(thread_cls, "_restock_original_create", None) or thread_cls._create_worker_consumer
+
+    def create(self: Any, transport: Any) -> Any:
+        consumer = original(self, transport)
+        consumer._fetch_max_wait_ms = max_wait_ms  # read by aiokafka when the fetcher starts
+        return consumer
+
+    thread_cls._restock_original_create = original
+    thread_cls._create_worker_consumer = create
+
+
 def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> faust.App:
     """Build the Faust app with the ``apply_events`` agent (values passed explicitly).
 
@@ -70,6 +86,7 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> f
     redis.RedisError
         Not raised here: Redis is contacted lazily, on the first batch.
     """
+    _limit_fetch_wait(settings.fetch_max_wait_ms)
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap_servers}",

@@ -8,6 +8,17 @@ statsforecast's CrostonSBA, TSB, ADIDA and SeasonalNaive(7) refit every 28 days 
 periods (no coverage for those). ``cov7_q95`` is the coverage of the 7-day total by
 ``ForecastDistribution.total_quantile(0, 7, 0.95)`` (origins with 7 days ahead).
 
+Spike robustness and stability (our models only, origins with 7 days ahead):
+
+* ``spike_p99``: 99th percentile over SKU-days of the one-day-ahead forecast divided by the
+  SKU's mean daily demand over the whole series (a wholesale spike that leaks into the level
+  shows up as a ratio of 10-100);
+* ``spike_max``: mean over SKUs of the largest 7-day total forecast divided by 7 x the SKU's
+  mean daily demand;
+* ``jitter_S``: day-to-day change of the 7-day total q95 (the order-up-to proxy),
+  ``sum |Q_t - Q_{t-1}| / sum Q_t``;
+* ``switch``: served-model switches per 100 SKU-days.
+
 Usage::
 
     .venv/bin/python bench/forecast_quick.py --skus 200 [--jobs 8]
@@ -71,6 +82,10 @@ class Acc:
         self.abs = self.err = self.y = 0.0
         self.n = self.c90 = self.c95 = 0
         self.n7 = self.c7 = 0
+        self.ratios: list[float] = []  # one-day-ahead forecast / mean demand, per SKU-day
+        self.max_ratio: list[float] = []  # per SKU: max 7-day total / (7 mean demand)
+        self.dq = self.q = 0.0  # sum |Q_t - Q_{t-1}| and sum Q_t (7-day total q95)
+        self.switches = self.days = 0
 
     def add(self, y: np.ndarray, yhat: np.ndarray, q90=None, q95=None) -> None:
         self.abs += float(np.abs(y - yhat).sum())
@@ -91,6 +106,9 @@ def run_ours(y: np.ndarray, dow: np.ndarray, make) -> Acc:
     f = make()
     n = len(y)
     xs_all = [{"season_pos": int(d)} for d in dow]
+    ybar = max(float(y.mean()), 1e-9)
+    prev_q = prev_model = None
+    max_total = 0.0
     for t in range(n):
         if t >= WARMUP:
             h = min(H, n - t)
@@ -98,8 +116,18 @@ def run_ours(y: np.ndarray, dow: np.ndarray, make) -> Acc:
             acc.add(y[t : t + h], dist.mean, dist.quantiles[0.9], dist.quantiles[0.95])
             if h == H:
                 acc.n7 += 1
-                acc.c7 += int(y[t : t + H].sum() <= dist.total_quantile(0, H, 0.95))
+                q = dist.total_quantile(0, H, 0.95)
+                acc.c7 += int(y[t : t + H].sum() <= q)
+                acc.ratios.append(float(dist.mean[0]) / ybar)
+                max_total = max(max_total, float(dist.mean.sum()))
+                if prev_q is not None:
+                    acc.dq += abs(q - prev_q)
+                    acc.q += q
+                    acc.days += 1
+                    acc.switches += int(dist.model != prev_model)
+                prev_q, prev_model = q, dist.model
         f.learn_one(y[t], xs_all[t])
+    acc.max_ratio.append(max_total / (H * ybar))
     return acc
 
 
@@ -161,15 +189,22 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     ap.add_argument("--variance-decay", type=float, default=None)
     ap.add_argument("--calibration-rate", type=float, default=None)
     ap.add_argument("--min-periods", type=int, default=None)
+    ap.add_argument("--robust", choices=("on", "off"), default=None,
+                    help="outlier-robust updating (default: the forecaster's default)")
+    ap.add_argument("--huber-k", type=float, default=None)
+    ap.add_argument("--switch-margin", type=float, default=None)
     args = ap.parse_args(argv)
     kwargs: dict = {}
     if args.candidates:
         kwargs["candidates"] = [c for c in args.candidates.split(",") if c in CANDIDATES]
     for key, val in (("error_decay", args.error_decay), ("variance_decay", args.variance_decay),
                      ("calibration_rate", args.calibration_rate),
-                     ("min_periods_to_switch", args.min_periods)):
+                     ("min_periods_to_switch", args.min_periods), ("huber_k", args.huber_k),
+                     ("switch_margin", args.switch_margin)):
         if val is not None:
             kwargs[key] = val
+    if args.robust is not None:
+        kwargs["robust"] = args.robust == "on"
     t0 = time.perf_counter()
     series = sku_series(load_daily(), args.skus)
     t1 = time.perf_counter()
@@ -190,13 +225,18 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             "cov_q90": a.c90 / a.n if has_q else np.nan,
             "cov_q95": a.c95 / a.n if has_q else np.nan,
             "cov7_q95": a.c7 / a.n7 if has_q and a.n7 else np.nan,
+            "spike_p99": float(np.quantile(a.ratios, 0.99)) if has_q and a.ratios else np.nan,
+            "spike_max": float(np.mean(a.max_ratio)) if has_q and a.max_ratio else np.nan,
+            "jitter_S": a.dq / a.q if has_q and a.q else np.nan,
+            "switch": 100.0 * a.switches / a.days if has_q and a.days else np.nan,
         })
     table = pd.DataFrame(rows).set_index("model")
     zero_share = float(np.mean(np.concatenate([y for _, y, _ in series]) == 0))
     print(f"{len(series)} SKUs, {sum(len(y) for _, y, _ in series)} SKU-days "
           f"({zero_share:.0%} zero), {totals['DemandForecaster'].n} (origin, h) pairs; "
           f"load {t1 - t0:.0f}s, eval {time.perf_counter() - t1:.0f}s; kwargs={kwargs}")
-    print(table.round(3).to_string())
+    with pd.option_context("display.width", 200):
+        print(table.round(3).to_string())
     return table
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -230,7 +231,10 @@ def _series_forecasts(args: tuple[np.ndarray, int, int, Sequence[str], int, int,
         hcol = np.broadcast_to(h_idx - 1, tt.shape)
         for nm, model in models.items():
             try:
-                path = np.asarray(model.forecast(y=hist, h=steps)["mean"], dtype=np.float64)
+                with warnings.catch_warnings(), np.errstate(all="ignore"):
+                    # e.g. AutoETS' variance on a short history divides by zero; the mean is fine
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    path = np.asarray(model.forecast(y=hist, h=steps)["mean"], dtype=np.float64)
                 if path.shape != (steps,) or not np.all(np.isfinite(path)):
                     raise ValueError(f"non-finite or mis-shaped forecast {path.shape}")
             except Exception:  # noqa: BLE001 - a model failing on one fit must not stop the run

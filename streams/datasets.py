@@ -24,6 +24,7 @@ same UTC grid as :mod:`agents.demand`: hours, days, and weeks starting Monday 00
 from __future__ import annotations
 
 import csv
+import gc
 import gzip
 import hashlib
 import io
@@ -344,6 +345,22 @@ def _open_text(path: Path) -> Iterator[io.TextIOBase]:
         yield txt
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building ~10^6 small objects.
+
+    The loaders allocate no reference cycles; repeated gen-2 collections over the growing row
+    lists would otherwise cost about a quarter of the load time.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _header(path: Path) -> list[str]:
     with _open_text(path) as fh:
         row = next(csv.reader(fh), [])
@@ -388,6 +405,13 @@ def _finish(sales: list[SaleRow], returns: list[ReturnRow], report: CleaningRepo
             skus: int | None, start: date | None, end: date | None, source: Path,
             fmt: str) -> Dataset:
     """Apply the date window and the top-N selection (by kept units), sort, fill the report."""
+    with _gc_paused():
+        return _finish_unpaused(sales, returns, report, skus, start, end, source, fmt)
+
+
+def _finish_unpaused(sales: list[SaleRow], returns: list[ReturnRow], report: CleaningReport,
+                     skus: int | None, start: date | None, end: date | None, source: Path,
+                     fmt: str) -> Dataset:
     if start is not None or end is not None:
         n_s, n_r = len(sales), len(returns)
         sales = [r for r in sales if _in_window(r.occurred_at, start, end)]
@@ -499,7 +523,7 @@ def load_online_retail(path: str | Path, *, skus: int | None = None, start: date
     times: dict[str, datetime] = {}
     prices: dict[str, float] = {}
     customers: dict[str, str | None] = {}
-    with _open_text(p) as fh:
+    with _gc_paused(), _open_text(p) as fh:
         reader = csv.reader(fh)
         header = [c.strip() for c in next(reader, [])]
         missing = [c for c in ONLINE_RETAIL_COLUMNS if c not in header]
@@ -667,7 +691,7 @@ def load_generic(path: str | Path, *, skus: int | None = None, start: date | Non
     returns: list[ReturnRow] = []
     times: dict[str, datetime] = {}
     stem = p.stem[:-4] if p.suffix == ".gz" and p.stem.endswith(".csv") else p.stem
-    with _open_text(p) as fh:
+    with _gc_paused(), _open_text(p) as fh:
         reader = csv.reader(fh)
         header = [c.strip().lower() for c in next(reader, [])]
         for col in GENERIC_REQUIRED:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from pydantic import SecretStr
 
 from agents.demand import epoch, period_seconds, period_start, to_datetime
 from agents.inventory import InventoryPosition
@@ -258,7 +259,7 @@ async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
 
     # --- services: topics, worker process ------------------------------------------------
     ensure_topics(kafka, all_topics(settings))
-    settings = settings.model_copy(update={"redis_url": redis_url})
+    settings = settings.model_copy(update={"redis_url": SecretStr(redis_url)})
     worker = WorkerProcess(settings, Path(".restock") / f"demo-{run_id}-worker.log").start()
     rclient = redis.Redis.from_url(redis_url)
     store = RedisStateStore(rclient, settings.redis_key_prefix)

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     rebalance_timeout_s: float = Field(default=3.0, gt=0)
     session_timeout_s: float = Field(default=10.0, gt=0)
     heartbeat_interval_s: float = Field(default=1.0, gt=0)
+    # faust-streaming hard-codes fetch_max_wait_ms=1500; brokers that hold a multi-partition
+    # fetch for the full wait (Tansu does) then add up to 1.5 s of latency to every event.
+    fetch_max_wait_ms: int = Field(default=50, ge=1)
     hot_sku_cache_size: int = Field(default=200_000, ge=1)
     redis_key_prefix: str = "restock"
     cold_sku_ttl_s: int = Field(default=180 * 86400, ge=0, description="0 disables expiry")

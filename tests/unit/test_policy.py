@@ -171,7 +171,8 @@ class TestLeadTimeDemand:
         m2, v2 = lead_time_demand(mu, var, L, sd + extra)
         assert m1 == m2
         assert v2 >= v1
-        if m1 > 1e-6:
+        added = (m1 / L) ** 2 * ((sd + extra) ** 2 - sd**2)
+        if added > 1e-9 * max(1.0, v1):
             assert v2 > v1
 
     @PROPS
@@ -442,13 +443,33 @@ class TestComputeLevels:
         assert l2.order_up_to >= l1.order_up_to - 1e-9
 
     @PROPS
-    @given(forecasts, _params_strategy(lead_time_std_periods=st.just(0.0)), st.floats(0, 30),
-           st.sampled_from([None, 0.95]))
+    @given(forecasts, _params_strategy(lead_time_std_periods=st.just(0.0),
+                                       distribution=st.just("normal")),
+           st.floats(0, 30), st.sampled_from([None, 0.95]))
     def test_monotone_in_lead_time_certain_lead_time(
         self, fc: tuple, params: PolicyParams, dL: float, beta: float | None
     ) -> None:
         if beta is not None:
             params = params.with_overrides(fill_rate=beta)
+        l1 = compute_levels(*fc, params)
+        l2 = compute_levels(*fc, params.with_overrides(
+            lead_time_periods=params.lead_time_periods + dL))
+        assert l2.reorder_point >= l1.reorder_point - 1e-9 * max(1, l1.reorder_point)
+        assert l2.order_up_to >= l1.order_up_to - 1e-9 * max(1, l1.order_up_to)
+
+    @PROPS
+    @given(st.lists(st.floats(0, 300), min_size=1, max_size=20), st.floats(0, 4),
+           _params_strategy(lead_time_std_periods=st.just(0.0),
+                            distribution=st.just("negbin")),
+           st.floats(0, 30), st.sampled_from([None, 0.95, 0.999]))
+    def test_monotone_in_lead_time_negbin_common_dispersion(
+        self, means: list, disp: float, params: PolicyParams, dL: float, beta: float | None
+    ) -> None:
+        # Negative binomials with a common p (var / mean ratio) add up to a negative binomial
+        # with larger n: stochastically larger, so every quantile grows with the lead time.
+        if beta is not None:
+            params = params.with_overrides(fill_rate=beta)
+        fc = (means, [m * disp for m in means])
         l1 = compute_levels(*fc, params)
         l2 = compute_levels(*fc, params.with_overrides(
             lead_time_periods=params.lead_time_periods + dL))
@@ -558,13 +579,26 @@ class TestProjection:
         q = project_inventory(0, 3, [], [1.0] * 4, [0.0] * 4)
         assert q.days_of_cover == 0.0 and q.first_stockout_period == 0
         assert q.stockout_probability == 1.0
-        for bad in ([(4, 1.0)], [(-1, 1.0)], [(0, -1.0)], [(1.5, 1.0)]):
+        for bad in ([(-1, 1.0)], [(0, -1.0)], [(1.5, 1.0)], [(0, float("nan"))]):
             with pytest.raises(ValueError):
                 project_inventory(1, 0, bad, [1.0] * 4, [1.0] * 4)
         with pytest.raises(ValueError):
             project_inventory(-1, 0, [], [1.0], [1.0])
         with pytest.raises(ValueError):
             project_inventory(1, 0, [], [1.0], [1.0], within_periods=0)
+        # fractional window rounds up: 1.5 -> 2 periods
+        frac = project_inventory(3, 0, [], [1.0] * 4, [1.0] * 4, within_periods=1.5)
+        assert frac.stockout_probability == pytest.approx(stats.norm.sf(1 / math.sqrt(2)))
+
+    def test_receipts_after_horizon(self) -> None:
+        # H = 4, demand 2/period, net 10: end of horizon 2 units left (t = 4.0 + 2 / 2 = 5).
+        # +6 at period 4 (arrives at 4.0 with 2 left -> 8 left -> runs out at 4 + 8 / 2 = 8);
+        # +50 at period 20 arrives after run-out and does not extend the cover.
+        p = project_inventory(10, 0, [(4, 6.0), (20, 50.0)], [2.0] * 4, [1.0] * 4)
+        np.testing.assert_allclose(p.expected_on_hand, [8, 6, 4, 2])
+        assert p.days_of_cover == pytest.approx(8.0)
+        assert p.total_receipts == 56.0
+        assert p.first_stockout_period is None
 
     @PROPS
     @given(st.floats(0, 1e3), st.floats(0, 1e3),
@@ -613,7 +647,7 @@ class TestOverstock:
 # Allocation
 # ------------------------------------------------------------------------------------------
 def _objective(reqs: list[AllocationRequest], units: list[int]) -> float:
-    return sum(r.shortage_cost_per_unit * u for r, u in zip(reqs, units))
+    return sum(r.shortage_cost_per_unit * u for r, u in zip(reqs, units, strict=True))
 
 
 def _greedy(reqs: list[AllocationRequest], budget: float | None,
@@ -695,13 +729,14 @@ class TestAllocation:
     def test_properties(self, reqs: list, budget: float | None, cap: float | None) -> None:
         units = allocate_with_budget(reqs, budget, cap)
         assert len(units) == len(reqs)
-        for r, u in zip(reqs, units):
+        for r, u in zip(reqs, units, strict=True):
             assert u >= 0 and u % r.pack_size == 0
             assert u <= math.ceil(r.desired_units / r.pack_size) * r.pack_size
         if budget is not None:
-            assert sum(r.unit_cost * u for r, u in zip(reqs, units)) <= budget + 1e-6
+            assert sum(r.unit_cost * u for r, u in zip(reqs, units, strict=True)) <= budget + 1e-6
         if cap is not None:
-            assert sum(r.volume_per_unit * u for r, u in zip(reqs, units)) <= cap + 1e-6
+            volume = sum(r.volume_per_unit * u for r, u in zip(reqs, units, strict=True))
+            assert volume <= cap + 1e-6
         greedy = _greedy(reqs, budget, cap)
         assert _objective(reqs, units) >= _objective(reqs, greedy) - 1e-6 * max(
             1.0, _objective(reqs, greedy))
