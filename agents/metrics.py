@@ -18,6 +18,7 @@ Koenker, R., & Bassett, G. (1978). Regression quantiles. Econometrica, 46(1), 33
 
 Gneiting, T. (2011). Quantiles as optimal point forecasts. International Journal of
 Forecasting, 27(2), 197-209. doi:10.1016/j.ijforecast.2009.12.015
+
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def wape(y: Any, yhat: Any) -> float:
     --------
     >>> wape([2, 0, 4], [1, 1, 4])   # (1 + 1 + 0) / (2 + 0 + 4)
     0.3333333333333333
+
     """
     (a, f), m = _masked(y, yhat)
     den = np.abs(a[m]).sum()
@@ -83,6 +85,7 @@ def mae(y: Any, yhat: Any) -> float:
     --------
     >>> mae([2, 0, np.nan], [1, 2, 5])   # (1 + 2) / 2; the NaN cell is ignored
     1.5
+
     """
     (a, f), m = _masked(y, yhat)
     return float(np.abs(a[m] - f[m]).mean()) if m.any() else float("nan")
@@ -95,6 +98,7 @@ def rmse(y: Any, yhat: Any) -> float:
     --------
     >>> rmse([0, 0], [3, 4])   # sqrt((9 + 16) / 2)
     3.5355339059327378
+
     """
     (a, f), m = _masked(y, yhat)
     return float(np.sqrt(((a[m] - f[m]) ** 2).mean())) if m.any() else float("nan")
@@ -112,6 +116,7 @@ def bias(y: Any, yhat: Any) -> float:
     --------
     >>> bias([2, 2], [3, 2])   # (1 + 0) / 4
     0.25
+
     """
     (a, f), m = _masked(y, yhat)
     den = a[m].sum()
@@ -154,6 +159,7 @@ def seasonal_naive_scale(history: Any, m: int) -> float:
     1.5
     >>> seasonal_naive_scale([5, 5, 5], 1)
     nan
+
     """
     if m < 1:
         raise ValueError(f"season length m must be >= 1; got {m}")
@@ -179,8 +185,8 @@ def mase(y: Any, yhat: Any, scale: Any) -> float:
         Actuals and forecasts (units). A 1-D input is a single series.
     scale : array_like
         Per-series scale (units, e.g. :func:`seasonal_naive_scale`), broadcastable to ``y``:
-        a scalar, shape ``(n,)`` or ``(n,) + (1,) * (y.ndim - 1)``, or ``y``'s shape (constant within a
-        series). NaN excludes the series.
+        a scalar, shape ``(n,)`` or ``(n,) + (1,) * (y.ndim - 1)``, or ``y``'s shape
+        (constant within a series). NaN excludes the series.
 
     Returns
     -------
@@ -195,6 +201,7 @@ def mase(y: Any, yhat: Any, scale: Any) -> float:
     1.0
     >>> mase(y, f, np.array([[0.5], [np.nan]]))   # only the first series counts
     1.0
+
     """
     ya = np.asarray(y, dtype=np.float64)
     sa = np.asarray(scale, dtype=np.float64)
@@ -226,6 +233,7 @@ def coverage(y: Any, upper: Any) -> float:
     --------
     >>> coverage([1, 5, 3, np.nan], [2, 4, 3, 9])   # 1<=2 yes, 5<=4 no, 3<=3 yes -> 2/3
     0.6666666666666666
+
     """
     (a, u), m = _masked(y, upper)
     return float((a[m] <= u[m]).mean()) if m.any() else float("nan")
@@ -258,6 +266,7 @@ def pinball_loss(y: Any, q: Any, level: float) -> float:
     --------
     >>> pinball_loss([10, 2], [8, 4], 0.9)   # (0.9 * 2 + 0.1 * 2) / 2
     1.0
+
     """
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1); got {level}")
@@ -296,6 +305,7 @@ def summarize(y: Any, yhat: Any, q90: Any = None, q95: Any = None,
     >>> r = summarize([2.0, 0.0, np.nan], [1.0, 1.0, 3.0], q90=[3.0, 0.5, 1.0])
     >>> r["n"], r["wape"], r["coverage_q90"]   # (1 + 1) / 2; 2 <= 3 yes, 0 <= 0.5 yes
     (2, 1.0, 1.0)
+
     """
     arrays = [y, yhat] + [a for a in (q90, q95) if a is not None]
     arrs, m = _masked(*arrays)

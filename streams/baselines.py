@@ -27,6 +27,7 @@ Research Society, 62(3), 544-554.
 Hyndman, R. J., Koehler, A. B., Snyder, R. D., & Grose, S. (2002). A state space framework for
 automatic forecasting using exponential smoothing methods. International Journal of
 Forecasting, 18(3), 439-454 (AutoETS).
+
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ def naive_forecasts(y: np.ndarray, first_period: np.ndarray, H: int) -> np.ndarr
     >>> F = naive_forecasts(np.array([[0.0, 3.0, 1.0, 4.0]]), np.array([1]), 2)
     >>> F[0].tolist()   # rows t = 0..3, columns h = 1, 2
     [[nan, nan], [nan, nan], [3.0, nan], [1.0, 3.0]]
+
     """
     yy, fp = _check(y, first_period, H)
     n, T = yy.shape
@@ -150,6 +152,7 @@ def seasonal_naive_forecasts(y: np.ndarray, first_period: np.ndarray, H: int, m:
     >>> F = seasonal_naive_forecasts(np.array([[1.0, 2.0, 3.0, 4.0, 5.0]]), np.array([0]), 3, 2)
     >>> F[0, 4].tolist()   # t=4: h=1 (o=3) -> y[2]; h=2 (o=2) -> y[2]; h=3 (o=1) -> y[0]
     [3.0, 3.0, 1.0]
+
     """
     yy, fp = _check(y, first_period, H)
     if m < 1:
@@ -203,6 +206,7 @@ def refit_origins(first: int, T: int, refit_every: int, min_history: int) -> np.
     --------
     >>> refit_origins(first=2, T=20, refit_every=5, min_history=3).tolist()
     [4, 9, 14]
+
     """
     o0 = first + min_history - 1
     return np.arange(o0, T - 1, refit_every, dtype=np.int64)
@@ -311,6 +315,7 @@ def statsforecast_forecasts(
     ----------
     Tashman, L. J. (2000). Out-of-sample tests of forecasting accuracy: an analysis and review.
     International Journal of Forecasting, 16(4), 437-450 (rolling-origin evaluation).
+
     """
     yy, fp = _check(y, first_period, H)
     if refit_every < 1 or min_history < 1:
@@ -381,6 +386,7 @@ def run_baselines(y: np.ndarray, first_period: np.ndarray, H: int, season_length
     >>> out = run_baselines(np.array([[1.0, 2.0, 3.0]]), np.array([0]), 1, 1, ["naive"])
     >>> out["naive"][0, :, 0].tolist()
     [nan, 1.0, 2.0]
+
     """
     unknown = [nm for nm in names if nm not in BASELINES]
     if unknown:

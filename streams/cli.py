@@ -105,6 +105,45 @@ def demo(data_path: Path, fmt: str, freq: str, skus: int, start: str | None, end
     print_kpis(kpis)
 
 
+@main.command()
+@click.option("--group", default=None, help="Consumer group (default: the worker's app_id).")
+@click.option("--topic", "topics", multiple=True, help="Topics to report (default: the input topics).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--max-lag", type=int, default=None, help="Exit 1 when total lag (messages) is above.")
+@click.option("--max-seconds", type=float, default=None, help="Exit 1 when any lag (seconds) is above.")
+def lag(group: str | None, topics: tuple[str, ...], as_json: bool, max_lag: int | None,
+        max_seconds: float | None) -> None:
+    """Consumer lag in messages and seconds. Exit 0 within thresholds, 1 over, 2 on errors."""
+    import json
+
+    from streams.lag import consumer_lag, within
+    from streams.topics import input_roles
+
+    settings = Settings()
+    try:
+        result = consumer_lag(settings.kafka_bootstrap_servers, group or settings.app_id,
+                              list(topics) or list(input_roles(settings)))
+    except Exception as exc:  # noqa: BLE001 - any client failure is an operational error
+        click.echo(f"error: cannot read consumer lag from {settings.kafka_bootstrap_servers}: "
+                   f"{type(exc).__name__}: {exc}", err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"consumer lag of group {result.group}")
+        for col in ("topic", "partition", "committed", "log end", "lag (messages)", "lag (s)"):
+            table.add_column(col, justify="left" if col == "topic" else "right")
+        for p in result.partitions:
+            table.add_row(p.topic, str(p.partition), str(p.committed_offset), str(p.log_end_offset),
+                          str(p.lag_messages), f"{p.lag_seconds:.1f}")
+        table.add_row("total", "", "", "", str(result.total_messages), f"{result.max_seconds:.1f}")
+        Console().print(table)
+    sys.exit(0 if within(result, max_lag, max_seconds) else 1)
+
+
 @main.group()
 def schemas() -> None:
     """JSON Schema and AsyncAPI files generated from the event models."""

@@ -126,6 +126,7 @@ class SkuSim:
     pos: InventoryPosition = field(default_factory=InventoryPosition)
     arrivals: dict[int, list[tuple[str, int]]] = field(default_factory=lambda: defaultdict(list))
     cycle_stockout: bool = False
+    served_total: int = 0
     restock_cycle_stockout: bool = False
     trace: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
@@ -339,6 +340,7 @@ async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
                 for k, sim in sims.items():
                     q = demand_today.get(k, 0)
                     served, short = sim.pos.sell(q, at=p0 + step - 1, unmet=opts.unmet_demand) if q else (0, 0)
+                    sim.served_total += served
                     if short:
                         sim.cycle_stockout = True
                     ip = sim.pos.inventory_position
@@ -414,6 +416,24 @@ async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
                 progress.update(task, advance=1, date=day.date().isoformat(),
                                 eps=lock.published / max(elapsed, 1e-9))
         wall = time.perf_counter() - t_start
+        final = store.load_many(keys)
+        seeded = sum(math.ceil(sims[k].S) for k in keys)
+        conservation = {
+            "restock": {
+                "start_on_hand_units": seeded,
+                "received_units": sum(st.position.received for st in final.values()),
+                "served_units": sum(st.counters.get("served_units", 0) for st in final.values()),
+                "lost_sales_units": sum(st.counters.get("lost_units", 0) for st in final.values()),
+                "end_on_hand_units": sum(st.position.on_hand for st in final.values()),
+            },
+            "baseline": {
+                "start_on_hand_units": seeded,
+                "received_units": sum(sim.pos.received for sim in sims.values()),
+                "served_units": sum(sim.served_total for sim in sims.values()),
+                "lost_sales_units": sum(sim.pos.lost_sales for sim in sims.values()),
+                "end_on_hand_units": sum(sim.pos.on_hand for sim in sims.values()),
+            },
+        }
         result = {
             "restock": restock.kpis(eval_days),
             "baseline": baseline.kpis(eval_days),
@@ -429,6 +449,10 @@ async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
                 "cycle_service_level_target": settings.cycle_service_level,
                 "unmet_demand": opts.unmet_demand,
                 "events_published": lock.published,
+                "run_id": run_id,
+                "topics": {"orders": settings.orders_topic, "inventory": settings.inventory_topic,
+                           "reorders": settings.reorders_topic},
+                "conservation": conservation,
                 "decisions": len(seen_decisions),
                 "wall_time_s": round(wall, 2),
                 "events_per_s": round(lock.published / wall, 1),
@@ -520,8 +544,11 @@ def _plot(path: Path, keys: list[str], sims: dict[str, SkuSim]) -> None:
     plt.close(fig)
 
 
-def run_demo(opts: DemoOptions) -> dict[str, Any]:
+def run_demo(opts: DemoOptions, kafka: str | None = None, redis_url: str | None = None) -> dict[str, Any]:
     """Run the closed-loop demo (see module docstring) and return the KPI dictionary.
+
+    ``kafka`` / ``redis_url`` point it at running services; by default it uses
+    ``KAFKA_BOOTSTRAP_SERVERS`` / ``REDIS_URL`` or starts the embedded stack.
 
     Raises
     ------
@@ -530,6 +557,8 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
     """
     from streams.stack import services
 
+    if kafka and redis_url:
+        return asyncio.run(_run(opts, kafka, redis_url))
     settings = opts.settings or Settings()
     kafka_env = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or os.environ.get("RESTOCK_KAFKA_BOOTSTRAP_SERVERS")
     redis_env = os.environ.get("REDIS_URL") or os.environ.get("RESTOCK_REDIS_URL")

@@ -7,6 +7,9 @@ the negative binomial for slow-moving, over-dispersed count demand).
 
 Quantiles are vectorised over arrays (no per-element scipy calls in Python loops): they use
 ``scipy.special.nbdtrik`` / ``pdtrik`` with the same integer correction as ``scipy.stats``.
+
+Totals over several periods carry a variance inflation learned online by the selector (forecast
+errors of consecutive periods are positively correlated; see :mod:`agents.forecasting.selection`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special
 
-__all__ = ["ForecastDistribution", "count_quantiles", "count_cdf"]
+__all__ = ["ForecastDistribution", "count_cdf", "count_quantiles", "window_inflation"]
 
 
 def _nb_params(mean: np.ndarray, variance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -118,15 +121,42 @@ def count_cdf(k: float, mean: float, variance: float) -> float:
     return float(special.pdtr(k, mean))
 
 
-def _sum_moments(
-    mean: np.ndarray, variance: np.ndarray, start: int, stop: int
-) -> tuple[float, float]:
-    h = mean.shape[0]
+def _check_range(h: int, start: int, stop: int) -> None:
     if not 0 <= start <= stop <= h:
         raise ValueError(
             f"the period range must satisfy 0 <= start <= stop <= {h}; got [{start}, {stop})."
         )
-    return float(mean[start:stop].sum()), float(variance[start:stop].sum())
+
+
+def window_inflation(kappa: float, window: int, h: int) -> float:
+    """Variance inflation of an ``h``-period total given the factor ``kappa`` at ``window``.
+
+    Parameters
+    ----------
+    kappa
+        Learned inflation (>= 1) of the total of ``window`` periods.
+    window
+        Number of periods the inflation was learned on (>= 1).
+    h
+        Number of periods of the total (>= 0).
+
+    Returns
+    -------
+    float
+        ``1 + (kappa - 1) (h - 1) / (window - 1)`` for ``h >= 1`` (``kappa`` for every
+        ``h >= 1`` when ``window == 1``), 1 for ``h == 0``.
+
+    Examples
+    --------
+    >>> window_inflation(2.2, 7, 1), window_inflation(2.2, 7, 7), window_inflation(2.2, 7, 4)
+    (1.0, 2.2, 1.6)
+
+    """
+    if h <= 0:
+        return 1.0
+    if window <= 1:
+        return float(kappa)
+    return 1.0 + (kappa - 1.0) * (h - 1) / (window - 1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,6 +177,17 @@ class ForecastDistribution:
     levels
         Nominal level -> calibrated level actually used for the per-period quantiles (online
         conformal calibration; equal to the nominal level when calibration is off).
+    period_variance
+        Marginal variance of each period alone (units squared), shape ``(H,)``; ``None`` when
+        ``variance`` is marginal itself (no inflation).
+    inflation
+        Variance inflation ``kappa`` (>= 1) of the total of ``inflation_window`` periods; a
+        total of ``h`` periods has variance ``g(h) * sum(period_variance)`` with
+        ``g(h) = 1 + (kappa - 1) (h - 1) / (inflation_window - 1)``. ``variance`` holds the
+        increments of that cumulative variance, so ``variance[:k].sum()`` is the variance of
+        the total of the first ``k`` periods (what lead-time sums in the optimizer use).
+    inflation_window
+        Number of periods ``W`` (>= 1) on which ``inflation`` was learned.
 
     Examples
     --------
@@ -158,6 +199,16 @@ class ForecastDistribution:
     >>> d.total_quantile(0, 2, 0.9)
     7.0
 
+    With an inflation of 2 learned on 3-period totals, a 2-period total gets 1.5 x the summed
+    marginal variance:
+
+    >>> e = ForecastDistribution(
+    ...     mean=np.array([1.0, 2.0]), variance=np.array([3.0, 10.5]),
+    ...     quantiles={0.9: np.array([3.0, 5.0])}, model="tsb",
+    ...     period_variance=np.array([3.0, 6.0]), inflation=2.0, inflation_window=3)
+    >>> e.total(0, 2), e.total(1, 2)
+    ((3.0, 13.5), (2.0, 6.0))
+
     """
 
     mean: np.ndarray
@@ -165,6 +216,9 @@ class ForecastDistribution:
     quantiles: dict[float, np.ndarray]
     model: str
     levels: dict[float, float] = field(default_factory=dict)
+    period_variance: np.ndarray | None = None
+    inflation: float = 1.0
+    inflation_window: int = 1
 
     @property
     def horizon(self) -> int:
@@ -174,9 +228,10 @@ class ForecastDistribution:
     def total(self, start: int, stop: int) -> tuple[float, float]:
         """Mean and variance of the total demand of periods ``[start, stop)``.
 
-        Periods are treated as independent given the model (the variance is the sum of the
-        per-period variances); this ignores the level's own estimation error, which is shared
-        by all periods, so long lead times are somewhat under-dispersed.
+        The variance is ``g(stop - start)`` times the sum of the marginal per-period variances
+        (``period_variance``), ``g`` the learned inflation for correlated errors (see the class
+        docstring; 1 without inflation, i.e. independent periods). For ``start == 0`` it equals
+        ``variance[:stop].sum()``.
 
         Parameters
         ----------
@@ -196,14 +251,20 @@ class ForecastDistribution:
             When the range is not within ``[0, H]``.
 
         """
-        return _sum_moments(self.mean, self.variance, start, stop)
+        _check_range(self.horizon, start, stop)
+        mean = float(self.mean[start:stop].sum())
+        if self.period_variance is None:
+            return mean, float(self.variance[start:stop].sum())
+        g = window_inflation(self.inflation, self.inflation_window, stop - start)
+        return mean, g * float(self.period_variance[start:stop].sum())
 
     def total_quantile(self, start: int, stop: int, level: float) -> float:
         """Quantile of the total demand of periods ``[start, stop)``.
 
-        The total is moment-matched to a negative binomial (Poisson when not over-dispersed)
-        at the **nominal** ``level``: the online calibration is learned on single periods and is
-        not transferred to sums.
+        The total is moment-matched (mean and inflated variance from :meth:`total`) to a
+        negative binomial (Poisson when not over-dispersed) at the nominal ``level``; the
+        inflation is what calibrates totals (learned by quantile tracking at the selector's
+        ``total_level``), the per-period level calibration is not transferred to sums.
 
         Parameters
         ----------
@@ -227,7 +288,7 @@ class ForecastDistribution:
         """
         if not 0.0 < level < 1.0:
             raise ValueError(f"level must be a probability in (0, 1); got {level!r}.")
-        mean, var = _sum_moments(self.mean, self.variance, start, stop)
+        mean, var = self.total(start, stop)
         return float(count_quantiles(np.array(mean), np.array(var), np.array(level)))
 
     def __eq__(self, other: object) -> bool:
@@ -236,6 +297,11 @@ class ForecastDistribution:
         return (
             self.model == other.model
             and self.levels == other.levels
+            and self.inflation == other.inflation
+            and self.inflation_window == other.inflation_window
+            and (self.period_variance is None) == (other.period_variance is None)
+            and (self.period_variance is None
+                 or np.array_equal(self.period_variance, other.period_variance))
             and np.array_equal(self.mean, other.mean)
             and np.array_equal(self.variance, other.variance)
             and self.quantiles.keys() == other.quantiles.keys()

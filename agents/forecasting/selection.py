@@ -1,9 +1,30 @@
-"""Online model selection, predictive variance and calibrated quantiles per SKU.
+"""Online model selection, robust updating, predictive variance and calibrated quantiles per SKU.
 
 :class:`DemandForecaster` runs every candidate side by side. For each closed period, *before*
-learning it, every candidate's one-step forecast is scored against the demand with an
+learning it, every candidate's one-step forecast is scored against the **raw** demand with an
 exponentially decayed mean absolute error; the candidate with the lowest decayed MAE is served
-(the first candidate until ``min_periods_to_switch`` periods have been learned).
+(the first candidate until ``min_periods_to_switch`` periods have been learned), with hysteresis:
+the served candidate is replaced only when another one's decayed MAE is lower by more than
+``switch_margin`` (relative), so near-ties do not flip the served model day to day.
+
+Outlier-robust updating
+-----------------------
+Wholesale spikes (one order of 100x the usual size) must not leak into the levels. Before the
+candidates learn a period, its demand is *cleaned* as in Gelper, Fried & Croux (2010), eq. (3):
+``y* = yhat + psi_k((y - yhat) / sigma) * sigma`` with the Huber ``psi_k(r) = max(-k, min(k, r))``.
+For intermittent demand the cleaning acts on the **demand size**: ``yhat`` is a robust
+exponentially smoothed size ``z`` of the positive demands (the selector's expected size, updated
+with the cleaned sizes, smoothing 0.1) and ``sigma`` a robust scale of the sizes, ``1.25`` times
+an EWMA (weight 0.1) of the *cleaned* absolute size error (``1.25 ~ sqrt(pi / 2)`` turns a mean
+absolute deviation into a standard deviation under normality, Brown 1959; the error is bounded by
+``k sigma``, so one spike raises the scale by at most the factor ``1 + 0.1 (1.25 k - 1)``, a
+bounded-influence recursion in the spirit of the paper's tau-scale, eq. (5)), floored at the
+Poisson standard deviation ``sqrt(z)`` of a count. Zero periods are learned as zeros (the
+occurrence process is untouched), the first 4 sizes only initialise ``z`` and ``sigma``, and a
+genuine level shift is accepted gradually: every clipped period raises ``sigma`` by about 20 %
+(``k = 2.5``), so after about 10 periods at a new level the new sizes pass uncleaned. Candidates
+learn ``y*``; the selection score and the per-period calibration use the raw ``y``; the
+dispersion uses the cleaned error ``y* - yhat_i``.
 
 Predictive variance
 -------------------
@@ -11,9 +32,26 @@ Per candidate, an EWMA of the squared one-step error ``e^2`` and of the forecast
 kept over the periods with ``yhat > 0``; their ratio ``phi = EWMA(e^2) / EWMA(yhat)`` is a
 dispersion index, and the variance of a future period with mean ``mu_h`` is ``phi * mu_h``
 (variance proportional to the mean, as for over-dispersed counts; a zero-mean period such as a
-closed Saturday gets variance 0). Until the served model has been scored on a period with a
-positive forecast, ``phi = 1`` (Poisson prior). Cold start: before any non-zero demand all
-candidates forecast 0, so mean, variance and quantiles are 0.
+closed Saturday gets marginal variance 0). Until the served model has been scored on a period
+with a positive forecast, ``phi = 1`` (Poisson prior). Cold start: before any non-zero demand
+all candidates forecast 0, so mean, variance and quantiles are 0.
+
+Totals over several periods
+---------------------------
+Forecast errors of consecutive periods are positively correlated (they share the level's
+estimation error, and the level moves), so the sum of per-period variances under-states the
+variance of a lead-time total. The selector learns a variance-inflation factor ``kappa`` for the
+total of ``total_window`` periods by online quantile tracking (the adaptive conformal update of
+Gibbs & Candès 2021, eq. 2, applied to ``log kappa``; Angelopoulos, Candès & Tibshirani 2023):
+at every origin the served model's window mean ``M`` and summed variance ``V`` are stored, and
+when the window's demand ``Y`` (raw) is complete,
+``log kappa += eta (1[Y > Q_tau(M, kappa V)] - (1 - tau))`` with ``tau = total_level`` and
+``Q`` the negative binomial quantile, ``kappa`` clipped to ``[1, 50]``. A window of ``h``
+periods gets the inflation ``g(h) = 1 + (kappa - 1) (h - 1) / (total_window - 1)`` (1 for one
+period, ``kappa`` at ``total_window``, growing linearly beyond: level errors accumulate about
+linearly with the horizon). :meth:`DemandForecaster.forecast_distribution` reports per-period
+``variance`` as the increments of the inflated cumulative variance, so any window starting at
+the next period sums to the inflated total.
 
 Calibrated quantiles
 --------------------
@@ -24,6 +62,16 @@ adaptive conformal inference (Gibbs & Candès 2021, eq. 2) on the served one-ste
 ``[0.01, 0.999]``, skipped in periods whose served mean is 0. Long-run miss frequency therefore
 tracks ``1 - tau`` whatever the distributional misspecification. Quantiles are then made
 non-decreasing in the level.
+
+References
+----------
+Gelper, S., Fried, R., & Croux, C. (2010). Robust forecasting with exponential and Holt-Winters
+smoothing. Journal of Forecasting, 29(3), 285-300, eq. (3)-(5).
+Brown, R. G. (1959). Statistical Forecasting for Inventory Control. McGraw-Hill (MAD x 1.25).
+Gibbs, I., & Candès, E. (2021). Adaptive conformal inference under distribution shift. NeurIPS
+34, eq. (2).
+Angelopoulos, A. N., Candès, E. J., & Tibshirani, R. J. (2023). Conformal PID control for time
+series prediction. NeurIPS 36 (quantile tracking).
 """
 
 from __future__ import annotations
@@ -35,7 +83,12 @@ import numpy as np
 from river.time_series.base import Forecaster
 
 from agents.forecasting.base import OnlineForecaster, check_demand, check_horizon
-from agents.forecasting.distribution import ForecastDistribution, count_cdf, count_quantiles
+from agents.forecasting.distribution import (
+    ForecastDistribution,
+    count_cdf,
+    count_quantiles,
+    window_inflation,
+)
 from agents.forecasting.intermittent import SBA, TSB, Croston
 from agents.forecasting.seasonal import RiverRegressor, SeasonalProfile
 
@@ -47,7 +100,7 @@ __all__ = [
 ]
 
 #: serialization / state layout version reported by :attr:`DemandForecaster.model_version`
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 #: registry of candidate models: name -> factory(season_length) -> fresh forecaster
 CANDIDATES: dict[str, Callable[[int], OnlineForecaster]] = {
@@ -63,6 +116,11 @@ CANDIDATES: dict[str, Callable[[int], OnlineForecaster]] = {
 DEFAULT_CANDIDATES: tuple[str, ...] = ("seasonal_sba", "seasonal_tsb", "sba", "tsb", "river_lr")
 
 _LEVEL_BOUNDS = (0.01, 0.999)
+_KAPPA_BOUNDS = (1.0, 50.0)  # variance inflation of the window total (inflation only)
+_SIZE_ALPHA = 0.1  # smoothing of the robust demand size z
+_SCALE_DECAY = 0.1  # weight of the newest cleaned |size error| in the robust scale
+_MAD_TO_SD = 1.25  # ~ sqrt(pi / 2): mean absolute deviation -> standard deviation (normal)
+_ROBUST_WARMUP = 4  # sizes that only initialise z and the scale (no cleaning)
 
 
 def _build_candidates(
@@ -98,7 +156,7 @@ def _build_candidates(
 
 
 class DemandForecaster(Forecaster):
-    """Per-SKU online forecaster: candidate models, decayed-MAE selection, calibrated quantiles.
+    """Per-SKU online forecaster: robust candidates, decayed-MAE selection, calibrated quantiles.
 
     Parameters
     ----------
@@ -118,6 +176,23 @@ class DemandForecaster(Forecaster):
         Weight of the newest squared error in the dispersion estimate, in (0, 1].
     calibration_rate
         Adaptive conformal step ``gamma`` in [0, 1) (0 disables calibration).
+    robust
+        Clean each demand before the candidates learn it (Huber, on demand sizes; see the module
+        docstring). ``False`` feeds the raw demand, as format version 1 did.
+    huber_k
+        Huber constant ``k`` > 0, in robust standard deviations of the demand size (Gelper et
+        al. use 2; 2.5 leaves ordinary busy days of over-dispersed retail demand untouched).
+    switch_margin
+        Relative hysteresis in [0, 1): another candidate is served only when its decayed MAE is
+        below ``(1 - switch_margin)`` times the served one's (0: always the lowest).
+    total_window
+        Number of periods ``W`` (>= 1) of the total whose variance inflation is learned (the
+        lead time plus review period of the replenishment policy; 7 daily periods).
+    total_level
+        Probability level in (0, 1) at which the ``W``-period total is calibrated.
+    total_calibration_rate
+        Step ``eta`` in [0, 1) of the quantile tracking of ``log kappa`` (0 keeps ``kappa = 1``:
+        independent periods, as format version 1).
 
     Raises
     ------
@@ -131,6 +206,12 @@ class DemandForecaster(Forecaster):
     [^2]: Snyder, R. D., Ord, J. K., & Beaumont, A. (2012). Forecasting the intermittent demand
         for slow-moving inventories: A modelling approach. International Journal of
         Forecasting, 28(2), 485-496, section 2.
+    [^3]: Gelper, S., Fried, R., & Croux, C. (2010). Robust forecasting with exponential and
+        Holt-Winters smoothing. Journal of Forecasting, 29(3), 285-300, eq. (3)-(5).
+    [^4]: Brown, R. G. (1959). Statistical Forecasting for Inventory Control. McGraw-Hill
+        (standard deviation ~ 1.25 x mean absolute deviation).
+    [^5]: Angelopoulos, A. N., Candès, E. J., & Tibshirani, R. J. (2023). Conformal PID
+        control for time series prediction. NeurIPS 36 (quantile tracking).
 
     Examples
     --------
@@ -141,12 +222,24 @@ class DemandForecaster(Forecaster):
     ...     for d in range(7):
     ...         f.learn_one([4, 0, 6, 0, 5, 0, 2][d], {"season_pos": d})
     >>> f.n_periods, f.model_version
-    (210, 1)
+    (210, 2)
     >>> dist = f.forecast_distribution(7)
     >>> dist.model in f.candidate_names
     True
     >>> bool(np.all(dist.quantiles[0.5] <= dist.quantiles[0.95]))
     True
+
+    A single wholesale order of 100x the usual demand barely moves the level or the dispersion
+    (``robust=False`` learns the raw demand, as format version 1 did):
+
+    >>> g, raw = DemandForecaster(candidates=["sba"]), DemandForecaster(candidates=["sba"], robust=False)
+    >>> for t in range(60):
+    ...     g.learn_one(5000.0 if t == 50 else 50.0)
+    ...     raw.learn_one(5000.0 if t == 50 else 50.0)
+    >>> round(g.forecast(1)[0]), round(raw.forecast(1)[0])
+    (48, 230)
+    >>> round(g.dispersion(), 2), round(raw.dispersion())
+    (0.37, 5084)
 
     """
 
@@ -159,6 +252,12 @@ class DemandForecaster(Forecaster):
         quantile_levels: Sequence[float] = (0.5, 0.9, 0.95),
         variance_decay: float = 0.05,
         calibration_rate: float = 0.02,
+        robust: bool = True,
+        huber_k: float = 2.5,
+        switch_margin: float = 0.05,
+        total_window: int = 7,
+        total_level: float = 0.95,
+        total_calibration_rate: float = 0.1,
     ) -> None:
         if int(season_length) != season_length or season_length < 1:
             raise ValueError(f"season_length must be a positive integer; got {season_length!r}.")
@@ -181,6 +280,18 @@ class DemandForecaster(Forecaster):
             raise ValueError(f"variance_decay must be in (0, 1]; got {variance_decay!r}.")
         if not 0.0 <= float(calibration_rate) < 1.0:
             raise ValueError(f"calibration_rate must be in [0, 1); got {calibration_rate!r}.")
+        if not (float(huber_k) > 0.0 and math.isfinite(float(huber_k))):
+            raise ValueError(f"huber_k must be a positive finite number; got {huber_k!r}.")
+        if not 0.0 <= float(switch_margin) < 1.0:
+            raise ValueError(f"switch_margin must be in [0, 1); got {switch_margin!r}.")
+        if int(total_window) != total_window or total_window < 1:
+            raise ValueError(f"total_window must be a positive integer; got {total_window!r}.")
+        if not 0.0 < float(total_level) < 1.0:
+            raise ValueError(f"total_level must be a probability in (0, 1); got {total_level!r}.")
+        if not 0.0 <= float(total_calibration_rate) < 1.0:
+            raise ValueError(
+                f"total_calibration_rate must be in [0, 1); got {total_calibration_rate!r}."
+            )
         self.candidates = candidates
         self.season_length = int(season_length)
         self.error_decay = float(error_decay)
@@ -188,6 +299,12 @@ class DemandForecaster(Forecaster):
         self.quantile_levels = levels
         self.variance_decay = float(variance_decay)
         self.calibration_rate = float(calibration_rate)
+        self.robust = bool(robust)
+        self.huber_k = float(huber_k)
+        self.switch_margin = float(switch_margin)
+        self.total_window = int(total_window)
+        self.total_level = float(total_level)
+        self.total_calibration_rate = float(total_calibration_rate)
         self._names, self._models = _build_candidates(candidates, self.season_length)
         k = len(self._models)
         self._n = 0  # periods learned
@@ -197,6 +314,14 @@ class DemandForecaster(Forecaster):
         self._sq = [0.0] * k  # EWMA of squared error over periods with yhat > 0
         self._fc = [0.0] * k  # EWMA of yhat over the same periods
         self._levels = list(levels)  # calibrated levels, one per nominal level
+        self._size = 0.0  # robust smoothed demand size z (units)
+        self._scale = 0.0  # robust scale of the sizes (units)
+        self._n_sizes = 0  # positive demands seen (capped at the warm-up length)
+        self._kappa = 1.0  # variance inflation of the total_window-period total
+        w = self.total_window
+        self._win_y = [0.0] * w  # ring buffer of the last W demands (raw), slot t % W
+        self._win_m = [0.0] * w  # window mean predicted at origin t, slot t % W
+        self._win_v = [0.0] * w  # window summed variance predicted at origin t, slot t % W
 
     # ------------------------------------------------------------------ properties
     @property
@@ -238,6 +363,16 @@ class DemandForecaster(Forecaster):
         """Nominal level -> current calibrated level."""
         return dict(zip(self.quantile_levels, self._levels, strict=True))
 
+    @property
+    def total_inflation(self) -> float:
+        """Learned variance inflation ``kappa`` (>= 1) of the ``total_window``-period total."""
+        return self._kappa
+
+    @property
+    def robust_size(self) -> tuple[float, float]:
+        """Robust demand size ``z`` and its scale ``sigma`` (units) used to clean demand."""
+        return self._size, self._scale
+
     def dispersion(self, name: str | None = None) -> float:
         """Dispersion index ``phi`` (variance / mean) of a candidate (default: the served one).
 
@@ -249,7 +384,8 @@ class DemandForecaster(Forecaster):
         Returns
         -------
         float
-            ``EWMA(e^2) / EWMA(yhat)``, or 1.0 (Poisson prior) before it can be estimated.
+            ``EWMA(e^2) / EWMA(yhat)``, or 1.0 (Poisson prior) before it can be estimated;
+            ``e`` is the cleaned error when ``robust``.
 
         Raises
         ------
@@ -266,8 +402,82 @@ class DemandForecaster(Forecaster):
         return self._sq[i] / self._fc[i] if self._fc[i] > 0.0 else 1.0
 
     # ------------------------------------------------------------------ learning
+    def clean(self, y: float) -> float:
+        """Huber-cleaned demand ``y*`` the candidates would learn for ``y`` (no state change).
+
+        Parameters
+        ----------
+        y
+            Demand of a period, in units (>= 0).
+
+        Returns
+        -------
+        float
+            ``y`` itself when ``robust`` is off, ``y == 0`` or during the warm-up; otherwise
+            ``z + psi_k((y - z) / sigma) sigma`` with ``sigma = max(scale, sqrt(z))`` (> 0).
+
+        Examples
+        --------
+        >>> f = DemandForecaster()
+        >>> for y in [10, 12, 8, 10, 11, 9, 10]:
+        ...     f.learn_one(y)
+        >>> f.clean(0.0), f.clean(11.0), round(f.clean(1000.0), 2)
+        (0.0, 11.0, 17.89)
+
+        """
+        if not self.robust or y <= 0.0 or self._n_sizes < _ROBUST_WARMUP:
+            return y
+        z = self._size
+        sigma = max(self._scale, math.sqrt(z))
+        k = self.huber_k
+        return min(z + k * sigma, max(z - k * sigma, y))
+
+    def _update_size(self, y: float, y_clean: float) -> None:
+        # robust size level and scale (module docstring); only periods with a sale
+        n = self._n_sizes
+        if n == 0:
+            self._size, self._scale = y, 0.0
+        elif n < _ROBUST_WARMUP:  # running mean / mean absolute deviation during warm-up
+            e = y - self._size
+            self._scale += (_MAD_TO_SD * abs(e) - self._scale) / n
+            self._size += e / (n + 1)
+        else:
+            e = y_clean - self._size
+            self._scale += _SCALE_DECAY * (_MAD_TO_SD * abs(e) - self._scale)
+            self._size += _SIZE_ALPHA * e
+        if n < _ROBUST_WARMUP:
+            self._n_sizes = n + 1
+
+    def _future_xs(self, x: dict | None) -> list[dict] | None:
+        if x is None or "season_pos" not in x:
+            return None
+        pos, m = int(x["season_pos"]), self.season_length
+        return [{**x, "season_pos": (pos + j) % m} for j in range(self.total_window)]
+
+    def _track_total(self, y: float, x: dict | None, served: OnlineForecaster, phi: float) -> None:
+        # quantile tracking of log kappa on the total of the last W periods (module docstring)
+        w, t = self.total_window, self._n
+        slot = t % w
+        mean_w = sum(served.forecast(w, self._future_xs(x)))
+        self._win_m[slot] = max(0.0, mean_w)
+        self._win_v[slot] = phi * self._win_m[slot]
+        self._win_y[slot] = y
+        if t + 1 < w:
+            return
+        old = (t + 1) % w  # origin t - W + 1, whose window ends with this period
+        m, v = self._win_m[old], self._win_v[old]
+        if m <= 0.0:
+            return
+        total = sum(self._win_y)
+        tau = self.total_level
+        below = count_cdf(math.ceil(total) - 1.0, m, self._kappa * v)
+        miss = 1.0 if below >= tau else 0.0
+        lo, hi = _KAPPA_BOUNDS
+        step = self.total_calibration_rate * (miss - 1.0 + tau)
+        self._kappa = min(hi, max(lo, self._kappa * math.exp(step)))
+
     def learn_one(self, y: float, x: dict | None = None) -> None:
-        """Score every candidate on this period, then learn it.
+        """Score every candidate on this period, then learn its cleaned demand.
 
         Parameters
         ----------
@@ -287,27 +497,39 @@ class DemandForecaster(Forecaster):
         preds = [m.predict_next(x) for m in models]
         s = self._served
         mu = preds[s]
+        phi = self.dispersion()
         gamma = self.calibration_rate
         if gamma > 0.0 and mu > 0.0:
-            var = self.dispersion() * mu
+            var = phi * mu
             below = count_cdf(math.ceil(y) - 1.0, mu, var)  # miss <=> F(ceil(y) - 1) >= tau_t
             lo, hi = _LEVEL_BOUNDS
             for i, nominal in enumerate(self.quantile_levels):
                 miss = 1.0 if below >= self._levels[i] else 0.0
                 self._levels[i] = min(hi, max(lo, self._levels[i] + gamma * (miss - 1.0 + nominal)))
+        if self.total_calibration_rate > 0.0:
+            self._track_total(y, x, models[s], phi)
+        y_clean = y
+        if self.robust and y > 0.0:
+            y_clean = self.clean(y)
+            self._update_size(y, y_clean)
         d, v = self.error_decay, self.variance_decay
         self._err_wt += d * (1.0 - self._err_wt)
         mae, sq, fc = self._mae, self._sq, self._fc
         for i, p in enumerate(preds):
-            e = y - p
-            mae[i] += d * (abs(e) - mae[i])
+            mae[i] += d * (abs(y - p) - mae[i])  # honest score: raw demand
             if p > 0.0:
+                e = y_clean - p
                 sq[i] += v * (e * e - sq[i])
                 fc[i] += v * (p - fc[i])
-            models[i].learn_one(y, x)
+            models[i].learn_one(y_clean, x)
         self._n += 1
         if self._n >= self.min_periods_to_switch:
-            self._served = min(range(len(mae)), key=mae.__getitem__)
+            best = min(range(len(mae)), key=mae.__getitem__)
+            # hysteresis: the incumbent keeps serving unless clearly beaten (the first selection,
+            # at min_periods_to_switch, and switch_margin == 0 take the lowest outright)
+            if (self._n == self.min_periods_to_switch or self.switch_margin == 0.0
+                    or mae[best] < (1.0 - self.switch_margin) * mae[s]):
+                self._served = best
         else:
             self._served = 0
 
@@ -351,8 +573,13 @@ class DemandForecaster(Forecaster):
         Returns
         -------
         ForecastDistribution
-            ``mean`` and ``variance`` of shape ``(H,)``, calibrated ``quantiles`` per nominal
-            level (each ``(H,)``, non-decreasing in the level) and the served model's name.
+            ``mean`` of shape ``(H,)``; ``period_variance`` ``phi * mean`` (marginal, per
+            period); ``variance`` the increments of the calibrated cumulative variance
+            ``g(k) * sum(period_variance[:k])`` (``g`` from :func:`window_inflation`), so that
+            ``variance[:k].sum()`` is the variance of the total of the next ``k`` periods, which
+            is what an order-up-to level over a lead time needs; calibrated per-period
+            ``quantiles`` per nominal level (each ``(H,)``, non-decreasing in the level, from
+            the marginal variance) and the served model's name.
 
         Raises
         ------
@@ -361,12 +588,20 @@ class DemandForecaster(Forecaster):
 
         """
         mean = np.asarray(self.forecast(horizon, xs), dtype=np.float64)
-        variance = self.dispersion() * mean
+        phi = self.dispersion()
+        period_variance = phi * mean
+        kappa, w = self._kappa, self.total_window
+        if kappa == 1.0 or mean.shape[0] == 0:
+            variance = period_variance
+        else:
+            g = np.array([window_inflation(kappa, w, k) for k in range(mean.shape[0] + 1)])
+            cum = g * np.concatenate(([0.0], np.cumsum(period_variance)))
+            variance = np.maximum(np.diff(cum), 0.0)
         levels = np.asarray(self._levels, dtype=np.float64)[:, None]
         # variance is phi * mean, so quantiles depend on the mean only: solve once per distinct
         # mean (at most season_length of them) and scatter back over the horizon
         uniq, inverse = np.unique(mean, return_inverse=True)
-        q = count_quantiles(uniq[None, :], self.dispersion() * uniq[None, :], levels)
+        q = count_quantiles(uniq[None, :], phi * uniq[None, :], levels)
         q = np.maximum.accumulate(q, axis=0)[:, inverse]
         return ForecastDistribution(
             mean=mean,
@@ -374,16 +609,26 @@ class DemandForecaster(Forecaster):
             quantiles={lvl: q[i] for i, lvl in enumerate(self.quantile_levels)},
             model=self.served_model,
             levels=self.calibrated_levels,
+            period_variance=period_variance,
+            inflation=kappa,
+            inflation_window=w,
         )
 
     # ------------------------------------------------------------------ state (serialization)
+    @property
+    def _selector_state_size(self) -> int:
+        k, lq, w = len(self._models), len(self.quantile_levels), self.total_window
+        return 3 + lq + 3 * k + 4 + 3 * w
+
     def _selector_state(self) -> list[float]:
         return [float(self._n), float(self._served), self._err_wt, *self._levels,
-                *self._mae, *self._sq, *self._fc]
+                *self._mae, *self._sq, *self._fc,
+                self._size, self._scale, float(self._n_sizes), self._kappa,
+                *self._win_y, *self._win_m, *self._win_v]
 
     def _load_selector_state(self, values: Sequence[float]) -> None:
-        k, lq = len(self._models), len(self.quantile_levels)
-        expected = 3 + lq + 3 * k
+        k, lq, w = len(self._models), len(self.quantile_levels), self.total_window
+        expected = self._selector_state_size
         if len(values) != expected:
             raise ValueError(f"selector state must hold {expected} floats; got {len(values)}.")
         v = [float(x) for x in values]
@@ -392,4 +637,10 @@ class DemandForecaster(Forecaster):
             raise ValueError(f"served index {self._served} is out of range for {k} candidates.")
         self._levels = v[3 : 3 + lq]
         o = 3 + lq
-        self._mae, self._sq, self._fc = v[o : o + k], v[o + k : o + 2 * k], v[o + 2 * k :]
+        self._mae, self._sq, self._fc = v[o : o + k], v[o + k : o + 2 * k], v[o + 2 * k : o + 3 * k]
+        o += 3 * k
+        self._size, self._scale, self._n_sizes, self._kappa = v[o], v[o + 1], int(v[o + 2]), v[o + 3]
+        if not _KAPPA_BOUNDS[0] <= self._kappa <= _KAPPA_BOUNDS[1]:
+            raise ValueError(f"total inflation {self._kappa} is out of {_KAPPA_BOUNDS}.")
+        o += 4
+        self._win_y, self._win_m, self._win_v = v[o : o + w], v[o + w : o + 2 * w], v[o + 2 * w :]

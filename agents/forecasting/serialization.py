@@ -5,11 +5,17 @@ Layout of ``encode(model)``::
     byte 0      format version (``FORMAT_VERSION``)
     bytes 1..   msgpack array [params, candidates, state]
                 params      [season_length, error_decay, min_periods_to_switch,
-                             quantile_levels, variance_decay, calibration_rate]
+                             quantile_levels, variance_decay, calibration_rate,
+                             robust, huber_k, switch_margin, total_window, total_level,
+                             total_calibration_rate]
                 candidates  nil (default set) | [name, ...] (registry names) |
                             [[name, class name, constructor params], ...]
                 state       little-endian float64 bytes: selector state then each candidate's
                             state vector, in candidate order
+
+Version 2 (this build) added the robust-updating, hysteresis and total-calibration parameters and,
+in the selector state, the robust size and scale, the warm-up count, the total inflation and the
+three ``total_window``-long ring buffers; version-1 bytes are rejected (re-learn the SKU).
 
 Every float is stored as its exact IEEE-754 bit pattern, so a decoded model forecasts and keeps
 learning exactly like the original. A default-configured SKU takes about 1 KB.
@@ -60,7 +66,7 @@ def encode(model: DemandForecaster) -> bytes:
     ...     f.learn_one(y)
     >>> blob = encode(f)
     >>> blob[0], len(blob) < 1500
-    (1, True)
+    (2, True)
     >>> decode(blob).forecast_distribution(7) == f.forecast_distribution(7)
     True
 
@@ -86,6 +92,12 @@ def encode(model: DemandForecaster) -> bytes:
         list(model.quantile_levels),
         model.variance_decay,
         model.calibration_rate,
+        model.robust,
+        model.huber_k,
+        model.switch_margin,
+        model.total_window,
+        model.total_level,
+        model.total_calibration_rate,
     ]
     parts = [np.asarray(model._selector_state(), dtype=_DTYPE)]
     parts += [np.asarray(m.state(), dtype=_DTYPE) for m in model._models]
@@ -116,7 +128,7 @@ def decode(data: bytes) -> DemandForecaster:
     >>> decode(b"\x09abc")
     Traceback (most recent call last):
     ...
-    ValueError: unknown forecaster format version 9; this build reads version 1.
+    ValueError: unknown forecaster format version 9; this build reads version 2.
 
     """
     if not isinstance(data, bytes | bytearray | memoryview) or len(data) < 2:
@@ -129,7 +141,10 @@ def decode(data: bytes) -> DemandForecaster:
         )
     try:
         params, cands, state = msgpack.unpackb(data[1:], raw=False, strict_map_key=True)
-        season_length, error_decay, min_periods, levels, variance_decay, calibration = params
+        (season_length, error_decay, min_periods, levels, variance_decay, calibration, robust,
+         huber_k, switch_margin, total_window, total_level, total_rate) = params
+        if not isinstance(robust, bool):
+            raise ValueError(f"robust must be a bool; got {robust!r}")
         if cands is not None and cands and isinstance(cands[0], list):
             candidates: object = {
                 name: _CLASSES[cls](**kwargs) for name, cls, kwargs in cands
@@ -144,12 +159,17 @@ def decode(data: bytes) -> DemandForecaster:
             quantile_levels=tuple(levels),
             variance_decay=variance_decay,
             calibration_rate=calibration,
+            robust=robust,
+            huber_k=huber_k,
+            switch_margin=switch_margin,
+            total_window=total_window,
+            total_level=total_level,
+            total_calibration_rate=total_rate,
         )
         if not isinstance(state, bytes) or len(state) % 8:
             raise ValueError("state is not a float64 byte string")
         values = np.frombuffer(state, dtype=_DTYPE)
-        k = len(model._models)
-        offset = 3 + len(model.quantile_levels) + 3 * k
+        offset = model._selector_state_size
         sizes = [m.state_size for m in model._models]
         if len(values) != offset + sum(sizes):
             raise ValueError(f"state holds {len(values)} floats, expected {offset + sum(sizes)}")

@@ -75,7 +75,8 @@ def test_statsforecast_mapping_hand_checked_with_naive() -> None:
     pytest.importorskip("statsforecast")
     # series starts at 2; refit every 3; first fit after 2 observations -> origins 3, 6, 9
     y = np.array([[0.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]])
-    F = statsforecast_forecasts(y, np.array([2]), 2, ["Naive"], refit_every=3, min_history=2)["Naive"]
+    F = statsforecast_forecasts(y, np.array([2]), 2, ["Naive"], refit_every=3,
+                                min_history=2)["Naive"]
     # the refit at origin o forecasts y[o] for every step; origin t uses the latest refit o <= t
     expected = np.full((12, 2), np.nan)
     for t in range(3, 11):                   # forecast origins with a fit

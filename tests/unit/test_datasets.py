@@ -52,11 +52,16 @@ def test_online_retail_every_row_accounted_for(retail: Dataset) -> None:
     d = rep.as_dict()
     assert d["rows_kept"] + sum(d[k] for k in (
         "cancellations", "stock_adjustments", "bad_debt", "zero_price", "non_product",
-        "duplicates", "invalid", "zero_quantity", "outside_window", "not_selected")) == ROWS_IN_FILE
+        "duplicates", "invalid", "zero_quantity", "cancelled_orders", "outside_window",
+        "not_selected")) == ROWS_IN_FILE
     # published quirks (data/online_retail/README.md): exact duplicates are found first
     assert rep.duplicates == 5_268
     assert rep.bad_debt == 3  # A563185..A563187
     assert rep.invalid == 0 and rep.outside_window == 0 and rep.not_selected == 0
+    # orders voided by a same-customer/SKU/quantity cancellation within 1 h (data-entry errors)
+    assert rep.cancelled_orders == 430
+    assert not any(r.sku == "23843" for r in retail.sales)            # 80,995 units, voided
+    assert max(r.quantity for r in retail.sales if r.sku == "23166") < 74_215
     # every cleaning reason actually fires on the real data
     assert rep.cancellations > 8_000 and rep.stock_adjustments > 1_000
     assert rep.zero_price > 1_000 and rep.non_product > 2_000
@@ -126,13 +131,35 @@ def test_online_retail_rules_on_synthetic_rows(tmp_path: Path) -> None:
     ds = load_online_retail(f, location="WH1")
     rep = ds.report
     assert (rep.rows_read, rep.rows_kept, rep.duplicates, rep.cancellations, rep.non_product,
-            rep.stock_adjustments, rep.zero_price, rep.bad_debt, rep.invalid) == (13, 1, 1, 1, 4, 1, 1, 1, 3)
+            rep.stock_adjustments, rep.zero_price, rep.bad_debt, rep.invalid) == (
+                13, 1, 1, 1, 4, 1, 1, 1, 3)
     assert rep.accounted() == rep.rows_read
     (sale,) = ds.sales
     assert (sale.sku, sale.location, sale.quantity, sale.unit_price, sale.key) == (
         "85123A", "WH1", 6, 2.55, "85123A@WH1")
     (ret,) = ds.returns
-    assert (ret.sku, ret.quantity, ret.order_id, ret.reason) == ("85123A", 2, "C536379", "cancelled")
+    assert (ret.sku, ret.quantity, ret.order_id, ret.reason) == (
+        "85123A", 2, "C536379", "cancelled")
+
+
+def test_online_retail_cancelled_within_window_voids_the_order(tmp_path: Path) -> None:
+    f = tmp_path / "or.csv"
+    f.write_text(
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+        "541431,23166,JAR,74215,2011-01-18 10:01:00,1.04,12346,United Kingdom\n"
+        "541432,23166,JAR,12,2011-01-18 10:05:00,1.04,12346,United Kingdom\n"
+        "C541433,23166,JAR,-74215,2011-01-18 10:17:00,1.04,12346,United Kingdom\n"
+        "541500,22423,CAKESTAND,2,2011-01-18 08:00:00,12.75,17850,United Kingdom\n"
+        "C541501,22423,CAKESTAND,-2,2011-01-18 11:30:00,12.75,17850,United Kingdom\n"
+    )
+    ds = load_online_retail(f)
+    # 74,215 cancelled 16 min later by the same customer: voided; the 22423 cancellation comes
+    # 3.5 h after its order (outside the 1 h window): the order stays demand
+    assert sorted((r.sku, r.quantity) for r in ds.sales) == [("22423", 2), ("23166", 12)]
+    assert ds.report.cancelled_orders == 1 and len(ds.returns) == 2
+    assert ds.report.accounted() == 5
+    keep_all = load_online_retail(f, cancel_window=None)
+    assert len(keep_all.sales) == 3 and keep_all.report.cancelled_orders == 0
 
 
 def test_online_retail_top50_and_window(retail_top50_june: Dataset, retail: Dataset) -> None:
@@ -189,10 +216,12 @@ def test_generic_small(name: str) -> None:
     assert (b.location, b.promo, b.extra) == ("default", False, (("x_price_ratio", 1.0),))
     c = s["generic_small-4"]
     assert c.occurred_at == datetime(2024, 3, 5, 9, 0, tzinfo=UTC)  # +01:00 converted
-    assert (c.unit_price, c.promo, c.extra, c.customer_id) == (None, True, (("x_temp", 11.0),), None)
+    assert (c.unit_price, c.promo, c.extra, c.customer_id) == (
+        None, True, (("x_temp", 11.0),), None)
     assert s["generic_small-14"].promo is True  # "yes"
     (ret,) = ds.returns
-    assert (ret.key, ret.quantity, ret.occurred_at) == ("A1@store1", 1, datetime(2024, 3, 5, tzinfo=UTC))
+    assert (ret.key, ret.quantity, ret.occurred_at) == (
+        "A1@store1", 1, datetime(2024, 3, 5, tzinfo=UTC))
     times = [r.occurred_at for r in ds.sales]
     assert times == sorted(times)
 
@@ -222,7 +251,8 @@ def test_generic_order_id_column_and_detect(tmp_path: Path) -> None:
     f.write_text("Timestamp,SKU,Quantity,order_id,customer_id\n2024-01-01T05:00:00Z,X,2,ord-9,c1\n")
     assert detect_format(f) == "generic"
     (r,) = load(f, "generic").sales
-    assert (r.order_id, r.customer_id, r.occurred_at) == ("ord-9", "c1", datetime(2024, 1, 1, 5, tzinfo=UTC))
+    assert (r.order_id, r.customer_id, r.occurred_at) == (
+        "ord-9", "c1", datetime(2024, 1, 1, 5, tzinfo=UTC))
     with pytest.raises(ValueError, match="fmt must be"):
         load(f, "parquet")  # type: ignore[arg-type]
 

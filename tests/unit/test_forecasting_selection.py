@@ -35,7 +35,7 @@ def test_cold_start_distribution_is_zero():
     assert d.mean.shape == d.variance.shape == (7,)
     assert not d.mean.any() and not d.variance.any()
     assert all(not q.any() for q in d.quantiles.values())
-    assert f.recent_mae is None and f.n_periods == 0 and f.model_version == 1
+    assert f.recent_mae is None and f.n_periods == 0 and f.model_version == 2  # format v2
 
 
 def test_default_candidate_served_until_min_periods():
