@@ -151,12 +151,30 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> f
                 log.exception("batch failed unexpectedly; states reloaded and batch retried")
                 pipeline.reset()
                 out = await _with_redis_retry(lambda: pipeline.process(records))
-            futures = [await reorders.send(key=k, value=v) for k, v in out.decisions]
-            futures += [await dlq.send(key=k, value=v) for k, v in out.dead_letters]
-            if futures:
-                await asyncio.gather(*futures)
+            await _produce(out.decisions, out.dead_letters)
             await _save(out.dirty)
             metrics.observe_batch(records, out, time.perf_counter() - t0, len(pipeline.cache))
+
+    async def _produce(decisions: list[tuple[bytes, bytes]], letters: list[tuple[bytes, bytes]]) -> None:
+        """Send all outputs of a batch, awaiting deliveries together; retry the whole set on a
+        broker error (consumers dedupe on the deterministic ids). Never raises: leaving the
+        batch body with an exception would ack its events without their outputs."""
+        delay = 0.2
+        while True:
+            try:
+                futures = [await reorders.send(key=k, value=v) for k, v in decisions]
+                futures += [await dlq.send(key=k, value=v) for k, v in letters]
+                if futures:
+                    await asyncio.gather(*futures)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - retried, the batch is not acked meanwhile
+                app.restock_ready = False  # type: ignore[attr-defined]
+                log.warning("producing %d decisions / %d dead letters failed (%r); retrying in %.1fs",
+                            len(decisions), len(letters), exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _with_redis_retry(fn: Any) -> Any:
         delay = 0.2

@@ -835,6 +835,12 @@ class DeadLetter(_WireModel):
         Processing (wall-clock) time of the failure, UTC.
     occurred_at : datetime or None
         Event time of the failed message, when it could be decoded.
+    value_size : int or None
+        Size of the original value in bytes.
+    value_truncated : bool
+        True when only the first ``max_value_bytes`` of a huge value are kept (so the dead
+        letter itself fits in a Kafka message); the full value stays at the source
+        topic/partition/offset for as long as that topic's retention keeps it.
 
     Examples
     --------
@@ -858,6 +864,8 @@ class DeadLetter(_WireModel):
     error_message: str
     failed_at: UtcDatetime
     occurred_at: UtcDatetime | None = None
+    value_size: Annotated[int, Field(ge=0)] | None = None
+    value_truncated: bool = False
 
     @property
     def key(self) -> str:
@@ -907,6 +915,7 @@ class DeadLetter(_WireModel):
         failed_at: datetime,
         *,
         occurred_at: datetime | None = None,
+        max_value_bytes: int = 512 * 1024,
     ) -> DeadLetter:
         """Build the dead letter of a failed message.
 
@@ -929,6 +938,9 @@ class DeadLetter(_WireModel):
             Processing time of the failure (aware).
         occurred_at : datetime or None, keyword-only
             Event time of the message, when known.
+        max_value_bytes : int, keyword-only
+            Values longer than this (bytes) are truncated (``value_truncated=True``) so that the
+            base64 envelope stays below Kafka's default 1 MB message limit.
 
         Returns
         -------
@@ -964,12 +976,14 @@ class DeadLetter(_WireModel):
             partition=partition,
             offset=offset,
             key_b64=None if key is None else base64.b64encode(bytes(key)).decode("ascii"),
-            value_b64=base64.b64encode(bytes(value or b"")).decode("ascii"),
+            value_b64=base64.b64encode(bytes(value or b"")[:max_value_bytes]).decode("ascii"),
             stage=stage,
             error_type=error_type,
             error_message=message,
             failed_at=failed_at,
             occurred_at=occurred_at,
+            value_size=len(value or b""),
+            value_truncated=len(value or b"") > max_value_bytes,
         )
 
     def original_value(self) -> bytes:

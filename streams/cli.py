@@ -39,7 +39,9 @@ def worker(loglevel: str) -> None:
     from streams.topics import all_topics, input_roles
 
     settings = Settings()
-    ensure_topics(settings.kafka_bootstrap_servers, all_topics(settings))
+    # Create what is missing; existing topics keep their partition count, but the input topics
+    # must agree with each other (co-partitioning) or the worker refuses to run.
+    ensure_topics(settings.kafka_bootstrap_servers, all_topics(settings), strict=False)
     check_copartitioned(settings.kafka_bootstrap_servers, list(input_roles(settings)))
     app = create_app(settings)
     from faust.worker import Worker
@@ -142,6 +144,54 @@ def lag(group: str | None, topics: tuple[str, ...], as_json: bool, max_lag: int 
         table.add_row("total", "", "", "", str(result.total_messages), f"{result.max_seconds:.1f}")
         Console().print(table)
     sys.exit(0 if within(result, max_lag, max_seconds) else 1)
+
+
+@main.group()
+def dlq() -> None:
+    """List and replay dead letters (``restock.dlq``)."""
+
+
+@dlq.command("list")
+@click.option("--stage", default=None, help="Only this stage (decode, validate, process, late).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON envelope per line.")
+def dlq_list(stage: str | None, as_json: bool) -> None:
+    """Print the dead letters: source position, stage and error."""
+    from schemas.events import encode_event
+    from streams.dlq import read_dead_letters
+
+    settings = Settings()
+    n = 0
+    for dl in read_dead_letters(settings.kafka_bootstrap_servers, settings.dlq_topic):
+        if stage and dl.stage != stage:
+            continue
+        n += 1
+        if as_json:
+            click.echo(encode_event(dl).decode())
+        else:
+            click.echo(f"{dl.source_topic}[{dl.partition}] offset={dl.offset} stage={dl.stage} "
+                       f"{dl.error_type}: {dl.error_message[:200]}")
+    if not as_json:
+        click.echo(f"{n} dead letter(s)")
+
+
+@dlq.command("replay")
+@click.option("--stage", default=None, help="Only this stage.")
+@click.option("--source-topic", default=None, help="Only letters from this topic.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def dlq_replay(stage: str | None, source_topic: str | None, yes: bool) -> None:
+    """Send dead letters' original bytes back to their source topics."""
+    from streams.dlq import read_dead_letters, replay
+
+    settings = Settings()
+    letters = [dl for dl in read_dead_letters(settings.kafka_bootstrap_servers, settings.dlq_topic)
+               if (stage is None or dl.stage == stage)
+               and (source_topic is None or dl.source_topic == source_topic)]
+    if not letters:
+        click.echo("nothing to replay")
+        return
+    if not yes:
+        click.confirm(f"replay {len(letters)} dead letter(s) to their source topics?", abort=True)
+    click.echo(f"replayed {replay(settings.kafka_bootstrap_servers, letters)} message(s)")
 
 
 @main.group()

@@ -188,6 +188,9 @@ class ForecastDistribution:
         the total of the first ``k`` periods (what lead-time sums in the optimizer use).
     inflation_window
         Number of periods ``W`` (>= 1) on which ``inflation`` was learned.
+    total_levels
+        Nominal level -> calibrated level for totals (online conformal calibration of
+        ``W``-period totals), used by :meth:`total_quantile`; empty: nominal levels.
 
     Examples
     --------
@@ -219,6 +222,7 @@ class ForecastDistribution:
     period_variance: np.ndarray | None = None
     inflation: float = 1.0
     inflation_window: int = 1
+    total_levels: dict[float, float] = field(default_factory=dict)
 
     @property
     def horizon(self) -> int:
@@ -262,9 +266,12 @@ class ForecastDistribution:
         """Quantile of the total demand of periods ``[start, stop)``.
 
         The total is moment-matched (mean and inflated variance from :meth:`total`) to a
-        negative binomial (Poisson when not over-dispersed) at the nominal ``level``; the
-        inflation is what calibrates totals (learned by quantile tracking at the selector's
-        ``total_level``), the per-period level calibration is not transferred to sums.
+        negative binomial (Poisson when not over-dispersed) and evaluated at the calibrated
+        level for totals: ``total_levels[level]`` when ``level`` is one of its keys; otherwise
+        ``level`` shifted in normal scores by the calibration of the nearest key,
+        ``Phi(Phi^-1(level) + Phi^-1(cal) - Phi^-1(nominal))``; the nominal ``level`` when
+        ``total_levels`` is empty. The calibration is learned on ``inflation_window``-period
+        totals and applied to every window.
 
         Parameters
         ----------
@@ -289,7 +296,18 @@ class ForecastDistribution:
         if not 0.0 < level < 1.0:
             raise ValueError(f"level must be a probability in (0, 1); got {level!r}.")
         mean, var = self.total(start, stop)
+        level = self._total_level(float(level))
         return float(count_quantiles(np.array(mean), np.array(var), np.array(level)))
+
+    def _total_level(self, level: float) -> float:
+        cal = self.total_levels
+        if not cal:
+            return level
+        if level in cal:
+            return float(cal[level])
+        nominal = min(cal, key=lambda q: abs(q - level))
+        shift = special.ndtri(cal[nominal]) - special.ndtri(nominal)
+        return float(special.ndtr(special.ndtri(level) + shift))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ForecastDistribution):
@@ -299,6 +317,7 @@ class ForecastDistribution:
             and self.levels == other.levels
             and self.inflation == other.inflation
             and self.inflation_window == other.inflation_window
+            and self.total_levels == other.total_levels
             and (self.period_variance is None) == (other.period_variance is None)
             and (self.period_variance is None
                  or np.array_equal(self.period_variance, other.period_variance))

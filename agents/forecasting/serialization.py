@@ -6,7 +6,7 @@ Layout of ``encode(model)``::
     bytes 1..   msgpack array [params, candidates, state]
                 params      [season_length, error_decay, min_periods_to_switch,
                              quantile_levels, variance_decay, calibration_rate,
-                             robust, huber_k, switch_margin, total_window, total_level,
+                             robust, huber_k, switch_margin, total_window,
                              total_calibration_rate]
                 candidates  nil (default set) | [name, ...] (registry names) |
                             [[name, class name, constructor params], ...]
@@ -14,8 +14,8 @@ Layout of ``encode(model)``::
                             state vector, in candidate order
 
 Version 2 (this build) added the robust-updating, hysteresis and total-calibration parameters and,
-in the selector state, the robust size and scale, the warm-up count, the total inflation and the
-three ``total_window``-long ring buffers; version-1 bytes are rejected (re-learn the SKU).
+in the selector state, the robust size and scale, the warm-up count, the total-inflation EWMAs,
+the calibrated total levels and the three ``total_window``-long ring buffers; version-1 bytes are rejected (re-learn the SKU).
 
 Every float is stored as its exact IEEE-754 bit pattern, so a decoded model forecasts and keeps
 learning exactly like the original. A default-configured SKU takes about 1 KB.
@@ -96,7 +96,6 @@ def encode(model: DemandForecaster) -> bytes:
         model.huber_k,
         model.switch_margin,
         model.total_window,
-        model.total_level,
         model.total_calibration_rate,
     ]
     parts = [np.asarray(model._selector_state(), dtype=_DTYPE)]
@@ -142,7 +141,7 @@ def decode(data: bytes) -> DemandForecaster:
     try:
         params, cands, state = msgpack.unpackb(data[1:], raw=False, strict_map_key=True)
         (season_length, error_decay, min_periods, levels, variance_decay, calibration, robust,
-         huber_k, switch_margin, total_window, total_level, total_rate) = params
+         huber_k, switch_margin, total_window, total_rate) = params
         if not isinstance(robust, bool):
             raise ValueError(f"robust must be a bool; got {robust!r}")
         if cands is not None and cands and isinstance(cands[0], list):
@@ -163,7 +162,6 @@ def decode(data: bytes) -> DemandForecaster:
             huber_k=huber_k,
             switch_margin=switch_margin,
             total_window=total_window,
-            total_level=total_level,
             total_calibration_rate=total_rate,
         )
         if not isinstance(state, bytes) or len(state) % 8:
