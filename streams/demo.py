@@ -187,7 +187,8 @@ async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
     from streams.topics import all_topics
 
     t_start = time.perf_counter()
-    run_id = opts.run_id or uuid.uuid4().hex[:8]
+    # Every run gets fresh topics, consumer group and Redis namespace (a label may prefix them).
+    run_id = f"{opts.run_id}-{uuid.uuid4().hex[:8]}" if opts.run_id else uuid.uuid4().hex[:8]
     base = opts.settings or Settings()
     settings = base.model_copy(update={
         "kafka_bootstrap_servers": kafka,
@@ -286,6 +287,7 @@ async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
                           location=k.split("@")[1], on_hand=math.ceil(sims[k].S))
             for k in keys
         ])
+        await lock.wait_caught_up()  # the seed counts must be applied before the first order
         progress = _progress(opts.progress, n_periods)
         with progress:
             task = progress.add_task("replay", total=n_periods, date="", eps=0.0)
@@ -505,7 +507,9 @@ async def _collect_decisions(consumer: Any, seen: dict[str, Any], expected: int,
                     new.append(d)
         if time.monotonic() > deadline:
             raise TimeoutError(f"expected {expected} decisions, saw {len(seen)}")
-    new.sort(key=lambda d: (d.occurred_at, d.event_id))
+    # Run-independent order (ids hash run-specific topic names): event time, SKU, trigger.
+    new.sort(key=lambda d: (d.occurred_at, d.key, d.explanation.trigger_partition,
+                            d.explanation.trigger_offset, d.kind))
     return new
 
 

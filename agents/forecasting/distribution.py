@@ -318,9 +318,12 @@ class ForecastDistribution:
             and self.inflation == other.inflation
             and self.inflation_window == other.inflation_window
             and self.total_levels == other.total_levels
-            and (self.period_variance is None) == (other.period_variance is None)
-            and (self.period_variance is None
-                 or np.array_equal(self.period_variance, other.period_variance))
+            and (
+                self.period_variance is None
+                if other.period_variance is None
+                else self.period_variance is not None
+                and np.array_equal(self.period_variance, other.period_variance)
+            )
             and np.array_equal(self.mean, other.mean)
             and np.array_equal(self.variance, other.variance)
             and self.quantiles.keys() == other.quantiles.keys()

@@ -15,7 +15,8 @@ Layout of ``encode(model)``::
 
 Version 2 (this build) added the robust-updating, hysteresis and total-calibration parameters and,
 in the selector state, the robust size and scale, the warm-up count, the total-inflation EWMAs,
-the calibrated total levels and the three ``total_window``-long ring buffers; version-1 bytes are rejected (re-learn the SKU).
+the calibrated total levels and the ``total_window``-long ring buffers (demand, issued window
+mean, variance, inflation and total levels); version-1 bytes are rejected (re-learn the SKU).
 
 Every float is stored as its exact IEEE-754 bit pattern, so a decoded model forecasts and keeps
 learning exactly like the original. A default-configured SKU takes about 1 KB.
