@@ -155,17 +155,21 @@ class SkuState:
     # --- encoding ----------------------------------------------------------------------------
     def encode_core(self) -> bytes:
         """Everything but the model, as versioned msgpack."""
+        # Maps are written with sorted keys so that equal states encode to equal bytes
+        # whatever order their topics' events were applied in.
+        position = self.position.to_list()
+        position[2] = dict(sorted(self.position.purchase_orders.items()))
         return msgpack.packb(
             [
                 STATE_VERSION,
                 self.key,
-                self.fence,
+                dict(sorted(self.fence.items())),
                 self.demand.to_list(),
-                self.position.to_list(),
+                position,
                 self.reorder.to_list() if self.reorder else None,
                 self.overstock.to_list() if self.overstock else None,
-                self.promotions,
-                self.counters,
+                dict(sorted(self.promotions.items())),
+                dict(sorted(self.counters.items())),
                 self.updated_at,
             ],
             use_bin_type=True,

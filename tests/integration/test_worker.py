@@ -33,10 +33,9 @@ def test_replay_from_start_leaves_state_byte_identical(
     skus = [f"S{i}" for i in range(6)]
     orders = [o for i, s in enumerate(skus) for o in steady_orders(s, days=20, per_day=i + 1)]
     orders.sort(key=lambda o: o.occurred_at)
-    targets = _merge(
-        publish(kafka_bootstrap, topics["inventory"], [snapshot(s, 200, T0) for s in skus]),
-        publish(kafka_bootstrap, topics["orders"], orders),
-    )
+    # Orders only: across topics, consumption order is arrival order, which a replay does not
+    # reproduce (see README, "Ordering across topics"); within a partition it is exact.
+    targets = publish(kafka_bootstrap, topics["orders"], orders)
     first = worker_settings(kafka_bootstrap, redis_url, topics, "first", tmp_path)
     with WorkerProcess(first, tmp_path / "first.log") as w:
         w.wait_ready()
@@ -46,7 +45,7 @@ def test_replay_from_start_leaves_state_byte_identical(
     assert sorted(dump1) == sorted(f"{s}@W1" for s in skus)
     state = store.load_many(["S2@W1"])["S2@W1"]
     assert state.counters["orders_units"] == 20 * 3
-    assert state.position.on_hand == 200 - 20 * 3
+    assert state.counters["lost_units"] == 20 * 3  # nothing on hand: every unit is a lost sale
     assert state.model.n_periods >= 18  # every day but the still-open last one(s)
 
     # A second worker in a new group replays both topics from the start into the same state:
@@ -126,11 +125,13 @@ def test_one_reorder_before_the_stockout_none_after_a_purchase_order_and_oversto
     # reaches s after 33 days, a week before the stockout on day 40.
     days = 60
     orders = steady_orders("R", days=days, per_day=10)
-    targets = _merge(publish(kafka_bootstrap, topics["inventory"], [snapshot("R", 400, T0)]),
-                     publish(kafka_bootstrap, topics["orders"], orders[:33]))
     s = worker_settings(kafka_bootstrap, redis_url, topics, "reorder", tmp_path, review_period_days=7.0)
     with WorkerProcess(s, tmp_path / "reorder.log") as w:
         w.wait_ready()
+        # The count first (events of different topics are applied in arrival order).
+        targets = publish(kafka_bootstrap, topics["inventory"], [snapshot("R", 400, T0)])
+        wait_committed(kafka_bootstrap, s.app_id, targets, timeout_s=60)
+        targets = _merge(targets, publish(kafka_bootstrap, topics["orders"], orders[:33]))
         wait_committed(kafka_bootstrap, s.app_id, targets, timeout_s=60)
         msgs = read_all(kafka_bootstrap, topics["reorders"], 4, expect=1, idle_s=1.0)
         decisions = [decode_decision(m.value) for m in msgs]
