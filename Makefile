@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench soak stack-up stack-down lint schemas clean
+.PHONY: demo test bench stack-up stack-down schemas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,13 +20,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not bench and not soak"
 
-## Benchmarks (never part of `make test`).
+## Benchmarks (never part of `make test`): each prints a table with a ratio against a baseline.
 bench: $(STAMP)
-	$(PY) -m pytest -q -m bench bench $(BENCH_ARGS)
-
-## Long fault-injection runs.
-soak: $(STAMP)
-	$(PY) -m pytest -q -m soak tests
+	mkdir -p out
+	$(PY) bench/bench_worker.py --events 50000 --json out/bench_worker.json
+	$(PY) bench/forecast_quick.py --skus 200
+	$(VENV)/bin/restock backtest --skus 500 --json out/backtest_top500.json
 
 stack-up: $(STAMP)
 	$(VENV)/bin/restock stack up

@@ -44,6 +44,10 @@ def worker(loglevel: str) -> None:
     ensure_topics(settings.kafka_bootstrap_servers, all_topics(settings), strict=False)
     check_copartitioned(settings.kafka_bootstrap_servers, list(input_roles(settings)))
     app = create_app(settings)
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
     from faust.worker import Worker
 
     Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import shutil
 import os
 import time
 import uuid
@@ -208,6 +209,7 @@ async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
         "rebalance_timeout_s": 1.0,
         "unmet_demand": opts.unmet_demand,
         "web_port": free_port(),
+        "metrics_port": 0,
         "worker_data_dir": Path(f".restock/demo-{run_id}"),
     })
     step = period_seconds(opts.freq)
@@ -470,6 +472,7 @@ async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
         return result
     finally:
         worker.stop()
+        shutil.rmtree(settings.worker_data_dir, ignore_errors=True)
         await producer.stop()
         await decisions_consumer.stop()
         admin.close()

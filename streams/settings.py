@@ -69,7 +69,8 @@ class Settings(BaseSettings):
     reorders_topic: str = "reorders"
     dlq_topic: str = "restock.dlq"
     web_port: int = 6066
-    metrics_port: int = 9464
+    metrics_port: int = Field(default=9464, ge=0, description="Prometheus /metrics port; 0 disables")
+    metrics_host: str = "127.0.0.1"
     worker_data_dir: Path = Path(".restock/worker")
 
     # --- batching / state -------------------------------------------------------------------

@@ -31,6 +31,7 @@ def worker_settings(kafka: str, redis_url: str, topics: dict[str, str], tag: str
         dlq_topic=topics["dlq"],
         redis_key_prefix=f"rs-{tag}",
         web_port=free_port(),
+        metrics_port=free_port(),
         flush_interval_s=0.05,
         commit_interval_s=0.05,
         allowed_lateness_s=0.0,

@@ -83,6 +83,12 @@ def test_bad_input_goes_to_the_dead_letter_topic_and_the_worker_continues(
         w.wait_ready()
         wait_committed(kafka_bootstrap, s.app_id, targets, timeout_s=60)
         assert w.proc is not None and w.proc.poll() is None  # still alive
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{s.metrics_port}/metrics", timeout=5) as resp:
+            metrics = resp.read().decode()
+        assert 'restock_dead_letters_total{stage="validate"} 3.0' in metrics
+        assert "restock_events_applied_total 3.0" in metrics
     letters = [DeadLetter.model_validate_json(m.value)
                for m in read_all(kafka_bootstrap, topics["dlq"], 4, expect=3)]
     assert sorted(dl.original_value() for dl in letters) == sorted(v for _, v in bad)
