@@ -20,10 +20,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import faust
 import redis
+import yaml
 
 from agents.pipeline import Pipeline, Record
 from agents.processor import ProcessorConfig, SkuProcessor
@@ -34,6 +36,33 @@ from streams.settings import Settings
 from streams.topics import input_roles
 
 log = logging.getLogger(__name__)
+
+
+def load_policy_overrides(path: Path, base: PolicyParams) -> dict[str, PolicyParams]:
+    """Per-SKU policy parameters from a JSON or YAML file.
+
+    The file maps ``"sku"`` or ``"sku@location"`` to fields of :class:`PolicyParams` (periods
+    and units as there), e.g. ``{"85123A@UK": {"lead_time_periods": 14, "pack_size": 12}}``;
+    unspecified fields keep the defaults from the settings.
+
+    Raises
+    ------
+    ValueError
+        When the file is not a mapping or a value is invalid (naming the SKU).
+    """
+    import json
+
+    text = path.read_text()
+    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of sku or sku@location to policy fields")
+    out: dict[str, PolicyParams] = {}
+    for key, fields in data.items():
+        try:
+            out[str(key)] = base.with_overrides(**(fields or {}))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{path}: invalid policy for {key!r}: {exc}") from exc
+    return out
 
 
 def processor_config(settings: Settings) -> ProcessorConfig:
@@ -51,7 +80,10 @@ def processor_config(settings: Settings) -> ProcessorConfig:
         moq=settings.moq,
         overstock_cover_periods=settings.days_to_periods(settings.overstock_cover_days),
     )
+    overrides = (load_policy_overrides(settings.policy_overrides_file, policy)
+                 if settings.policy_overrides_file else {})
     return ProcessorConfig(
+        overrides=overrides,
         freq=settings.freq,
         allowed_lateness_s=settings.allowed_lateness_s,
         horizon_periods=settings.forecast_horizon_periods,

@@ -1,0 +1,135 @@
+"""The per-SKU processor: fencing, idempotence, lateness, decisions, per-SKU policies."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from agents.policy import PolicyParams
+from agents.processor import EventMeta, ProcessorConfig, SkuProcessor, decision_id
+from agents.state import InMemoryStateStore, SkuState
+from agents.worker import load_policy_overrides, processor_config
+from schemas.events import OrderPlaced, PurchaseOrderPlaced, StockSnapshot
+from streams.settings import Settings
+
+T0 = datetime(2011, 3, 7, tzinfo=UTC)
+
+
+def order(day: int, qty: int, sku: str = "A", hour: int = 10) -> OrderPlaced:
+    return OrderPlaced(event_id=f"{sku}-{day}-{hour}", occurred_at=T0 + timedelta(days=day, hours=hour),
+                       sku=sku, location="W", order_id=f"o{day}", quantity=qty, unit_price=1.0)
+
+
+def proc(**kw: object) -> SkuProcessor:
+    return SkuProcessor(ProcessorConfig(allowed_lateness_s=0.0, **kw))  # type: ignore[arg-type]
+
+
+def test_same_event_twice_leaves_the_same_state() -> None:
+    p, s = proc(), SkuState.new("A@W")
+    for d in range(10):
+        assert p.apply(s, order(d, 3), EventMeta("orders", 0, d)).status == "applied"
+    before = s.encode()
+    again = p.apply(s, order(9, 3), EventMeta("orders", 0, 9))
+    assert again.status == "skipped"
+    assert s.encode() == before
+    assert s.counters["orders_units"] == 30
+
+
+def test_replay_through_a_store_never_double_counts() -> None:
+    p, store = proc(), InMemoryStateStore()
+    events = [order(d, 2) for d in range(15)]
+    s = SkuState.new("A@W")
+    for i, e in enumerate(events[:8]):
+        p.apply(s, e, EventMeta("orders", 1, i))
+    store.save_many([s])
+    # crash: the whole topic is replayed onto the stored state
+    s2 = store.load_many(["A@W"])["A@W"]
+    for i, e in enumerate(events):
+        p.apply(s2, e, EventMeta("orders", 1, i))
+    fresh = SkuState.new("A@W")
+    for i, e in enumerate(events):
+        p.apply(fresh, e, EventMeta("orders", 1, i))
+    assert s2.encode() == fresh.encode()
+    assert s2.counters["orders_units"] == 30
+
+
+def test_stale_write_is_refused_by_the_store() -> None:
+    p, store = proc(), InMemoryStateStore()
+    new, old = SkuState.new("A@W"), SkuState.new("A@W")
+    for i in range(5):
+        p.apply(new, order(i, 1), EventMeta("orders", 0, i))
+    p.apply(old, order(0, 1), EventMeta("orders", 0, 0))
+    assert store.save_many([new]) == 1
+    assert store.save_many([old]) == 0  # a zombie worker's older state
+    assert store.load_many(["A@W"])["A@W"].counters["orders_units"] == 5
+
+
+def test_late_order_changes_nothing_but_the_fence() -> None:
+    p, s = proc(), SkuState.new("A@W")
+    p.apply(s, order(0, 1), EventMeta("orders", 0, 0))
+    p.apply(s, order(3, 1), EventMeta("orders", 0, 1))
+    res = p.apply(s, order(1, 50), EventMeta("orders", 0, 2))
+    assert res.status == "late"
+    assert s.counters["orders_units"] == 2
+    assert s.counters["late"] == 1
+    assert s.fence == {"orders:0": 2}
+
+
+def test_cold_sku_makes_no_decision_and_forecasts_zero() -> None:
+    p, s = proc(), SkuState.new("A@W")
+    p.apply(s, StockSnapshot(event_id="s", occurred_at=T0, sku="A", location="W", on_hand=0),
+            EventMeta("inventory", 0, 0))
+    res = p.apply(s, order(0, 5), EventMeta("orders", 0, 0))
+    assert res.decisions == []
+
+
+def test_decision_ids_are_deterministic_and_trigger_specific() -> None:
+    a = decision_id("A@W", "reorder", EventMeta("orders", 0, 7))
+    assert a == decision_id("A@W", "reorder", EventMeta("orders", 0, 7))
+    assert a != decision_id("A@W", "reorder", EventMeta("orders", 0, 8))
+    assert a != decision_id("A@W", "overstock", EventMeta("orders", 0, 7))
+
+
+def test_purchase_order_closes_the_open_suggestion() -> None:
+    p = proc(policy=PolicyParams(lead_time_periods=7, review_period_periods=7))
+    s = SkuState.new("A@W")
+    p.apply(s, StockSnapshot(event_id="s", occurred_at=T0, sku="A", location="W", on_hand=300),
+            EventMeta("inventory", 0, 0))
+    decisions = []
+    for d in range(40):
+        decisions += p.apply(s, order(d, 10), EventMeta("orders", 0, d)).decisions
+        if decisions:
+            break
+    (r,) = decisions
+    assert r.kind == "reorder_suggested" and s.reorder is not None
+    assert r.event_id == s.reorder.decision_id
+    po = PurchaseOrderPlaced(event_id="po", occurred_at=r.occurred_at, sku="A", location="W",
+                             purchase_order_id="P1", quantity=r.quantity,
+                             expected_arrival=r.occurred_at + timedelta(days=7), decision_id=r.event_id)
+    res = p.apply(s, po, EventMeta("inventory", 0, 1))
+    assert res.decisions == []
+    assert s.reorder is None
+    assert s.position.on_order == r.quantity
+
+
+def test_policy_overrides_file(tmp_path: Path) -> None:
+    f = tmp_path / "policies.json"
+    f.write_text(json.dumps({"A@W": {"lead_time_periods": 14, "pack_size": 12}, "B": {"moq": 50}}))
+    cfg = processor_config(Settings(policy_overrides_file=f))
+    p = SkuProcessor(cfg)
+    assert p.params_for("A@W").lead_time_periods == 14
+    assert p.params_for("A@W").pack_size == 12
+    assert p.params_for("B@X").moq == 50
+    assert p.params_for("C@W") == cfg.policy
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"A": {"pack_size": 0}}))
+    with pytest.raises(ValueError, match="invalid policy for 'A'"):
+        load_policy_overrides(bad, cfg.policy)
+
+
+def test_horizon_must_cover_lead_time_plus_review() -> None:
+    with pytest.raises(ValueError, match="must cover lead time"):
+        ProcessorConfig(horizon_periods=5, policy=PolicyParams(lead_time_periods=7))
