@@ -136,7 +136,7 @@ class ProcessorConfig:
     suggestion_expiry_s: float = 14 * 86400.0
     reemit_change_fraction: float = 0.25
     unmet_demand: Literal["lost_sales", "backorder"] = "lost_sales"
-    min_history_periods: int = 7
+    min_history_periods: int = 28
 
     def __post_init__(self) -> None:
         needed = self.policy.lead_time_periods + self.policy.review_period_periods

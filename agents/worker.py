@@ -91,6 +91,7 @@ def processor_config(settings: Settings) -> ProcessorConfig:
         suggestion_expiry_s=settings.suggestion_expiry_days * 86400.0,
         reemit_change_fraction=settings.reemit_change_fraction,
         unmet_demand=settings.unmet_demand,
+        min_history_periods=settings.min_history_periods,
     )
 
 

@@ -149,6 +149,7 @@ class _Lockstep:
         self.group = group
         self.target: dict[tuple[str, int], int] = {}
         self.published = 0
+        self.lag_messages = 0  # consumer lag seen when the last wait began
 
     async def publish(self, topic: str, events: Iterable[Any]) -> None:
         futs = []
@@ -163,13 +164,16 @@ class _Lockstep:
         from kafka import TopicPartition
 
         deadline = time.monotonic() + timeout_s
+        first = True
         while True:
             offsets = await asyncio.to_thread(self.admin.list_group_offsets, self.group)
             got = offsets.get(self.group, {}) if isinstance(offsets, dict) else {}
-            behind = [
-                k for k, want in self.target.items()
-                if (om := got.get(TopicPartition(*k))) is None or om.offset < want
-            ]
+            have = {k: (om.offset if (om := got.get(TopicPartition(*k))) is not None else 0)
+                    for k in self.target}
+            behind = [k for k, want in self.target.items() if have[k] < want]
+            if first:
+                self.lag_messages = sum(max(0, want - have[k]) for k, want in self.target.items())
+                first = False
             if not behind:
                 return
             if time.monotonic() > deadline:
@@ -292,7 +296,7 @@ async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
         await lock.wait_caught_up()  # the seed counts must be applied before the first order
         progress = _progress(opts.progress, n_periods)
         with progress:
-            task = progress.add_task("replay", total=n_periods, date="", eps=0.0)
+            task = progress.add_task("replay", total=n_periods, date="", eps=0.0, lag=0)
             for i in range(n_periods):
                 p0 = first + i * step
                 day = to_datetime(p0)
@@ -374,7 +378,9 @@ async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
                 expected = sum(s.counters.get("reorders", 0) + s.counters.get("overstocks", 0)
                                for s in states.values())
                 new = await _collect_decisions(decisions_consumer, seen_decisions, expected)
-                pending_pos.extend(d for d in new if isinstance(d, ReorderSuggested))
+                # A newer suggestion for a SKU replaces its open one: act on the latest only.
+                latest = {d.key: d for d in new if isinstance(d, ReorderSuggested)}
+                pending_pos.extend(sorted(latest.values(), key=lambda d: (d.occurred_at, d.key)))
                 for k in keys:
                     st = states.get(k)
                     sim = sims[k]
@@ -418,7 +424,7 @@ async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
                     eval_days += 1
                 elapsed = time.perf_counter() - t_start
                 progress.update(task, advance=1, date=day.date().isoformat(),
-                                eps=lock.published / max(elapsed, 1e-9))
+                                eps=lock.published / max(elapsed, 1e-9), lag=lock.lag_messages)
         wall = time.perf_counter() - t_start
         final = store.load_many(keys)
         seeded = sum(math.ceil(sims[k].S) for k in keys)
@@ -521,7 +527,8 @@ def _progress(enabled: bool, total: int) -> Any:
 
     return Progress(
         TextColumn("[bold]demo[/] {task.fields[date]}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[eps]:.0f} events/s"), TimeElapsedColumn(),
+        TextColumn("{task.fields[eps]:.0f} events/s"),
+        TextColumn("consumer lag {task.fields[lag]} msgs at release"), TimeElapsedColumn(),
         disable=not enabled, transient=False,
     )
 

@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     freq: Freq = "D"
     allowed_lateness_s: float = Field(default=3600.0, ge=0)
     forecast_horizon_periods: int = Field(default=28, ge=1)
+    min_history_periods: int = Field(
+        default=28, ge=0, description="periods a SKU must have learned before restock decides about it")
 
     # --- replenishment policy defaults (overridable per SKU) ---------------------------------
     lead_time_days: float = Field(default=7.0, gt=0)
