@@ -40,6 +40,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from agents import demand as _demand
+
 Freq = Literal["H", "D", "W"]
 Format = Literal["online-retail", "generic", "auto"]
 
@@ -73,9 +75,6 @@ ONLINE_RETAIL_COLUMNS: tuple[str, ...] = (
 GENERIC_REQUIRED: tuple[str, ...] = ("timestamp", "sku", "quantity")
 
 _LONDON = ZoneInfo("Europe/London")
-_PERIOD: dict[str, timedelta] = {"H": timedelta(hours=1), "D": timedelta(days=1),
-                                 "W": timedelta(weeks=1)}
-_SEASON: dict[str, int] = {"H": 24, "D": 7, "W": 52}
 _TRUE = frozenset({"1", "true", "t", "yes", "y"})
 _FALSE = frozenset({"0", "false", "f", "no", "n"})
 
@@ -294,15 +293,8 @@ def period_floor(ts: datetime, freq: Freq) -> datetime:
     """
     if ts.tzinfo is None:
         raise ValueError("period_floor needs a timezone-aware datetime; got a naive one")
-    u = ts.astimezone(UTC)
-    if freq == "H":
-        return u.replace(minute=0, second=0, microsecond=0)
-    day = u.replace(hour=0, minute=0, second=0, microsecond=0)
-    if freq == "D":
-        return day
-    if freq == "W":
-        return day - timedelta(days=day.weekday())
-    raise ValueError(f"freq must be one of H, D, W; got {freq!r}")
+    # One definition of periods for loaders and agents: agents.demand.period_start.
+    return _demand.to_datetime(_demand.period_start(freq, _demand.epoch(ts)))
 
 
 def period_delta(freq: Freq) -> timedelta:
@@ -319,10 +311,7 @@ def period_delta(freq: Freq) -> timedelta:
     datetime.timedelta(days=7)
 
     """
-    try:
-        return _PERIOD[freq]
-    except KeyError:
-        raise ValueError(f"freq must be one of H, D, W; got {freq!r}") from None
+    return timedelta(seconds=_demand.period_seconds(freq))
 
 
 def season_length(freq: Freq) -> int:
@@ -339,10 +328,9 @@ def season_length(freq: Freq) -> int:
     [24, 7, 52]
 
     """
-    try:
-        return _SEASON[freq]
-    except KeyError:
-        raise ValueError(f"freq must be one of H, D, W; got {freq!r}") from None
+    if freq not in ("H", "D", "W"):
+        raise ValueError(f"freq must be one of H, D, W; got {freq!r}")
+    return _demand.season_length(freq)
 
 
 # ------------------------------------------------------------------------------------------------
