@@ -48,6 +48,20 @@ def test_replay_from_start_leaves_state_byte_identical(
     assert state.counters["lost_units"] == 20 * 3  # nothing on hand: every unit is a lost sale
     assert state.model.n_periods >= 18  # every day but the still-open last one(s)
 
+    # Backtest = production: the same events through the pure processor (what `restock
+    # backtest` runs) give the same model and forecasts as the worker stored in Redis.
+    from agents.processor import EventMeta, SkuProcessor
+    from agents.worker import processor_config
+
+    proc = SkuProcessor(processor_config(first))
+    for sku in skus:
+        pure = SkuState.new(f"{sku}@W1")
+        for i, o in enumerate(o for o in orders if o.sku == sku):
+            proc.apply(pure, o, EventMeta("orders", 0, i))
+        stored = store.load_many([f"{sku}@W1"])[f"{sku}@W1"]
+        assert pure.encode_model() == stored.encode_model()
+        assert pure.model.forecast(7) == stored.model.forecast(7)
+
     # A second worker in a new group replays both topics from the start into the same state:
     # every event is at or below the fence, so nothing changes, byte for byte.
     again = worker_settings(kafka_bootstrap, redis_url, topics, "again", tmp_path,
