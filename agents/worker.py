@@ -232,6 +232,23 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> f
         pipeline.reset()
         app.restock_ready = True  # type: ignore[attr-defined]
 
+    if settings.lag_refresh_interval_s > 0:
+
+        @app.timer(settings.lag_refresh_interval_s)
+        async def refresh_lag() -> None:
+            """Export this group's consumer lag (messages, seconds) as Prometheus gauges."""
+            from streams.lag import consumer_lag
+
+            try:
+                lag = await asyncio.get_running_loop().run_in_executor(
+                    None, consumer_lag, settings.kafka_bootstrap_servers, settings.app_id, list(roles))
+            except Exception as exc:  # noqa: BLE001 - a failed probe must not stop the worker
+                log.warning("consumer lag refresh failed: %r", exc)
+                return
+            for p in lag.partitions:
+                metrics.CONSUMER_LAG.labels(p.topic, str(p.partition)).set(p.lag_messages)
+                metrics.CONSUMER_LAG_SECONDS.labels(p.topic, str(p.partition)).set(p.lag_seconds)
+
     @app.page("/health/live")
     async def live(web: Any, request: Any) -> Any:
         return web.json({"live": True})

@@ -92,7 +92,7 @@ def test_bad_input_goes_to_the_dead_letter_topic_and_the_worker_continues(
     good = steady_orders("X", days=3, per_day=2)
     targets = _merge(publish(kafka_bootstrap, topics["orders"], bad, raw=True),
                      publish(kafka_bootstrap, topics["orders"], good))
-    s = worker_settings(kafka_bootstrap, redis_url, topics, "dlq", tmp_path)
+    s = worker_settings(kafka_bootstrap, redis_url, topics, "dlq", tmp_path, lag_refresh_interval_s=1.0)
     with WorkerProcess(s, tmp_path / "dlq.log") as w:
         w.wait_ready()
         wait_committed(kafka_bootstrap, s.app_id, targets, timeout_s=60)
@@ -103,6 +103,14 @@ def test_bad_input_goes_to_the_dead_letter_topic_and_the_worker_continues(
             metrics = resp.read().decode()
         assert 'restock_dead_letters_total{stage="validate"} 3.0' in metrics
         assert "restock_events_applied_total 3.0" in metrics
+        import time
+
+        deadline = time.monotonic() + 20
+        while "restock_consumer_lag_messages{" not in metrics and time.monotonic() < deadline:
+            time.sleep(0.5)
+            with urllib.request.urlopen(f"http://127.0.0.1:{s.metrics_port}/metrics", timeout=5) as resp:
+                metrics = resp.read().decode()
+        assert f'restock_consumer_lag_messages{{partition="0",topic="{topics["orders"]}"}} 0.0' in metrics
     letters = [DeadLetter.model_validate_json(m.value)
                for m in read_all(kafka_bootstrap, topics["dlq"], 4, expect=3)]
     assert sorted(dl.original_value() for dl in letters) == sorted(v for _, v in bad)
