@@ -52,6 +52,7 @@ class BatchOutput:
     decisions: list[tuple[bytes, bytes]] = field(default_factory=list)  # (key, value)
     dead_letters: list[tuple[bytes, bytes]] = field(default_factory=list)
     dirty: list[SkuState] = field(default_factory=list)
+    partition_of: dict[str, int] = field(default_factory=dict)
     applied: int = 0
     skipped: int = 0
     dead_lettered: dict[str, int] = field(default_factory=dict)
@@ -111,6 +112,31 @@ class Pipeline:
         self.partition_of.clear()
         self.watermark.clear()
         self._closed_through.clear()
+
+    def assign(self, partitions: set[int]) -> int:
+        """Load every SKU the store indexes under ``partitions`` and restore their watermarks.
+
+        Called on partition assignment, so that a worker taking over a partition keeps closing
+        the periods of its silent SKUs exactly as the previous owner would have: the partition
+        watermark is the largest event-time clock among its SKUs. Returns the SKUs loaded (at
+        most ``cache_size``).
+        """
+        loaded = 0
+        cfg = self.processor.config
+        for p in sorted(partitions):
+            keys = [k for k in self.store.keys_of_partition(p) if k not in self.cache]
+            keys = keys[: max(0, self.cache_size - len(self.cache))]
+            states = self.store.load_many(keys)
+            for k, st in states.items():
+                self.cache[k] = st
+                self.partition_of[k] = p
+            loaded += len(states)
+            clocks = [st.demand.clock for k, st in self.cache.items() if self.partition_of.get(k) == p]
+            if clocks:
+                wm = max(clocks)
+                self.watermark[p] = wm
+                self._closed_through[p] = period_start(cfg.freq, int(wm - cfg.allowed_lateness_s))
+        return loaded
 
     # --- batch ----------------------------------------------------------------------------
     def _dead_letter(self, out: BatchOutput, rec: Record, stage: str, err: Exception | str,
@@ -180,6 +206,7 @@ class Pipeline:
             self._emit(out, res.decisions)
             self._advance_partition(out, rec, epoch(ev.occurred_at), ev.event_id, dirty)  # type: ignore[attr-defined]
         out.dirty = list(dirty.values())
+        out.partition_of = {k: self.partition_of[k] for k in dirty if k in self.partition_of}
         self._evict(set(dirty))
         return out
 

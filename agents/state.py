@@ -236,12 +236,20 @@ class StateStore(Protocol):
         """States of the given keys that exist (missing keys are absent from the result)."""
         ...
 
-    def save_many(self, states: list[SkuState]) -> int:
-        """Persist states; returns how many were written (stale ones are skipped)."""
+    def save_many(self, states: list[SkuState], partition_of: dict[str, int] | None = None) -> int:
+        """Persist states; returns how many were written (stale ones are skipped).
+
+        ``partition_of`` (SKU key -> input partition) maintains the partition index that
+        :meth:`keys_of_partition` reads after a rebalance.
+        """
         ...
 
     def keys(self) -> list[str]:
         """Every stored SKU key."""
+        ...
+
+    def keys_of_partition(self, partition: int) -> list[str]:
+        """SKU keys last written by the owner of input partition ``partition``."""
         ...
 
 
@@ -250,13 +258,16 @@ class InMemoryStateStore:
 
     def __init__(self) -> None:
         self._blobs: dict[str, tuple[int, bytes]] = {}
+        self._partitions: dict[int, set[str]] = {}
 
     def load_many(self, keys: list[str]) -> dict[str, SkuState]:
         """See :meth:`StateStore.load_many`."""
         return {k: SkuState.decode(self._blobs[k][1]) for k in keys if k in self._blobs}
 
-    def save_many(self, states: list[SkuState]) -> int:
+    def save_many(self, states: list[SkuState], partition_of: dict[str, int] | None = None) -> int:
         """See :meth:`StateStore.save_many`."""
+        for k, p in (partition_of or {}).items():
+            self._partitions.setdefault(p, set()).add(k)
         n = 0
         for s in states:
             old = self._blobs.get(s.key)
@@ -269,3 +280,7 @@ class InMemoryStateStore:
     def keys(self) -> list[str]:
         """See :meth:`StateStore.keys`."""
         return sorted(self._blobs)
+
+    def keys_of_partition(self, partition: int) -> list[str]:
+        """See :meth:`StateStore.keys_of_partition`."""
+        return sorted(self._partitions.get(partition, set()) & set(self._blobs))

@@ -1,14 +1,14 @@
 """The Faust application and its agent: ``apply_events`` (orders + inventory + promotions).
 
 One agent consumes the three co-partitioned input topics in batches
-(``stream.take_events(flush_every_events, within=flush_interval_s)``) and, per batch:
+(``stream.noack_take(flush_every_events, within=flush_interval_s)``) and, per batch:
 
 1. runs :class:`agents.pipeline.Pipeline` (decode, fence, apply, decide, dead-letter);
 2. produces the decisions to ``reorders`` and the dead letters to ``restock.dlq`` without
    awaiting each send, then awaits all deliveries of the batch at once;
 3. writes the dirty SKU states to Redis in one pipelined, offset-fenced round trip (retrying
    with back-off while Redis is unavailable: the batch is not finished, so nothing is acked);
-4. returns to ``take_events``, which acks the batch; Faust commits acked offsets.
+4. acks the batch's events; Faust commits acked offsets.
 
 So offsets move only after the state is durable, and decisions are on Kafka before the state
 that records them: a crash in between replays the batch, the fence skips what Redis already
@@ -151,12 +151,13 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> f
     app.restock_pipeline = pipeline  # type: ignore[attr-defined]
     app.restock_ready = False  # type: ignore[attr-defined]
 
-    async def _save(states: list[Any]) -> None:
+    async def _save(states: list[Any], partition_of: dict[str, int]) -> None:
         delay = 0.2
         while True:
             try:
                 t0 = time.perf_counter()
-                await asyncio.get_running_loop().run_in_executor(None, state_store.save_many, states)
+                await asyncio.get_running_loop().run_in_executor(
+                    None, state_store.save_many, states, partition_of)
                 metrics.REDIS_WRITE_SECONDS.observe(time.perf_counter() - t0)
                 app.restock_ready = True  # type: ignore[attr-defined]
                 return
@@ -169,8 +170,10 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> f
 
     @app.agent(inputs, name="apply_events")
     async def apply_events(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(settings.flush_every_events,
-                                               within=settings.flush_interval_s):
+        # noack_take: events are acked by us, after their state is durable. (take_events acks
+        # in a finally block, so a batch cancelled at shutdown would be committed unapplied.)
+        async for events in stream.noack_take(settings.flush_every_events,
+                                              within=settings.flush_interval_s):
             t0 = time.perf_counter()
             records = [
                 Record(e.message.topic, e.message.partition, e.message.offset, e.message.key,
@@ -185,7 +188,9 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> f
                 pipeline.reset()
                 out = await _with_redis_retry(lambda: pipeline.process(records))
             await _produce(out.decisions, out.dead_letters)
-            await _save(out.dirty)
+            await _save(out.dirty, out.partition_of)
+            for event in events:
+                await stream.ack(event)
             metrics.observe_batch(records, out, time.perf_counter() - t0, len(pipeline.cache))
 
     async def _produce(decisions: list[tuple[bytes, bytes]], letters: list[tuple[bytes, bytes]]) -> None:
@@ -230,6 +235,9 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> f
     @app.on_partitions_assigned.connect
     async def _on_assigned(app: faust.App, assigned: set, **_: Any) -> None:  # type: ignore[type-arg]
         pipeline.reset()
+        partitions = {tp.partition for tp in assigned if tp.topic in roles}
+        loaded = await _with_redis_retry(lambda: pipeline.assign(partitions))
+        log.info("assigned partitions %s: %d SKU states loaded", sorted(partitions), loaded)
         app.restock_ready = True  # type: ignore[attr-defined]
 
     if settings.lag_refresh_interval_s > 0:

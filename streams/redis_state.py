@@ -9,6 +9,10 @@ keeps every key of a SKU in one Redis Cluster slot), with fields
 ``model_name``  the candidate currently serving forecasts (for humans)
 ``updated_at``  event time of the last applied event (epoch seconds)
 
+A set per input partition, ``{prefix}:partition:<p>:skus``, indexes the SKUs its owner wrote,
+so that a worker that is assigned the partition can load them all and keep closing their
+periods on the partition watermark (SKUs that fall silent still learn their zeros).
+
 A write is one Lua script per SKU, atomic in Redis: it stores state and fence together and
 **refuses a write whose sequence is lower than the stored one** (a zombie worker that lost its
 partitions cannot overwrite newer state). A whole flush is one pipelined round trip
@@ -85,7 +89,16 @@ class RedisStateStore:
                 out[k] = SkuState.decode_parts(core, model)
         return out
 
-    def save_many(self, states: Iterable[SkuState]) -> int:
+    def partition_key(self, partition: int) -> str:
+        """Redis set of the SKU keys owned by input partition ``partition``."""
+        return f"{self.prefix}:partition:{partition}:skus"
+
+    def keys_of_partition(self, partition: int) -> list[str]:
+        """SKU keys in the partition index (read once per partition assignment)."""
+        return sorted(k.decode() if isinstance(k, bytes) else k
+                      for k in self.client.smembers(self.partition_key(partition)))
+
+    def save_many(self, states: Iterable[SkuState], partition_of: dict[str, int] | None = None) -> int:
         """Write states, one atomic fenced script per SKU, all in one round trip.
 
         Returns
@@ -98,6 +111,11 @@ class RedisStateStore:
         if not batch:
             return 0
         pipe = self.client.pipeline(transaction=False)
+        by_partition: dict[int, list[str]] = {}
+        for key, p in (partition_of or {}).items():
+            by_partition.setdefault(p, []).append(key)
+        for p, keys in by_partition.items():
+            pipe.sadd(self.partition_key(p), *keys)
         for s in batch:
             self._put(
                 keys=[self.redis_key(s.key)],
@@ -106,7 +124,7 @@ class RedisStateStore:
                 client=pipe,
             )
         t0 = time.perf_counter()
-        results = pipe.execute()
+        results = pipe.execute()[len(by_partition):]
         self.last_write_s = time.perf_counter() - t0
         written = sum(int(r) for r in results)
         self.writes += written
