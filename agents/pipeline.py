@@ -147,8 +147,10 @@ class Pipeline:
             dl = dl.model_copy(update={"occurred_at": occurred_at})
         out.dead_letters.append((f"{rec.topic}:{rec.partition}:{rec.offset}".encode(), encode_event(dl)))
         out.dead_lettered[stage] = out.dead_lettered.get(stage, 0) + 1
-        log.warning("dead-lettered %s[%d] offset=%d stage=%s: %s", rec.topic, rec.partition,
-                    rec.offset, stage, dl.error_message)
+        log.warning("dead-lettered %s[%d] offset=%d stage=%s id=%s: %s", rec.topic, rec.partition,
+                    rec.offset, stage, dl.dead_letter_id, dl.error_message,
+                    extra={"topic": rec.topic, "partition": rec.partition, "offset": rec.offset,
+                           "stage": stage, "dead_letter_id": dl.dead_letter_id})
 
     def process(self, records: list[Record]) -> BatchOutput:
         """Apply a batch of records in order; return decisions, dead letters and dirty states."""

@@ -120,6 +120,16 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> f
         Not raised here: Redis is contacted lazily, on the first batch.
     """
     _limit_fetch_wait(settings.fetch_max_wait_ms)
+    extra: dict[str, Any] = {}
+    if settings.log_json:
+        import sys
+
+        from streams.logs import JsonFormatter
+
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        handler.setLevel(logging.INFO)
+        extra["loghandlers"] = [handler]
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
@@ -139,6 +149,7 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> f
         datadir=str(settings.worker_data_dir),
         producer_linger_ms=5,
         stream_wait_empty=True,
+        **extra,
     )
     roles = input_roles(settings)
     inputs = app.topic(*roles, key_serializer="raw", value_serializer="raw")

@@ -50,7 +50,14 @@ def worker(loglevel: str) -> None:
         start_http_server(settings.metrics_port, addr=settings.metrics_host)
     from faust.worker import Worker
 
-    Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    if settings.log_json:
+        import os
+
+        # mode's own handler goes to /dev/null; the app's JSON handler (see create_app) writes
+        # one object per line to stderr.
+        Worker(app, loglevel=loglevel, quiet=True, logfile=os.devnull).execute_from_commandline()
+    else:
+        Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
 
 
 @main.command()

@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     web_port: int = 6066
     metrics_port: int = Field(default=9464, ge=0, description="Prometheus /metrics port; 0 disables")
     metrics_host: str = "127.0.0.1"
+    log_json: bool = False
     lag_refresh_interval_s: float = Field(default=15.0, ge=0, description="consumer-lag gauges; 0 disables")
     worker_data_dir: Path = Path(".restock/worker")
 

@@ -128,10 +128,17 @@ def test_late_order_is_dead_lettered_not_applied(
     late = steady_orders("L", days=1, per_day=9)[0].model_copy(update={"event_id": "late-1"})
     targets = _merge(publish(kafka_bootstrap, topics["orders"], orders),
                      publish(kafka_bootstrap, topics["orders"], [late]))
-    s = worker_settings(kafka_bootstrap, redis_url, topics, "late", tmp_path)
+    s = worker_settings(kafka_bootstrap, redis_url, topics, "late", tmp_path, log_json=True)
     with WorkerProcess(s, tmp_path / "late.log") as w:
         w.wait_ready()
         wait_committed(kafka_bootstrap, s.app_id, targets, timeout_s=60)
+    # Structured logs: the warning is one JSON object with the dead letter's id and position.
+    import json
+
+    lines = [json.loads(x) for x in (tmp_path / "late.log").read_text().splitlines() if x.startswith("{")]
+    warnings = [x for x in lines if x.get("stage") == "late"]
+    assert len(warnings) == 1 and warnings[0]["level"] == "WARNING"
+    assert warnings[0]["topic"] == topics["orders"] and warnings[0]["dead_letter_id"]
     letters = [DeadLetter.model_validate_json(m.value)
                for m in read_all(kafka_bootstrap, topics["dlq"], 4, expect=1)]
     assert [dl.stage for dl in letters] == ["late"]
