@@ -135,7 +135,8 @@ def test_late_order_is_dead_lettered_not_applied(
     # Structured logs: the warning is one JSON object with the dead letter's id and position.
     import json
 
-    lines = [json.loads(x) for x in (tmp_path / "late.log").read_text().splitlines() if x.startswith("{")]
+    raw = (tmp_path / "late.log").read_text().splitlines()
+    lines = [json.loads(x[x.index("{"):]) for x in raw if "{" in x and x.rstrip().endswith("}")]
     warnings = [x for x in lines if x.get("stage") == "late"]
     assert len(warnings) == 1 and warnings[0]["level"] == "WARNING"
     assert warnings[0]["topic"] == topics["orders"] and warnings[0]["dead_letter_id"]
