@@ -272,9 +272,30 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> f
     async def live(web: Any, request: Any) -> Any:
         return web.json({"live": True})
 
+    probe_client = redis.Redis.from_url(settings.redis_dsn, socket_timeout=1.0, socket_connect_timeout=1.0)
+
+    def _probe_dependencies() -> dict[str, str | bool]:
+        from streams.stack import probe_kafka
+
+        kafka_ok, detail = False, "no bootstrap server answered"
+        for server in settings.kafka_bootstrap_servers.split(","):
+            host, _, port = server.strip().rpartition(":")
+            kafka_ok, detail = probe_kafka(host or "127.0.0.1", int(port), timeout_s=1.0)
+            if kafka_ok:
+                break
+        try:
+            redis_ok = bool(probe_client.ping())
+        except redis.RedisError as exc:
+            redis_ok = False
+            detail = f"{detail}; redis: {exc}"
+        return {"kafka": kafka_ok, "redis": redis_ok, "detail": detail}
+
     @app.page("/health/ready")
     async def ready(web: Any, request: Any) -> Any:
-        ok = bool(app.restock_ready)  # type: ignore[attr-defined]
-        return web.json({"ready": ok}, status=200 if ok else 503)
+        """200 when partitions are assigned and both the broker and Redis answer, else 503."""
+        assigned = bool(app.restock_ready)  # type: ignore[attr-defined]
+        deps = await asyncio.get_running_loop().run_in_executor(None, _probe_dependencies)
+        ok = assigned and bool(deps["kafka"]) and bool(deps["redis"])
+        return web.json({"ready": ok, "partitions_assigned": assigned, **deps}, status=200 if ok else 503)
 
     return app
