@@ -126,6 +126,10 @@ class ProcessorConfig:
         What an order that exceeds on_hand becomes.
     min_history_periods : int
         Periods a SKU must have learned before any decision is made about it.
+    level_ratio_alpha : float
+        Smoothing of the actual/forecast demand ratio used for inventory levels (0 disables).
+    level_ratio_bounds : (float, float)
+        Clip of that ratio.
     """
 
     freq: Freq = "D"
@@ -137,6 +141,8 @@ class ProcessorConfig:
     reemit_change_fraction: float = 0.25
     unmet_demand: Literal["lost_sales", "backorder"] = "lost_sales"
     min_history_periods: int = 28
+    level_ratio_alpha: float = 0.03
+    level_ratio_bounds: tuple[float, float] = (0.5, 3.0)
 
     def __post_init__(self) -> None:
         needed = self.policy.lead_time_periods + self.policy.review_period_periods
@@ -259,17 +265,42 @@ class SkuProcessor:
         xs = [calendar_features(self.config.freq, start + i * self._step) for i in range(h)]
         dist = state.model.forecast_distribution(h, xs)
         params = self.params_for(state.key)
-        levels = compute_levels(dist.mean, dist.variance, params)
+        ratio = self.level_ratio(state)
+        levels = compute_levels(np.asarray(dist.mean) * ratio, np.asarray(dist.variance) * ratio, params)
         lead = max(1, math.ceil(params.lead_time_periods))
         state.derived = Derived(dist, levels, params, lead)
         return state.derived
 
+    def level_ratio(self, state: SkuState) -> float:
+        """Bias correction of the demand used for inventory levels (dimensionless).
+
+        The forecaster's point forecast is tuned for accuracy (outlier-robust updating damps
+        wholesale spikes, so its mean runs low on SKUs with recurring bulk orders). Inventory
+        needs unbiased demand: the mean over L and L+R is scaled by the ratio of the SKU's
+        recent actual demand to its recent one-step forecasts (exponentially weighted,
+        ``level_ratio_alpha``), clipped to ``level_ratio_bounds``; variances by the same ratio (the
+        dispersion of a negative binomial, variance/mean, is kept). 1 until the SKU has
+        ``min_history_periods``.
+        """
+        y, f = state.level_ratio
+        if self.config.level_ratio_alpha <= 0 or state.model.n_periods < self.config.min_history_periods or f <= 0:
+            return 1.0
+        lo, hi = self.config.level_ratio_bounds
+        return float(min(hi, max(lo, y / f)))
+
     # --- internals ----------------------------------------------------------------------------
     def _learn(self, state: SkuState, closed: list[tuple[int, float]]) -> int:
+        a = self.config.level_ratio_alpha
         for start, units in closed:
             if self.observer is not None:
                 self.observer(state, start, units)
-            state.model.learn_one(units, calendar_features(self.config.freq, start))
+            x = calendar_features(self.config.freq, start)
+            if a > 0:
+                f = state.model.forecast(1, [x])[0]
+                r = state.level_ratio
+                r[0] += a * (units - r[0])
+                r[1] += a * (f - r[1])
+            state.model.learn_one(units, x)
             state.bump("periods")
         if closed:
             state.derived = None

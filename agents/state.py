@@ -105,6 +105,9 @@ class SkuState:
         ``events``, ``late``, ``periods``, ``orders_units`` and the like.
     updated_at : int
         Event time of the latest applied event (epoch s).
+    level_ratio : list[float]
+        ``[EWMA of actual demand, EWMA of the one-step mean forecast]`` per period (units), for
+        the inventory-level bias correction in :mod:`agents.processor`.
     """
 
     key: str
@@ -117,6 +120,7 @@ class SkuState:
     promotions: dict[str, list[Any]] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
     updated_at: int = 0
+    level_ratio: list[float] = field(default_factory=lambda: [0.0, 0.0])
     derived: Any = field(default=None, repr=False, compare=False)  # cached forecast/levels, not stored
 
     @classmethod
@@ -171,6 +175,7 @@ class SkuState:
                 dict(sorted(self.promotions.items())),
                 dict(sorted(self.counters.items())),
                 self.updated_at,
+                list(self.level_ratio),
             ],
             use_bin_type=True,
         )
@@ -210,7 +215,7 @@ class SkuState:
             raise ValueError(f"corrupt SKU state: {exc}") from exc
         if not isinstance(d, list) or not d or d[0] != STATE_VERSION:
             raise ValueError(f"unknown SKU state version: {d[0] if isinstance(d, list) and d else d!r}")
-        _, key, fence, demand, position, reorder, overstock, promos, counters, updated = d
+        _, key, fence, demand, position, reorder, overstock, promos, counters, updated, ratio = d
         return cls(
             key=str(key),
             fence={str(k): int(v) for k, v in fence.items()},
@@ -222,6 +227,7 @@ class SkuState:
             promotions={str(k): list(v) for k, v in promos.items()},
             counters={str(k): int(v) for k, v in counters.items()},
             updated_at=int(updated),
+            level_ratio=[float(ratio[0]), float(ratio[1])],
         )
 
 

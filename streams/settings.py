@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     reorders_topic: str = "reorders"
     dlq_topic: str = "restock.dlq"
     web_port: int = 6066
+    web_host: str = Field(default="127.0.0.1", description="bind address of /health/*; 0.0.0.0 in containers")
     metrics_port: int = Field(default=9464, ge=0, description="Prometheus /metrics port; 0 disables")
     metrics_host: str = "127.0.0.1"
     log_json: bool = False

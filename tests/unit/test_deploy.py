@@ -217,7 +217,7 @@ def test_compose_files_referenced_exist() -> None:
     context = (DEPLOY / build["context"]).resolve()
     assert context == ROOT, "the image builds from the repository root"
     assert (context / build["dockerfile"]).resolve() == DOCKERFILE
-    for name, svc in services.items():
+    for name in services:
         for target, source in compose_bind_mounts(name).items():
             assert source.exists(), f"{name}: bind mount {source} -> {target} does not exist"
     prom = compose_bind_mounts("prometheus")
@@ -510,7 +510,9 @@ def test_prometheus_rule_metrics_exist() -> None:
 # --- Dockerfile ---------------------------------------------------------------------------------
 
 def dockerfile_instructions() -> list[tuple[str, str]]:
-    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    # Docker drops comment lines first (also inside continuations), then joins continuations.
+    lines = [ln for ln in DOCKERFILE.read_text().splitlines() if not ln.lstrip().startswith("#")]
+    text = re.sub(r"\\\n", " ", "\n".join(lines) + "\n")
     out = []
     for line in text.splitlines():
         line = line.strip()
