@@ -133,3 +133,17 @@ def test_policy_overrides_file(tmp_path: Path) -> None:
 def test_horizon_must_cover_lead_time_plus_review() -> None:
     with pytest.raises(ValueError, match="must cover lead time"):
         ProcessorConfig(horizon_periods=5, policy=PolicyParams(lead_time_periods=7))
+
+
+def test_level_ratio_corrects_a_biased_mean_and_is_neutral_on_steady_demand() -> None:
+    p = proc()
+    steady, bulky = SkuState.new("S@W"), SkuState.new("B@W")
+    for d in range(60):
+        p.apply(steady, order(d, 10, sku="S"), EventMeta("orders", 0, d))
+        # 5 units a day plus a recurring bulk order of 200 every 10 days
+        p.apply(bulky, order(d, 5, sku="B"), EventMeta("orders", 0, 2 * d))
+        if d % 10 == 9:
+            p.apply(bulky, order(d, 200, sku="B", hour=11), EventMeta("orders", 0, 2 * d + 1))
+    assert p.level_ratio(steady) == pytest.approx(1.0, abs=0.05)
+    assert p.level_ratio(bulky) > 1.2  # the robust mean under-forecasts the bulk orders
+    assert p.level_ratio(SkuState.new("N@W")) == 1.0  # no history: no correction
