@@ -385,7 +385,7 @@ async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
                     st = states.get(k)
                     sim = sims[k]
                     q = demand_today.get(k, 0)
-                    mean_today, q90_today = _forecast_for(st, p0, step)
+                    mean_today, q90_today = _forecast_for(st, p0, step, k in plot_keys)
                     if st is not None:
                         rec = st.position.received
                         if rec > restock_prev_received.get(k, 0):
@@ -491,11 +491,13 @@ def _atp(topic: str, partition: int) -> Any:
     return TopicPartition(topic, partition)
 
 
-def _forecast_for(st: SkuState | None, p0: int, step: int) -> tuple[float, float]:
-    """Mean and q90 the SKU's model gives for period ``p0`` (0 before the SKU is known)."""
+def _forecast_for(st: SkuState | None, p0: int, step: int, with_q90: bool) -> tuple[float, float]:
+    """Mean (and q90 when asked: plots only, it costs a distribution) for period ``p0``."""
     if st is None or st.demand.open_start is None or st.model.n_periods == 0:
         return 0.0, 0.0
     h = max(1, (p0 - st.demand.open_start) // step + 1)
+    if not with_q90:
+        return float(st.model.forecast(h)[h - 1]), 0.0
     dist = st.model.forecast_distribution(h)
     q90 = dist.quantiles.get(0.9)
     return float(dist.mean[h - 1]), float(q90[h - 1]) if q90 is not None else float(dist.mean[h - 1])
