@@ -193,11 +193,11 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> f
                 for e in events
             ]
             try:
-                out = await _with_redis_retry(lambda: pipeline.process(records))
+                out = await _with_redis_retry(lambda r=records: pipeline.process(r))
             except Exception:  # noqa: BLE001 - never crash the worker on one batch
                 log.exception("batch failed unexpectedly; states reloaded and batch retried")
                 pipeline.reset()
-                out = await _with_redis_retry(lambda: pipeline.process(records))
+                out = await _with_redis_retry(lambda r=records: pipeline.process(r))
             await _produce(out.decisions, out.dead_letters)
             await _save(out.dirty, out.partition_of)
             for event in events:

@@ -321,7 +321,7 @@ async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
                     await lock.publish(settings.inventory_topic, inv)
                     await lock.wait_caught_up()
                 # Baseline receipts (same timing rule).
-                for k, sim in sims.items():
+                for sim in sims.values():
                     for po_id, q in sim.arrivals.pop(p0, []):
                         sim.pos.receive(q, po_id, at=p0)
                         if in_eval:

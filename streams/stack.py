@@ -600,7 +600,7 @@ class LocalStack:
                     os.kill(pid, signal.SIGCONT)  # a SIGSTOPped process must run to exit
         deadline = time.monotonic() + timeout_s
         survivors = self._wait_exit(victims, deadline)
-        for service, pid in survivors.items():
+        for pid in survivors.values():
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
         survivors = self._wait_exit(survivors, time.monotonic() + 5)

@@ -115,6 +115,24 @@ def test_bad_input_goes_to_the_dead_letter_topic_and_the_worker_continues(
                for m in read_all(kafka_bootstrap, topics["dlq"], 4, expect=3)]
     assert sorted(dl.original_value() for dl in letters) == sorted(v for _, v in bad)
     assert {dl.stage for dl in letters} == {"validate"}
+
+    # `restock dlq list` shows them; `restock dlq replay` sends the original bytes back.
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL")}
+    env.update({"RESTOCK_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "RESTOCK_DLQ_TOPIC": topics["dlq"]})
+    listed = subprocess.run([sys.executable, "-m", "streams.cli", "dlq", "list", "--json"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert len(listed.stdout.splitlines()) == 3
+    replayed = subprocess.run([sys.executable, "-m", "streams.cli", "dlq", "replay", "--yes"], env=env,
+                              capture_output=True, text=True, timeout=60)
+    assert replayed.returncode == 0 and "replayed 3 message(s)" in replayed.stdout, replayed.stderr
+    values = [m.value for m in read_all(kafka_bootstrap, topics["orders"], 4, expect=len(bad) * 2 + len(good))]
+    for _, v in bad:
+        assert values.count(v) == 2
     state = RedisStateStore.from_url(redis_url, s.redis_key_prefix).load_many(["X@W1"])["X@W1"]
     assert state.counters["orders_units"] == 6
 
