@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ from streams.settings import Settings
 from streams.topics import input_roles
 
 log = logging.getLogger(__name__)
+
+FAULT_EXIT_CODE = 86  # exit code of an injected fault (tests only)
 
 
 def load_policy_overrides(path: Path, base: PolicyParams) -> dict[str, PolicyParams]:
@@ -198,11 +201,21 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> f
                 log.exception("batch failed unexpectedly; states reloaded and batch retried")
                 pipeline.reset()
                 out = await _with_redis_retry(lambda r=records: pipeline.process(r))
+            batches_done = getattr(app, "restock_batches", 0) + 1
+            app.restock_batches = batches_done  # type: ignore[attr-defined]
             await _produce(out.decisions, out.dead_letters)
+            _fault("after_produce", batches_done)
             await _save(out.dirty, out.partition_of)
+            _fault("after_save", batches_done)
             for event in events:
                 await stream.ack(event)
             metrics.observe_batch(records, out, time.perf_counter() - t0, len(pipeline.cache))
+
+    def _fault(point: str, batch: int) -> None:
+        """Test hook: die like ``kill -9`` at ``point`` of batch ``fault_after_batches``."""
+        if settings.fault_point == point and batch == settings.fault_after_batches:
+            log.warning("fault injection: exiting at %s of batch %d", point, batch)
+            os._exit(FAULT_EXIT_CODE)
 
     async def _produce(decisions: list[tuple[bytes, bytes]], letters: list[tuple[bytes, bytes]]) -> None:
         """Send all outputs of a batch, awaiting deliveries together; retry the whole set on a

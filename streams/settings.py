@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=9464, ge=0, description="Prometheus /metrics port; 0 disables")
     metrics_host: str = "127.0.0.1"
     log_json: bool = False
+    # Fault injection for the reliability tests: exit abruptly (no cleanup, like kill -9) at
+    # this point of batch number `fault_after_batches`. Never set in production.
+    fault_point: Literal["after_produce", "after_save"] | None = None
+    fault_after_batches: int = Field(default=0, ge=0)
     lag_refresh_interval_s: float = Field(default=15.0, ge=0, description="consumer-lag gauges; 0 disables")
     worker_data_dir: Path = Path(".restock/worker")
 
