@@ -370,6 +370,15 @@ class SkuProcessor:
             promotions=sorted(state.promotions),
         )
 
+    def _project(self, state: SkuState, d: Derived, t: int) -> Any:
+        """Projected inventory over the horizon from now (see :func:`agents.policy.project_inventory`)."""
+        pos = state.position
+        mean, var = self._projection_inputs(state, d)
+        assert state.demand.open_start is not None
+        receipts = pos.scheduled_receipts(t, self._step, state.demand.open_start)
+        return project_inventory(pos.on_hand, pos.backorders, receipts, mean, var,
+                                 within_periods=d.lead_time_periods)
+
     def _projection_inputs(self, state: SkuState, d: Derived) -> tuple[np.ndarray, np.ndarray]:
         mean = np.array(d.dist.mean, dtype=float)
         var = np.array(d.dist.variance, dtype=float)
@@ -403,12 +412,7 @@ class SkuProcessor:
 
     def _reorder(self, state: SkuState, d: Derived, meta: EventMeta, trigger_event_id: str, t: int,
                  qty: int) -> ReorderSuggested:
-        pos = state.position
-        mean, var = self._projection_inputs(state, d)
-        assert state.demand.open_start is not None
-        receipts = pos.scheduled_receipts(t, self._step, state.demand.open_start)
-        proj = project_inventory(pos.on_hand, pos.backorders, receipts, mean, var,
-                                 within_periods=d.lead_time_periods)
+        proj = self._project(state, d, t)
         stockout_at = None
         reason: Literal["projected_stockout", "below_reorder_point"] = "below_reorder_point"
         if proj.first_stockout_period is not None:
@@ -440,12 +444,8 @@ class SkuProcessor:
             return None
         if state.overstock is not None:
             return None
-        mean, var = self._projection_inputs(state, d)
-        assert state.demand.open_start is not None
-        receipts = pos.scheduled_receipts(t, self._step, state.demand.open_start)
-        proj = project_inventory(pos.on_hand, pos.backorders, receipts, mean, var,
-                                 within_periods=d.lead_time_periods)
-        over, excess = is_overstock(proj, lv, d.params, mean)
+        proj = self._project(state, d, t)
+        over, excess = is_overstock(proj, lv, d.params, self._projection_inputs(state, d)[0])
         if not over or excess <= 0:
             return None
         did = decision_id(state.key, "overstock", meta)

@@ -130,10 +130,14 @@ def committed_offsets(bootstrap: str, group: str) -> dict[tuple[str, int], int]:
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
-        got = admin.list_group_offsets(group).get(group, {})
-        return {(tp.topic, tp.partition): om.offset for tp, om in got.items()}
+        return _group_offsets(admin, group)
     finally:
         admin.close()
+
+
+def _group_offsets(admin: Any, group: str) -> dict[tuple[str, int], int]:
+    got = admin.list_group_offsets(group).get(group, {})
+    return {(tp.topic, tp.partition): om.offset for tp, om in got.items()}
 
 
 def wait_committed(bootstrap: str, group: str, targets: dict[tuple[str, int], int],
@@ -155,8 +159,7 @@ def wait_committed(bootstrap: str, group: str, targets: dict[tuple[str, int], in
     try:
         deadline = time.monotonic() + timeout_s
         while True:
-            got = admin.list_group_offsets(group).get(group, {})
-            have = {(tp.topic, tp.partition): om.offset for tp, om in got.items()}
+            have = _group_offsets(admin, group)
             behind = {k: (have.get(k), v) for k, v in targets.items() if have.get(k, -1) < v}
             if not behind:
                 return
