@@ -145,7 +145,7 @@ class Pipeline:
                                      stage, err, self._now())
         if occurred_at is not None:
             dl = dl.model_copy(update={"occurred_at": occurred_at})
-        out.dead_letters.append((f"{rec.topic}:{rec.partition}:{rec.offset}".encode(), encode_event(dl)))
+        out.dead_letters.append((dl.key.encode(), encode_event(dl)))
         out.dead_lettered[stage] = out.dead_lettered.get(stage, 0) + 1
         log.warning("dead-lettered %s[%d] offset=%d stage=%s id=%s: %s", rec.topic, rec.partition,
                     rec.offset, stage, dl.dead_letter_id, dl.error_message,
