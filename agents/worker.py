@@ -13,6 +13,19 @@ One agent consumes the three co-partitioned input topics in batches
 So offsets move only after the state is durable, and decisions are on Kafka before the state
 that records them: a crash in between replays the batch, the fence skips what Redis already
 has, and re-emitted decisions carry the same deterministic ids.
+
+Redis losing writes (crash with ``appendfsync everysec``, failover, restore of an older
+snapshot) is handled with the per-partition progress hash (see :mod:`streams.redis_state`):
+
+* after Faust seeks the assigned partitions to their committed offsets, the worker reads the
+  progress Redis holds and seeks every input partition whose committed offset is ahead of it
+  back to ``progress + 1`` (:func:`rewind_targets`): the replay rebuilds the lost updates and the
+  per-SKU fences skip what Redis still has;
+* every batch write compares the stored progress with this worker's own last durable write,
+  and a timer does the same every ``progress_check_interval_s``: when Redis is behind, the
+  worker logs it and exits with :data:`REDIS_REGRESSION_EXIT_CODE` *without committing*, so that
+  its supervisor restarts it and the assignment rewinds (crash-only: in-process re-seeking under
+  Faust's own offset bookkeeping is not something to trust with inventory).
 """
 
 from __future__ import annotations
@@ -29,16 +42,72 @@ import redis
 import yaml
 
 from agents.pipeline import Pipeline, Record
-from agents.processor import ProcessorConfig, SkuProcessor
 from agents.policy import PolicyParams
+from agents.processor import ProcessorConfig, SkuProcessor
 from streams import metrics
-from streams.redis_state import RedisStateStore
+from streams.redis_state import RedisStateStore, StateRegressionError
 from streams.settings import Settings
 from streams.topics import input_roles
 
 log = logging.getLogger(__name__)
 
 FAULT_EXIT_CODE = 86  # exit code of an injected fault (tests only)
+REDIS_REGRESSION_EXIT_CODE = 75  # EX_TEMPFAIL: Redis lost writes; restart to rebuild from Kafka
+
+
+def rewind_targets(committed: dict[Any, int | None], progress: dict[tuple[str, int], int]) -> dict[Any, int]:
+    """Where to seek each partition so that nothing Redis lost is skipped.
+
+    Parameters
+    ----------
+    committed : dict
+        Topic-partition (anything with ``.topic`` and ``.partition``) -> the group's committed
+        offset (next offset to read), or None when nothing was committed.
+    progress : dict
+        ``(topic, partition) -> highest offset durable in Redis``
+        (:meth:`streams.redis_state.RedisStateStore.read_progress`).
+
+    Returns
+    -------
+    dict
+        Topic-partition -> offset to seek to, only where the committed offset is ahead of
+        ``progress + 1`` (0 when Redis has no progress at all for a partition the group has
+        consumed: everything is replayed, and the fences skip what is there).
+
+    Examples
+    --------
+    >>> from collections import namedtuple
+    >>> TP = namedtuple("TP", "topic partition")
+    >>> rewind_targets({TP("orders", 0): 120, TP("orders", 1): 50, TP("orders", 2): None},
+    ...                {("orders", 0): 99, ("orders", 1): 49})
+    {TP(topic='orders', partition=0): 100}
+    """
+    out: dict[Any, int] = {}
+    for tp, offset in committed.items():
+        if offset is None or offset <= 0:
+            continue
+        target = progress.get((tp.topic, tp.partition), -1) + 1
+        if target < offset:
+            out[tp] = target
+    return out
+
+
+def _rewind_after_seek() -> None:
+    """Let the app adjust positions after Faust seeks to committed offsets (``restock_rewind``)."""
+    from faust.transport.consumer import Consumer
+
+    if getattr(Consumer, "_restock_original_perform_seek", None):
+        return
+    original = Consumer.perform_seek
+
+    async def perform_seek(self: Any) -> None:
+        await original(self)
+        hook = getattr(self.app, "restock_rewind", None)
+        if hook is not None:
+            await hook(self)
+
+    Consumer._restock_original_perform_seek = original  # type: ignore[attr-defined]
+    Consumer.perform_seek = perform_seek  # type: ignore[method-assign]
 
 
 def load_policy_overrides(path: Path, base: PolicyParams) -> dict[str, PolicyParams]:
@@ -123,6 +192,7 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> f
         Not raised here: Redis is contacted lazily, on the first batch.
     """
     _limit_fetch_wait(settings.fetch_max_wait_ms)
+    _rewind_after_seek()
     extra: dict[str, Any] = {}
     if settings.log_json:
         import sys
@@ -165,16 +235,32 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> f
     app.restock_pipeline = pipeline  # type: ignore[attr-defined]
     app.restock_ready = False  # type: ignore[attr-defined]
 
-    async def _save(states: list[Any], partition_of: dict[str, int]) -> None:
+    # (topic, partition) -> highest input offset this worker made durable in Redis (or read
+    # there on assignment): what Redis must still hold, else it lost writes.
+    durable: dict[tuple[str, int], int] = {}
+
+    def _redis_regressed(exc: StateRegressionError) -> None:
+        log.critical("%s; exiting without committing so that a restart rebuilds the lost updates "
+                     "from Kafka", exc)
+        metrics.REDIS_ERRORS.inc()
+        os._exit(REDIS_REGRESSION_EXIT_CODE)
+
+    async def _save(states: list[Any], partition_of: dict[str, int],
+                    progress: dict[tuple[str, int], int]) -> None:
         delay = 0.2
         while True:
             try:
                 t0 = time.perf_counter()
+                expected = {tp: durable[tp] for tp in progress if tp in durable}
                 await asyncio.get_running_loop().run_in_executor(
-                    None, state_store.save_many, states, partition_of)
+                    None, state_store.save_many, states, partition_of, progress, expected)
                 metrics.REDIS_WRITE_SECONDS.observe(time.perf_counter() - t0)
+                for tp, offset in progress.items():
+                    durable[tp] = max(offset, durable.get(tp, -1))
                 app.restock_ready = True  # type: ignore[attr-defined]
                 return
+            except StateRegressionError as exc:
+                _redis_regressed(exc)
             except redis.RedisError as exc:
                 metrics.REDIS_ERRORS.inc()
                 app.restock_ready = False  # type: ignore[attr-defined]
@@ -205,11 +291,17 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> f
             app.restock_batches = batches_done  # type: ignore[attr-defined]
             await _produce(out.decisions, out.dead_letters)
             _fault("after_produce", batches_done)
-            await _save(out.dirty, out.partition_of)
+            progress: dict[tuple[str, int], int] = {}
+            for r in records:
+                tp = (r.topic, r.partition)
+                progress[tp] = max(r.offset, progress.get(tp, -1))
+            await _save(out.dirty, out.partition_of, progress)
             _fault("after_save", batches_done)
             for event in events:
                 await stream.ack(event)
             metrics.observe_batch(records, out, time.perf_counter() - t0, len(pipeline.cache))
+            if settings.fault_batch_delay_s:
+                await asyncio.sleep(settings.fault_batch_delay_s)
 
     def _fault(point: str, batch: int) -> None:
         """Test hook: die like ``kill -9`` at ``point`` of batch ``fault_after_batches``."""
@@ -255,6 +347,54 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> f
     async def _on_revoked(app: faust.App, revoked: set, **_: Any) -> None:  # type: ignore[type-arg]
         app.restock_ready = False  # type: ignore[attr-defined]
         pipeline.reset()
+        durable.clear()
+
+    async def _rewind(consumer: Any) -> None:
+        """After Faust's seek to committed offsets: seek back to Redis' progress where it is behind."""
+        assigned = [tp for tp in consumer.assignment() if tp.topic in roles]
+        if not assigned:
+            return
+        delay = 0.2
+        while True:  # not _with_redis_retry: that would drop the states just loaded by assign()
+            try:
+                stored = state_store.read_progress({tp.partition for tp in assigned})
+                break
+            except redis.RedisError as exc:
+                metrics.REDIS_ERRORS.inc()
+                log.warning("reading partition progress failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        committed = {tp: consumer._committed_offset.get(tp) for tp in assigned}
+        targets = rewind_targets(committed, stored)
+        durable.clear()
+        durable.update({tp: off for tp, off in stored.items() if tp[0] in roles})
+        if targets:
+            for tp, target in sorted(targets.items()):
+                log.warning("%s[%d]: Redis holds progress up to offset %d but the group committed "
+                            "%s: seeking to %d to rebuild the lost updates from Kafka",
+                            tp.topic, tp.partition, target - 1, committed[tp], target,
+                            extra={"topic": tp.topic, "partition": tp.partition, "offset": target})
+            metrics.REWINDS.inc(len(targets))
+            await consumer.seek_wait(targets)
+
+    app.restock_rewind = _rewind  # type: ignore[attr-defined]
+
+    if settings.progress_check_interval_s > 0:
+
+        @app.timer(settings.progress_check_interval_s)
+        async def check_progress() -> None:
+            """Stop when Redis has fallen behind this worker's durable writes (it lost them)."""
+            if not durable:
+                return
+            snapshot = dict(durable)
+            try:
+                lagging = await asyncio.get_running_loop().run_in_executor(
+                    None, state_store.behind, snapshot)
+            except redis.RedisError as exc:
+                log.warning("progress check failed (%s); retried at the next tick", exc)
+                return
+            if lagging:
+                _redis_regressed(StateRegressionError(lagging))
 
     @app.on_partitions_assigned.connect
     async def _on_assigned(app: faust.App, assigned: set, **_: Any) -> None:  # type: ignore[type-arg]

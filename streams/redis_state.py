@@ -13,10 +13,24 @@ A set per input partition, ``{prefix}:partition:<p>:skus``, indexes the SKUs its
 so that a worker that is assigned the partition can load them all and keep closing their
 periods on the partition watermark (SKUs that fall silent still learn their zeros).
 
+A hash per input partition, ``{prefix}:partition:<p>:progress``, maps each input topic to the
+highest offset of that ``topic[p]`` whose batch is durable here (its states written, its
+decisions already on Kafka). It is the **recovery point** after Redis loses writes (a crash
+with ``appendfsync everysec``, a failover to a lagging replica, a restore from an older
+snapshot): a worker assigned the partition seeks to ``progress + 1`` when the group's committed
+offset is further ahead, and replays; the per-SKU fences skip what Redis still has. A worker
+also notices when Redis falls *behind its own last write* (every batch write first checks the
+stored progress, see :meth:`RedisStateStore.save_many`) and stops (:class:`StateRegressionError`).
+
 A write is one Lua script per SKU, atomic in Redis: it stores state and fence together and
 **refuses a write whose sequence is lower than the stored one** (a zombie worker that lost its
-partitions cannot overwrite newer state). A whole flush is one pipelined round trip
-(``EVALSHA`` x n), never one round trip per event.
+partitions cannot overwrite newer state). A whole flush is one round trip
+(``EVALSHA`` x n plus the progress script), never one round trip per event, wrapped in
+``MULTI``/``EXEC`` so that a batch is durable as a whole or not at all: Redis appends a
+transaction to its AOF as one unit and drops an incomplete one on load, so a tail loss loses
+whole batches and the progress hash never runs ahead of the states it covers. (On Redis Cluster
+the keys of a batch span slots and the transaction has to be split per slot; the per-SKU
+fences keep the replay exact, the progress hash then only has to be written last.)
 
 Cold SKUs expire after ``ttl_s`` without a write (0 disables it) and are rehydrated as new.
 """
@@ -38,6 +52,35 @@ redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'core', ARGV[2], 'model', ARGV[3],
 if tonumber(ARGV[6]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[6]) end
 return 1
 """
+
+# KEYS[i]: the progress hash of a partition; ARGV[2i-1..2i]: topic, new offset (never lowered).
+_PROGRESS_LUA = """
+for i = 1, #KEYS do
+  local c = redis.call('HGET', KEYS[i], ARGV[2 * i - 1])
+  if (not c) or tonumber(ARGV[2 * i]) > tonumber(c) then
+    redis.call('HSET', KEYS[i], ARGV[2 * i - 1], ARGV[2 * i])
+  end
+end
+return 1
+"""
+
+TopicPartition = tuple[str, int]
+
+
+class StateRegressionError(RuntimeError):
+    """Redis holds less than this writer already made durable: it lost writes.
+
+    Raised by :meth:`RedisStateStore.save_many` (and reported by
+    :meth:`RedisStateStore.behind`) with ``lagging``: ``(topic, partition) -> (stored offset,
+    expected offset)`` (stored ``-1`` when the progress entry is gone). The worker must stop
+    without committing and be restarted: on partition assignment it rewinds to the stored
+    progress and rebuilds the lost updates from Kafka.
+    """
+
+    def __init__(self, lagging: dict[TopicPartition, tuple[int, int]]) -> None:
+        self.lagging = lagging
+        detail = ", ".join(f"{t}[{p}] at {c} < {e}" for (t, p), (c, e) in sorted(lagging.items()))
+        super().__init__(f"Redis is behind this worker's last durable write: {detail}")
 
 
 class RedisStateStore:
@@ -63,6 +106,7 @@ class RedisStateStore:
         self.prefix = prefix
         self.ttl_s = int(ttl_s)
         self._put = client.register_script(_PUT_LUA)
+        self._progress = client.register_script(_PROGRESS_LUA)
         self.last_write_s = 0.0
         self.writes = 0
         self.stale_writes = 0
@@ -98,22 +142,102 @@ class RedisStateStore:
         return sorted(k.decode() if isinstance(k, bytes) else k
                       for k in self.client.smembers(self.partition_key(partition)))
 
-    def save_many(self, states: Iterable[SkuState], partition_of: dict[str, int] | None = None) -> int:
-        """Write states, one atomic fenced script per SKU, all in one round trip.
+    def progress_key(self, partition: int) -> str:
+        """Redis hash ``topic -> highest durable offset`` of input partition ``partition``."""
+        return f"{self.prefix}:partition:{partition}:progress"
+
+    def read_progress(self, partitions: Iterable[int]) -> dict[TopicPartition, int]:
+        """Durable progress ``(topic, partition) -> offset`` of ``partitions`` (one round trip).
+
+        Partitions or topics without an entry are absent from the result.
+        """
+        parts = sorted(set(partitions))
+        if not parts:
+            return {}
+        pipe = self.client.pipeline(transaction=False)
+        for p in parts:
+            pipe.hgetall(self.progress_key(p))
+        out: dict[TopicPartition, int] = {}
+        for p, entries in zip(parts, pipe.execute(), strict=True):
+            for topic, offset in entries.items():
+                t = topic.decode() if isinstance(topic, bytes) else topic
+                out[(t, p)] = int(offset)
+        return out
+
+    def behind(self, expected: dict[TopicPartition, int]) -> dict[TopicPartition, tuple[int, int]]:
+        """Entries of ``expected`` whose stored progress is lower: ``tp -> (stored, expected)``."""
+        stored = self.read_progress({p for _, p in expected})
+        return {tp: (stored.get(tp, -1), e) for tp, e in expected.items() if stored.get(tp, -1) < e}
+
+    def save_many(self, states: Iterable[SkuState], partition_of: dict[str, int] | None = None,
+                  progress: dict[TopicPartition, int] | None = None,
+                  expected: dict[TopicPartition, int] | None = None) -> int:
+        """Write a batch: one atomic fenced script per SKU and the progress, in one transaction.
+
+        Parameters
+        ----------
+        states : iterable of SkuState
+            The batch's dirty states.
+        partition_of : dict, optional
+            SKU key -> input partition, for the partition index.
+        progress : dict, optional
+            ``(topic, partition) -> highest offset`` of the batch's records (applied, skipped
+            or dead-lettered alike): advanced (never lowered) with the states.
+        expected : dict, optional
+            ``(topic, partition) -> offset`` this writer last made durable (or read on
+            assignment). When Redis holds less, it lost writes: the progress is not advanced
+            and :class:`StateRegressionError` is raised (the states are still written; they are
+            newer, and fenced).
 
         Returns
         -------
         int
             States written; the rest were older than what Redis holds (counted in
             ``stale_writes``).
+
+        Raises
+        ------
+        StateRegressionError
+            See ``expected``.
+        redis.RedisError
+            Connection or server errors (nothing of the batch is applied).
         """
         batch = list(states)
-        if not batch:
+        progress = progress or {}
+        if not batch and not progress:
             return 0
-        pipe = self.client.pipeline(transaction=False)
         by_partition: dict[int, list[str]] = {}
         for key, p in (partition_of or {}).items():
             by_partition.setdefault(p, []).append(key)
+        tps = sorted(progress)
+        watched = sorted({self.progress_key(p) for _, p in (expected or {})})
+        with self.client.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    if watched:
+                        # Optimistic check-then-write: nothing of the batch is written when
+                        # Redis is behind (otherwise states ahead of the recovery point would
+                        # move the partition watermark of the replay).
+                        pipe.watch(*watched)
+                        lagging = self._lagging(pipe, expected or {})
+                        if lagging:
+                            raise StateRegressionError(lagging)
+                        pipe.multi()
+                    self._queue(pipe, batch, by_partition, tps, progress)
+                    t0 = time.perf_counter()
+                    results = pipe.execute()
+                    self.last_write_s = time.perf_counter() - t0
+                    break
+                except redis.WatchError:  # a progress entry moved between check and write
+                    continue
+        puts = results[len(by_partition): len(by_partition) + len(batch)]
+        written = sum(int(r) for r in puts)
+        self.writes += written
+        self.stale_writes += len(batch) - written
+        return written
+
+    def _queue(self, pipe: redis.client.Pipeline, batch: list[SkuState], by_partition: dict[int, list[str]],
+               tps: list[TopicPartition], progress: dict[TopicPartition, int]) -> None:
         for p, keys in by_partition.items():
             pipe.sadd(self.partition_key(p), *keys)
         for s in batch:
@@ -123,13 +247,21 @@ class RedisStateStore:
                       s.updated_at, self.ttl_s],
                 client=pipe,
             )
-        t0 = time.perf_counter()
-        results = pipe.execute()[len(by_partition):]
-        self.last_write_s = time.perf_counter() - t0
-        written = sum(int(r) for r in results)
-        self.writes += written
-        self.stale_writes += len(batch) - written
-        return written
+        if tps:
+            args: list[object] = []
+            for tp in tps:
+                args += [tp[0], progress[tp]]
+            self._progress(keys=[self.progress_key(p) for _, p in tps], args=args, client=pipe)
+
+    def _lagging(self, client: redis.Redis | redis.client.Pipeline,
+                 expected: dict[TopicPartition, int]) -> dict[TopicPartition, tuple[int, int]]:
+        out: dict[TopicPartition, tuple[int, int]] = {}
+        for (topic, p), e in sorted(expected.items()):
+            raw = client.hget(self.progress_key(p), topic)
+            stored = -1 if raw is None else int(raw)
+            if stored < e:
+                out[(topic, p)] = (stored, e)
+        return out
 
     def keys(self) -> list[str]:
         """Every stored SKU key (SCAN; for tools and tests, not the hot path)."""

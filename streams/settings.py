@@ -77,7 +77,13 @@ class Settings(BaseSettings):
     # this point of batch number `fault_after_batches`. Never set in production.
     fault_point: Literal["after_produce", "after_save"] | None = None
     fault_after_batches: int = Field(default=0, ge=0)
+    # Reliability tests only: sleep this long after each batch, so that a scenario lasts long
+    # enough for a worker to join or leave mid-stream. Never set in production.
+    fault_batch_delay_s: float = Field(default=0.0, ge=0)
     lag_refresh_interval_s: float = Field(default=15.0, ge=0, description="consumer-lag gauges; 0 disables")
+    progress_check_interval_s: float = Field(
+        default=5.0, ge=0,
+        description="how often an idle worker checks that Redis still holds its durable progress; 0 disables")
     worker_data_dir: Path = Path(".restock/worker")
 
     # --- batching / state -------------------------------------------------------------------

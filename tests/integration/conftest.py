@@ -1,0 +1,26 @@
+"""Fixtures of the integration tests: the reliability reference scenario (issue #9)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from streams.workerproc import WorkerProcess, wait_committed
+
+from .reliability import Scenario, decisions_of, publish_scenario, settings_for, state_parts
+
+
+@pytest.fixture(scope="session")
+def fault_scenario(kafka_bootstrap: str, redis_url: str, tmp_path_factory: Any) -> Scenario:
+    """The published input and the outcome of one uninterrupted worker over it."""
+    tmp = tmp_path_factory.mktemp("rel")
+    topics, targets, events = publish_scenario(kafka_bootstrap, tmp)
+    ref = settings_for(kafka_bootstrap, redis_url, topics, "reference", tmp)
+    with WorkerProcess(ref, tmp / "reference.log") as w:
+        w.wait_ready()
+        wait_committed(kafka_bootstrap, ref.app_id, targets, timeout_s=180)
+    state = state_parts(redis_url, ref.redis_key_prefix)
+    decisions = decisions_of(kafka_bootstrap, ref.reorders_topic)
+    assert len(state) >= 50 and len(decisions) >= 20, "the slice produces states and decisions"
+    return Scenario(topics, targets, state, decisions, tmp, events)
