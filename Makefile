@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench stack-up stack-down schemas clean
+.PHONY: demo test bench soak stack-up stack-down schemas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,17 @@ bench: $(STAMP)
 	$(PY) bench/bench_worker.py --events 50000 --json out/bench_worker.json
 	$(PY) bench/forecast_quick.py --skus 200
 	$(VENV)/bin/restock backtest --skus 500 --json out/backtest_top500.json
+
+## Reliability soak (issue #9): every fault test with 20 seeds, 30 s outages; prints a summary table.
+SOAK_SEEDS ?= 20
+SOAK_OUTAGE_S ?= 30
+soak: $(STAMP)
+	mkdir -p out
+	rm -f out/soak.jsonl
+	RESTOCK_SOAK=1 RESTOCK_FAULT_SEEDS=$(SOAK_SEEDS) RESTOCK_OUTAGE_SEEDS=$(SOAK_SEEDS) \
+	RESTOCK_OUTAGE_S=$(SOAK_OUTAGE_S) RESTOCK_SOAK_REPORT=out/soak.jsonl \
+	$(PY) -m pytest -q -p no:randomly tests/integration/test_faults.py tests/integration/test_reliability.py; \
+	rc=$$?; $(PY) tests/integration/soak_report.py out/soak.jsonl; exit $$rc
 
 stack-up: $(STAMP)
 	$(VENV)/bin/restock stack up

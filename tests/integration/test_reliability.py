@@ -24,6 +24,7 @@ from streams.workerproc import WorkerProcess, committed_offsets, wait_committed
 from .reliability import (
     OUTAGE_S,
     OUTAGE_SEEDS,
+    REBALANCE_CASES,
     SEEDS,
     Scenario,
     check_against_reference,
@@ -96,8 +97,7 @@ def test_redis_restored_from_an_older_snapshot_is_rebuilt_from_kafka(
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("leave", ["sigterm", "kill-9"])
+@pytest.mark.parametrize(("leave", "seed"), REBALANCE_CASES)
 def test_a_worker_joins_then_one_leaves_mid_stream(kafka_bootstrap: str, redis_url: str,
                                                   fault_scenario: Scenario, leave: str, seed: int) -> None:
     """A second worker joins mid-stream (partitions split), later one leaves (SIGTERM or kill -9)."""
