@@ -483,15 +483,17 @@ class SkuProcessor:
         cov = self.config.covariates
         for start, units in closed:
             x = self.calendar(start)
+            if model.covariates_enabled:
+                model.set_pool_mean(None if pool is None else pool.coef)
+            if self.observer is not None:  # before the period's own price enters the state
+                self.observer(state, start, units)
             if cov:
                 feats = self.realised_covariates(state, start, units)
                 if feats and not model.covariates_enabled:
                     model.enable_covariates(self._names)
-                if model.covariates_enabled:
                     model.set_pool_mean(None if pool is None else pool.coef)
+                if model.covariates_enabled:
                     x.update(feats)
-            if self.observer is not None:
-                self.observer(state, start, units)
             if a > 0:
                 f = model.forecast(1, [x])[0]
                 r = state.level_ratio

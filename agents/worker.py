@@ -95,6 +95,8 @@ def processor_config(settings: Settings) -> ProcessorConfig:
         reemit_change_fraction=settings.reemit_change_fraction,
         unmet_demand=settings.unmet_demand,
         min_history_periods=settings.min_history_periods,
+        covariates=settings.covariates_enabled,
+        covariate_extras=tuple(settings.covariate_extras),
     )
 
 
