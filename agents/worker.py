@@ -96,7 +96,7 @@ def processor_config(settings: Settings) -> ProcessorConfig:
         unmet_demand=settings.unmet_demand,
         min_history_periods=settings.min_history_periods,
         covariates=settings.covariates_enabled,
-        covariate_extras=tuple(settings.covariate_extras),
+        covariate_extras=tuple(n.strip() for n in settings.covariate_extras.split(",") if n.strip()),
     )
 
 
