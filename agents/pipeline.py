@@ -238,7 +238,7 @@ class Pipeline:
 
     def _pool_for(self, rec: Record, ev: object, dirty: dict[str, SkuState]
                   ) -> tuple[SkuState, CovariatePool]:
-        """The partition's pool state, re-published if ``ev`` enters a new period."""
+        """Return the partition's pool state, re-published if ``ev`` enters a new period."""
         key = pool_key(rec.partition)
         st = self.cache.get(key)
         if st is None:  # evicted mid-batch (clean): reload

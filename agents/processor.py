@@ -588,12 +588,16 @@ class SkuProcessor:
         )
 
     def _promotions_in_window(self, state: SkuState, d: Derived) -> list[str]:
-        """Plans overlapping the protection interval L + R from the open period: the ones that
-        moved the forecast behind S (all plans when covariates are off, as before)."""
+        """Return the plans overlapping the protection interval L + R from the open period.
+
+        These are the ones that moved the forecast behind S (all plans when covariates are
+        off, as before).
+        """
         if not self.config.covariates or state.demand.open_start is None:
             return sorted(state.promotions)
         start = state.demand.open_start
-        end = start + math.ceil(d.params.lead_time_periods + d.params.review_period_periods) * self._step
+        window = math.ceil(d.params.lead_time_periods + d.params.review_period_periods)
+        end = start + window * self._step
         return sorted(pid for pid, plan in state.promotions.items()
                       if int(plan[0]) < end and int(plan[1]) > start)
 

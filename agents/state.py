@@ -52,7 +52,7 @@ def pool_key(partition: int) -> str:
 
 
 def is_pool_key(key: str) -> bool:
-    """True for a :func:`pool_key` (never for a real ``sku@location``)."""
+    """Tell whether ``key`` is a :func:`pool_key` (never true for a real ``sku@location``)."""
     return key.startswith(POOL_KEY_PREFIX)
 
 
@@ -252,7 +252,8 @@ class SkuState:
         if not isinstance(d, list) or not d or d[0] != STATE_VERSION:
             raise ValueError(f"unknown SKU state version: {d[0] if isinstance(d, list) and d else d!r}")
         ext: dict[str, Any] = d[11] if len(d) > 11 else {}
-        _, key, fence, demand, position, reorder, overstock, promos, counters, updated, ratio = d[:11]
+        (_, key, fence, demand, position, reorder, overstock, promos, counters, updated,
+         ratio) = d[:11]
         cov = ext.get("cov")
         pool = ext.get("pool")
         return cls(
@@ -268,7 +269,8 @@ class SkuState:
             updated_at=int(updated),
             level_ratio=[float(ratio[0]), float(ratio[1])],
             reference_price=float(cov[0]) if cov else 0.0,
-            period_sales={int(k): [float(x) for x in v] for k, v in cov[1].items()} if cov else {},
+            period_sales=({int(k): [float(x) for x in v] for k, v in cov[1].items()}
+                          if cov else {}),
             pool=CovariatePool.from_list(pool) if pool else None,
         )
 

@@ -55,7 +55,8 @@ def test_planned_promotion_raises_forecast_and_triggers_a_reorder_before_the_win
         wait_committed(kafka_bootstrap, s.app_id, targets, timeout_s=60)
         targets = _merge(targets, publish(kafka_bootstrap, topics["orders"], late))
         wait_committed(kafka_bootstrap, s.app_id, targets, timeout_s=60)
-    decisions = [decode_decision(m.value) for m in read_all(kafka_bootstrap, topics["reorders"], 2, idle_s=1.0)]
+    msgs = read_all(kafka_bootstrap, topics["reorders"], 2, idle_s=1.0)
+    decisions = [decode_decision(m.value) for m in msgs]
     reorders = [d for d in decisions if d.kind == "reorder_suggested"]
     assert [d.sku for d in reorders] == ["P"], decisions  # the run without the plan (Q): none
     r = reorders[0]
