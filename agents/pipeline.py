@@ -12,6 +12,22 @@ reason) on the dead-letter topic and is counted in metrics.
 Hot SKUs stay in an LRU cache in the worker; a SKU missing from the cache is loaded from the
 state store in one pipelined round trip per batch. Only clean (already persisted) states are
 evicted.
+
+Covariate pool
+--------------
+With covariates on, each input partition has a pool state under the pseudo key
+:func:`agents.state.pool_key` (``"@pool@<partition>"``, which no real ``sku@location`` can
+equal): a :class:`~agents.state.SkuState` whose ``pool`` holds the partition's shared covariate
+coefficient (:class:`~agents.forecasting.covariates.CovariatePool`). It is loaded, cached,
+fenced (per ``topic:partition``, at the offset of every event that changed it), marked dirty
+and written exactly like a SKU state (same ``load_many`` / ``save_many``), is never in the
+partition's SKU index and is never evicted while dirty. Before an event is applied, the pool is
+re-published when the event's time minus the allowed lateness enters a new period; SKUs then
+learn and forecast with the published coefficient, and their statistics enter the pool's exact
+integer sums, so the pool and every state depend only on the partition's event sequence (see
+:mod:`agents.forecasting.covariates`, "Replay determinism"). When the pool's fence shows that
+it already holds an event (its write landed, a SKU's did not), the event is applied against a
+copy of the pool whose changes are dropped.
 """
 
 from __future__ import annotations
@@ -24,8 +40,9 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from agents.demand import epoch, period_seconds, period_start
+from agents.forecasting.covariates import CovariatePool
 from agents.processor import EventMeta, SkuProcessor
-from agents.state import SkuState, StateStore
+from agents.state import SkuState, StateStore, pool_key
 from schemas.events import DeadLetter, EventValidationError, decode_for_topic_role, encode_event
 
 log = logging.getLogger(__name__)
@@ -177,6 +194,9 @@ class Pipeline:
                 continue
             keys.add(key)
             decoded.append((rec, ev))
+        covariates = self.processor.config.covariates
+        if covariates:
+            keys.update(pool_key(rec.partition) for rec, ev in decoded if ev is not None)
         self._ensure_loaded(keys)
         dirty: dict[str, SkuState] = {}
         for rec, ev in decoded:
@@ -187,8 +207,9 @@ class Pipeline:
             self.cache.move_to_end(key)
             self.partition_of[key] = rec.partition
             meta = EventMeta(rec.topic, rec.partition, rec.offset)
+            pool_state, pool = self._pool_for(rec, ev, dirty) if covariates else (None, None)
             try:
-                res = self.processor.apply(state, ev, meta)
+                res = self.processor.apply(state, ev, meta, pool)
             except Exception as exc:  # noqa: BLE001 - any processing failure is dead-lettered
                 # The state may be half-updated: drop it from the cache so it reloads clean.
                 self.cache.pop(key, None)
@@ -199,6 +220,9 @@ class Pipeline:
                 out.skipped += 1
                 continue
             dirty[key] = state
+            if res.pool_changed and pool_state is not None and pool is pool_state.pool:
+                pool_state.mark_applied(rec.topic, rec.partition, rec.offset)
+                dirty[pool_state.key] = pool_state
             if res.status == "late":
                 self._dead_letter(out, rec, "late", res.error or "late event",
                                   occurred_at=ev.occurred_at)  # type: ignore[attr-defined]
@@ -211,6 +235,28 @@ class Pipeline:
         out.partition_of = {k: self.partition_of[k] for k in dirty if k in self.partition_of}
         self._evict(set(dirty))
         return out
+
+    def _pool_for(self, rec: Record, ev: object, dirty: dict[str, SkuState]
+                  ) -> tuple[SkuState, CovariatePool]:
+        """Return the partition's pool state, re-published if ``ev`` enters a new period."""
+        key = pool_key(rec.partition)
+        st = self.cache.get(key)
+        if st is None:  # evicted mid-batch (clean): reload
+            self._ensure_loaded({key})
+            st = self.cache[key]
+        self.cache.move_to_end(key)
+        if st.pool is None:
+            st.pool = CovariatePool(self.processor.config.covariate_names)
+        if not st.fence_passed(rec.topic, rec.partition, rec.offset):
+            import copy
+
+            return st, copy.deepcopy(st.pool)  # already holds this event: changes are dropped
+        cfg = self.processor.config
+        t = epoch(ev.occurred_at)  # type: ignore[attr-defined]
+        if st.pool.publish(period_start(cfg.freq, int(t - cfg.allowed_lateness_s))):
+            st.mark_applied(rec.topic, rec.partition, rec.offset)
+            dirty[key] = st
+        return st, st.pool
 
     def _emit(self, out: BatchOutput, decisions: list) -> None:  # type: ignore[type-arg]
         for d in decisions:
@@ -232,12 +278,21 @@ class Pipeline:
         self._closed_through[p] = boundary
         meta = EventMeta(rec.topic, rec.partition, rec.offset)
         step = period_seconds(cfg.freq)
+        pool_state = self.cache.get(pool_key(p)) if cfg.covariates else None
+        pool = pool_state.pool if pool_state is not None else None
+        if pool is not None and not pool_state.fence_passed(rec.topic, rec.partition, rec.offset):
+            import copy
+
+            pool = copy.deepcopy(pool)
         for key, state in self.cache.items():
             if self.partition_of.get(key) != p or state.demand.open_start is None:
                 continue
             if state.demand.open_start + step > wm:
                 continue
-            res = self.processor.advance(state, t, meta, trigger_id)
+            res = self.processor.advance(state, t, meta, trigger_id, pool)
+            if res.pool_changed and pool_state is not None and pool is pool_state.pool:
+                pool_state.mark_applied(rec.topic, rec.partition, rec.offset)
+                dirty[pool_state.key] = pool_state
             if res.status == "applied":
                 dirty[key] = state
                 out.periods_closed += res.periods_closed

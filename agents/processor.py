@@ -21,6 +21,27 @@ Order of work for one event:
    order or a receipt arrives or when it expires, and is re-emitted only when its quantity
    changes by more than a configured fraction. ``OverstockDetected`` likewise.
 
+Covariates (planned price and promotions)
+-----------------------------------------
+With ``ProcessorConfig.covariates`` on, each closed period is learned with its *realised*
+covariates (:mod:`agents.forecasting.covariates`): ``log_price_ratio = log(p / p_ref)`` with
+``p`` the period's average unit price (revenue / units of its orders; a period without sales
+uses the reference price, i.e. 0) and ``p_ref`` the SKU's online regular price
+(:meth:`SkuProcessor.update_reference_price`); ``promo_<kind>``: the share of the period's units
+sold on promotion (the kind of the planned promotion covering the period, else ``discount``),
+at least the share of the period a planned promotion covers; extra numeric covariates from
+the plan. Forecasts use the *planned* covariates of each horizon period
+(:meth:`SkuProcessor.period_features`): overlap-weighted over the ``PromotionPlanned`` events in
+the state (planned ``unit_price``, else ``p_ref (1 - depth)``; absent a plan, the reference
+price and no promotion, i.e. all zero). A SKU's forecaster gets its covariate-aware candidates
+(:meth:`~agents.forecasting.DemandForecaster.enable_covariates`) at its first plan or first
+period with non-zero covariates; until then nothing changes, byte for byte.
+
+The shared coefficient lives in a per-input-partition :class:`~agents.forecasting.covariates.
+CovariatePool` passed to :meth:`SkuProcessor.apply` / :meth:`SkuProcessor.advance`; the caller
+re-publishes it when the partition's event time crosses a period boundary
+(:meth:`~agents.forecasting.covariates.CovariatePool.publish`), before applying the event.
+
 Decision ids are derived from the trigger (SKU key, decision kind, topic, partition, offset),
 so a replay re-emits identical ids that consumers dedupe.
 """
@@ -38,12 +59,14 @@ import numpy as np
 from agents.demand import (
     Freq,
     LateEventError,
-    calendar_features,
     epoch,
     period_seconds,
+    season_length,
+    season_position,
     to_datetime,
 )
 from agents.forecasting import ForecastDistribution
+from agents.forecasting.covariates import COVARIATES, PROMO_KINDS, CovariatePool
 from agents.policy import (
     PolicyLevels,
     PolicyParams,
@@ -89,6 +112,7 @@ class ApplyResult:
     decisions: list[Decision] = field(default_factory=list)
     periods_closed: int = 0
     error: str | None = None
+    pool_changed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +123,7 @@ class Derived:
     levels: PolicyLevels
     params: PolicyParams
     lead_time_periods: int
+    pool_boundary: int = -1
 
 
 @dataclass(frozen=True)
@@ -130,6 +155,16 @@ class ProcessorConfig:
         Smoothing of the actual/forecast demand ratio used for inventory levels (0 disables).
     level_ratio_bounds : (float, float)
         Clip of that ratio.
+    covariates : bool
+        Learn and forecast with price / promotion covariates (module docstring).
+    covariate_extras : tuple of str
+        Names of extra numeric covariates taken from plans (``PromotionPlanned.covariates``),
+        e.g. ``("x_promo_share",)``; appended to the standard ones.
+    season_length : int or None
+        Season length of new SKUs' forecasters (None: 24 hourly, 7 daily, 52 weekly); the
+        season position of a period is taken modulo it.
+    reference_price_alpha : float
+        Downward smoothing of the regular price (a higher regular price is taken at once).
     """
 
     freq: Freq = "D"
@@ -143,6 +178,15 @@ class ProcessorConfig:
     min_history_periods: int = 28
     level_ratio_alpha: float = 0.03
     level_ratio_bounds: tuple[float, float] = (0.5, 3.0)
+    covariates: bool = True
+    covariate_extras: tuple[str, ...] = ()
+    season_length: int | None = None
+    reference_price_alpha: float = 0.05
+
+    @property
+    def covariate_names(self) -> tuple[str, ...]:
+        """Standard covariates followed by the extras."""
+        return (*COVARIATES, *self.covariate_extras)
 
     def __post_init__(self) -> None:
         needed = self.policy.lead_time_periods + self.policy.review_period_periods
@@ -184,9 +228,14 @@ class SkuProcessor:
         self.config = config
         self.observer = observer
         self._step = period_seconds(config.freq)
+        self._season = config.season_length or season_length(config.freq)
+        self._names = config.covariate_names
+        self._pool: CovariatePool | None = None  # the pool of the call in progress
+        self._pool_changed = False
 
     # --- public entry points -------------------------------------------------------------
-    def apply(self, state: SkuState, event: Any, meta: EventMeta) -> ApplyResult:
+    def apply(self, state: SkuState, event: Any, meta: EventMeta,
+              pool: CovariatePool | None = None) -> ApplyResult:
         """Apply one decoded input event to ``state``.
 
         Parameters
@@ -197,6 +246,9 @@ class SkuProcessor:
             An order, inventory or promotion event of this SKU.
         meta : EventMeta
             Topic, partition and offset of the event.
+        pool : CovariatePool, optional
+            The shared covariate coefficient of the event's partition (its sums are updated
+            when the SKU learns covariates; ``pool_changed`` says so). None: the prior.
 
         Returns
         -------
@@ -206,6 +258,17 @@ class SkuProcessor:
         """
         if not state.fence_passed(meta.topic, meta.partition, meta.offset):
             return ApplyResult("skipped")
+        self._pool = pool
+        self._pool_changed = False
+        try:
+            result = self._apply(state, event, meta)
+        finally:
+            self._pool = None
+        result.pool_changed = self._pool_changed
+        return result
+
+    def _apply(self, state: SkuState, event: Any, meta: EventMeta) -> ApplyResult:
+        self._init_model(state)
         t = epoch(event.occurred_at)
         result = ApplyResult("applied")
         if isinstance(event, OrderPlaced):
@@ -217,6 +280,8 @@ class SkuProcessor:
                 state.bump("late")
                 return ApplyResult("late", error=str(exc))
             result.periods_closed = self._learn(state, closed)
+            if self.config.covariates:
+                self._record_sale(state, event, t)
             served, short = state.position.sell(event.quantity, at=t, unmet=self.config.unmet_demand)
             state.bump("orders_units", event.quantity)
             state.bump("served_units", served)
@@ -233,18 +298,131 @@ class SkuProcessor:
         result.decisions = self._decide(state, meta, event.event_id, t)
         return result
 
-    def advance(self, state: SkuState, watermark: int, meta: EventMeta, trigger_event_id: str) -> ApplyResult:
+    def advance(self, state: SkuState, watermark: int, meta: EventMeta, trigger_event_id: str,
+                pool: CovariatePool | None = None) -> ApplyResult:
         """Close the SKU's periods up to a partition watermark (epoch s) and decide again.
 
-        Idempotent and deterministic: it depends only on the state and the watermark, which
-        is itself derived from the partition's events, so a replay reproduces it.
+        Idempotent and deterministic: it depends only on the state, the watermark and the
+        pool's published coefficient, which are themselves derived from the partition's events,
+        so a replay reproduces it. ``pool`` as in :meth:`apply`.
         """
         closed = state.demand.advance(self.config.freq, watermark, lateness_s=self.config.allowed_lateness_s)
         if not closed:
             return ApplyResult("skipped")
-        result = ApplyResult("applied", periods_closed=self._learn(state, closed))
-        result.decisions = self._decide(state, meta, trigger_event_id, watermark)
+        self._pool = pool
+        self._pool_changed = False
+        try:
+            self._init_model(state)
+            result = ApplyResult("applied", periods_closed=self._learn(state, closed))
+            result.decisions = self._decide(state, meta, trigger_event_id, watermark)
+        finally:
+            self._pool = None
+        result.pool_changed = self._pool_changed
         return result
+
+    # --- covariates -----------------------------------------------------------------------
+    def _init_model(self, state: SkuState) -> None:
+        # a new SKU's forecaster gets the configured season length (weekly: 52)
+        m = self._season
+        if state.model.season_length != m and state.model.n_periods == 0:
+            from agents.forecasting import DemandForecaster
+
+            state.model = DemandForecaster(season_length=m)
+
+    def calendar(self, start: int) -> dict[str, Any]:
+        """Calendar features of the period starting at ``start`` (``season_pos``)."""
+        return {"season_pos": season_position(self.config.freq, start) % self._season}
+
+    def planned_covariates(self, state: SkuState, start: int) -> dict[str, float]:
+        """Planned covariates of the period ``[start, start + period)`` (non-zero ones only).
+
+        Overlap-weighted over the SKU's plans: ``promo_<kind>`` is the share of the period the
+        promotions of that kind cover (at most 1); ``log_price_ratio`` the overlap-weighted
+        ``log(planned price / reference price)`` (planned ``unit_price``, else
+        ``reference * (1 - depth)``); extras the overlap-weighted planned values. Without a
+        plan or a reference price: no price effect.
+        """
+        out: dict[str, float] = {}
+        if not state.promotions:
+            return out
+        end = start + self._step
+        ref = state.reference_price
+        for _pid, plan in sorted(state.promotions.items()):
+            vf, vt, price, depth, kind = plan[:5]
+            ov = (min(int(vt), end) - max(int(vf), start)) / self._step
+            if ov <= 0.0:
+                continue
+            if kind in PROMO_KINDS:
+                k = f"promo_{kind}"
+                out[k] = min(1.0, out.get(k, 0.0) + ov)
+            planned = float(price) if float(price) >= 0.0 else (
+                ref * (1.0 - float(depth)) if float(depth) > 0.0 else ref)
+            if ref > 0.0 and planned > 0.0:
+                lpr = _dead_zone(math.log(planned / ref))
+                if lpr:
+                    out["log_price_ratio"] = out.get("log_price_ratio", 0.0) + ov * lpr
+            extras = plan[5] if len(plan) > 5 and isinstance(plan[5], dict) else {}
+            for name, v in sorted(extras.items()):
+                if name in self._names and float(v):
+                    out[name] = out.get(name, 0.0) + ov * float(v)
+        return {k: v for k, v in out.items() if v}
+
+    def period_features(self, state: SkuState, start: int, horizon: int) -> list[dict[str, Any]]:
+        """Features ``xs`` of the ``horizon`` periods from ``start``: calendar + planned covariates.
+
+        Without covariates (config off, or a SKU whose forecaster has none) only the calendar.
+        """
+        if not (self.config.covariates and state.model.covariates_enabled):
+            return [self.calendar(start + i * self._step) for i in range(horizon)]
+        xs = []
+        for i in range(horizon):
+            p = start + i * self._step
+            xs.append({**self.calendar(p), **self.planned_covariates(state, p)})
+        return xs
+
+    def _record_sale(self, state: SkuState, event: OrderPlaced, t: int) -> None:
+        from agents.demand import period_start
+
+        p = period_start(self.config.freq, t)
+        row = state.period_sales.setdefault(p, [0.0, 0.0, 0.0])
+        if event.unit_price > 0.0:
+            row[0] += event.quantity
+            row[1] += event.quantity * event.unit_price
+        if event.promo:
+            row[2] += event.quantity
+
+    def realised_covariates(self, state: SkuState, start: int, units: float) -> dict[str, float]:
+        """Covariates of a closed period: realised price and promotion share, plan for the rest.
+
+        Also updates the SKU's reference (regular) price: a regular period's price (promotion
+        share under one half) raises it at once and lowers it by ``reference_price_alpha`` of
+        the difference (a running upper envelope with slow decay: temporary price cuts barely
+        move it, permanent changes are tracked; cf. the modal regular price of Hosken & Reiffen
+        2004, Patterns of retail price variation, RAND J. Econ. 35(1)).
+        """
+        plan = self.planned_covariates(state, start)
+        sales = state.period_sales.pop(start, None)
+        feats = {k: v for k, v in plan.items() if k != "log_price_ratio"}
+        ref = state.reference_price
+        price = sales[1] / sales[0] if sales and sales[0] > 0.0 else None
+        share = min(1.0, sales[2] / units) if sales and units > 0.0 else 0.0
+        if share > 0.0:
+            kinds = [k for k in feats if k.startswith("promo_")]
+            k = kinds[0] if kinds else "promo_discount"
+            feats[k] = max(feats.get(k, 0.0), share)
+        if price is not None and ref > 0.0:
+            lpr = _dead_zone(math.log(price / ref))
+            if lpr:
+                feats["log_price_ratio"] = lpr
+        if price is not None and share < 0.5:
+            if ref <= 0.0 or price > ref:
+                state.reference_price = price
+            else:
+                state.reference_price = ref + self.config.reference_price_alpha * (price - ref)
+        elif price is not None and ref <= 0.0:
+            state.reference_price = price
+        return {k: v for k, v in feats.items() if v}
+
 
     def params_for(self, key: str) -> PolicyParams:
         """Policy parameters of a SKU key: ``sku@location`` override, ``sku`` override, default."""
@@ -257,19 +435,28 @@ class SkuProcessor:
     def derived(self, state: SkuState) -> Derived | None:
         """Forecast distribution and policy levels for the open period (cached on the state)."""
         if state.derived is not None:
-            return state.derived  # type: ignore[no-any-return]
+            if state.derived.pool_boundary == self._pool_boundary(state):
+                return state.derived  # type: ignore[no-any-return]
+            state.derived = None  # the pool was re-published since
         if state.demand.open_start is None:
             return None
         h = self.config.horizon_periods
         start = state.demand.open_start
-        xs = [calendar_features(self.config.freq, start + i * self._step) for i in range(h)]
+        xs = self.period_features(state, start, h)
+        if state.model.covariates_enabled:
+            state.model.set_pool_mean(None if self._pool is None else self._pool.coef)
         dist = state.model.forecast_distribution(h, xs)
         params = self.params_for(state.key)
         ratio = self.level_ratio(state)
         levels = compute_levels(np.asarray(dist.mean) * ratio, np.asarray(dist.variance) * ratio, params)
         lead = max(1, math.ceil(params.lead_time_periods))
-        state.derived = Derived(dist, levels, params, lead)
+        state.derived = Derived(dist, levels, params, lead, self._pool_boundary(state))
         return state.derived
+
+    def _pool_boundary(self, state: SkuState) -> int:
+        if self._pool is None or not state.model.covariates_enabled:
+            return -1
+        return self._pool.boundary
 
     def level_ratio(self, state: SkuState) -> float:
         """Bias correction of the demand used for inventory levels (dimensionless).
@@ -291,17 +478,42 @@ class SkuProcessor:
     # --- internals ----------------------------------------------------------------------------
     def _learn(self, state: SkuState, closed: list[tuple[int, float]]) -> int:
         a = self.config.level_ratio_alpha
+        model = state.model
+        pool = self._pool
+        cov = self.config.covariates
         for start, units in closed:
-            if self.observer is not None:
+            x = self.calendar(start)
+            if model.covariates_enabled:
+                model.set_pool_mean(None if pool is None else pool.coef)
+            if self.observer is not None:  # before the period's own price enters the state
                 self.observer(state, start, units)
-            x = calendar_features(self.config.freq, start)
+            if cov:
+                feats = self.realised_covariates(state, start, units)
+                if feats and not model.covariates_enabled:
+                    model.enable_covariates(self._names)
+                    model.set_pool_mean(None if pool is None else pool.coef)
+                if model.covariates_enabled:
+                    x.update(feats)
             if a > 0:
-                f = state.model.forecast(1, [x])[0]
+                f = model.forecast(1, [x])[0]
                 r = state.level_ratio
                 r[0] += a * (units - r[0])
                 r[1] += a * (f - r[1])
-            state.model.learn_one(units, x)
+            eff = model.covariate_effects
+            if eff is not None and pool is not None:
+                before = eff.quantised()
+                model.learn_one(units, x)
+                after = eff.quantised()
+                if after != before:
+                    pool.add(before, after)
+                    self._pool_changed = True
+            else:
+                model.learn_one(units, x)
             state.bump("periods")
+        if closed and cov and state.promotions:  # plans that ended are no longer needed
+            done = closed[-1][0] + self._step
+            for pid in [p for p, plan in state.promotions.items() if int(plan[1]) <= done]:
+                del state.promotions[pid]
         if closed:
             state.derived = None
         return len(closed)
@@ -326,11 +538,16 @@ class SkuProcessor:
                 pos.give_back(event.quantity, at=t)
             state.bump("returned_units", event.quantity)
         elif isinstance(event, PromotionPlanned):
-            state.promotions[event.promotion_id] = [
+            plan: list[Any] = [
                 epoch(event.valid_from), epoch(event.valid_to),
                 -1.0 if event.unit_price is None else float(event.unit_price),
                 float(event.depth), event.promo_kind,
             ]
+            if event.covariates:
+                plan.append(dict(sorted(event.covariates.items())))
+            state.promotions[event.promotion_id] = plan
+            if self.config.covariates and not state.model.covariates_enabled:
+                state.model.enable_covariates(self._names)
             state.derived = None
         elif isinstance(event, PromotionCancelled):
             state.promotions.pop(event.promotion_id, None)
@@ -367,8 +584,22 @@ class SkuProcessor:
             trigger_topic=meta.topic,
             trigger_partition=meta.partition,
             trigger_offset=meta.offset,
-            promotions=sorted(state.promotions),
+            promotions=self._promotions_in_window(state, d),
         )
+
+    def _promotions_in_window(self, state: SkuState, d: Derived) -> list[str]:
+        """Return the plans overlapping the protection interval L + R from the open period.
+
+        These are the ones that moved the forecast behind S (all plans when covariates are
+        off, as before).
+        """
+        if not self.config.covariates or state.demand.open_start is None:
+            return sorted(state.promotions)
+        start = state.demand.open_start
+        window = math.ceil(d.params.lead_time_periods + d.params.review_period_periods)
+        end = start + window * self._step
+        return sorted(pid for pid, plan in state.promotions.items()
+                      if int(plan[0]) < end and int(plan[1]) > start)
 
     def _project(self, state: SkuState, d: Derived, t: int) -> Any:
         """Projected inventory over the horizon from now (see :func:`agents.policy.project_inventory`)."""
@@ -464,3 +695,8 @@ class SkuProcessor:
             suggested_action=action,
             explanation=self._explanation(state, d, meta, trigger_event_id),
         )
+
+
+def _dead_zone(v: float, eps: float = 0.005) -> float:
+    """0 for ``|v| < eps`` (price differences under 0.5 % are rounding, not a price change)."""
+    return 0.0 if abs(v) < eps else v

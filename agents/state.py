@@ -35,9 +35,25 @@ import msgpack
 
 from agents.demand import DemandAccumulator
 from agents.forecasting import DemandForecaster, decode, encode
+from agents.forecasting.covariates import CovariatePool
 from agents.inventory import InventoryPosition
 
 STATE_VERSION = 1
+
+#: key prefix of a partition's covariate pool state: ``"@pool@<partition>"``. A real SKU key
+#: has a non-empty sku and exactly one ``@`` (``@`` is not allowed in a sku or location), so
+#: this can never collide with one.
+POOL_KEY_PREFIX = "@pool@"
+
+
+def pool_key(partition: int) -> str:
+    """Pseudo SKU key of input partition ``partition``'s covariate pool (``"@pool@3"``)."""
+    return f"{POOL_KEY_PREFIX}{int(partition)}"
+
+
+def is_pool_key(key: str) -> bool:
+    """Tell whether ``key`` is a :func:`pool_key` (never true for a real ``sku@location``)."""
+    return key.startswith(POOL_KEY_PREFIX)
 
 
 def split_key(key: str) -> tuple[str, str]:
@@ -108,6 +124,17 @@ class SkuState:
     level_ratio : list[float]
         ``[EWMA of actual demand, EWMA of the one-step mean forecast]`` per period (units), for
         the inventory-level bias correction in :mod:`agents.processor`.
+    reference_price : float
+        Online estimate of the regular (non-promotion) unit price (currency; 0 = unknown).
+    period_sales : dict[int, list[float]]
+        Per open period start (epoch s): ``[priced units, revenue, promotion units]`` of its
+        orders, for the period's realised price and promotion share.
+    pool : CovariatePool | None
+        Only on a partition's pool pseudo-state (:func:`pool_key`): the shared covariate
+        coefficient of the partition's SKUs.
+
+    The three covariate fields are encoded only when set, so a state without prices,
+    promotions or pool encodes byte for byte as before they existed.
     """
 
     key: str
@@ -121,6 +148,9 @@ class SkuState:
     counters: dict[str, int] = field(default_factory=dict)
     updated_at: int = 0
     level_ratio: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    reference_price: float = 0.0
+    period_sales: dict[int, list[float]] = field(default_factory=dict)
+    pool: CovariatePool | None = None
     derived: Any = field(default=None, repr=False, compare=False)  # cached forecast/levels, not stored
 
     @classmethod
@@ -163,6 +193,11 @@ class SkuState:
         # whatever order their topics' events were applied in.
         position = self.position.to_list()
         position[2] = dict(sorted(self.position.purchase_orders.items()))
+        ext: dict[str, Any] = {}
+        if self.reference_price > 0.0 or self.period_sales:
+            ext["cov"] = [self.reference_price, dict(sorted(self.period_sales.items()))]
+        if self.pool is not None:
+            ext["pool"] = self.pool.to_list()
         return msgpack.packb(
             [
                 STATE_VERSION,
@@ -176,6 +211,7 @@ class SkuState:
                 dict(sorted(self.counters.items())),
                 self.updated_at,
                 list(self.level_ratio),
+                *([ext] if ext else []),
             ],
             use_bin_type=True,
         )
@@ -215,7 +251,11 @@ class SkuState:
             raise ValueError(f"corrupt SKU state: {exc}") from exc
         if not isinstance(d, list) or not d or d[0] != STATE_VERSION:
             raise ValueError(f"unknown SKU state version: {d[0] if isinstance(d, list) and d else d!r}")
-        _, key, fence, demand, position, reorder, overstock, promos, counters, updated, ratio = d
+        ext: dict[str, Any] = d[11] if len(d) > 11 else {}
+        (_, key, fence, demand, position, reorder, overstock, promos, counters, updated,
+         ratio) = d[:11]
+        cov = ext.get("cov")
+        pool = ext.get("pool")
         return cls(
             key=str(key),
             fence={str(k): int(v) for k, v in fence.items()},
@@ -228,6 +268,10 @@ class SkuState:
             counters={str(k): int(v) for k, v in counters.items()},
             updated_at=int(updated),
             level_ratio=[float(ratio[0]), float(ratio[1])],
+            reference_price=float(cov[0]) if cov else 0.0,
+            period_sales=({int(k): [float(x) for x in v] for k, v in cov[1].items()}
+                          if cov else {}),
+            pool=CovariatePool.from_list(pool) if pool else None,
         )
 
 

@@ -164,6 +164,8 @@ def processor_config(settings: Settings) -> ProcessorConfig:
         reemit_change_fraction=settings.reemit_change_fraction,
         unmet_demand=settings.unmet_demand,
         min_history_periods=settings.min_history_periods,
+        covariates=settings.covariates_enabled,
+        covariate_extras=tuple(n.strip() for n in settings.covariate_extras.split(",") if n.strip()),
     )
 
 

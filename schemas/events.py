@@ -196,6 +196,7 @@ UtcDatetime = Annotated[datetime, AfterValidator(_to_utc)]
 OrderQuantity = Annotated[int, Field(gt=0, le=MAX_ORDER_QUANTITY)]
 StockQuantity = Annotated[int, Field(gt=0, le=MAX_STOCK_UNITS)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 Probability = Annotated[float, Field(ge=0, le=1)]
 Offset = Annotated[int, Field(ge=0)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
@@ -576,11 +577,19 @@ class PromotionPlanned(EventBase):
     valid_from, valid_to : datetime
         The half-open validity interval ``[valid_from, valid_to)`` (aware, UTC).
     unit_price : float or None
-        Planned price per unit during the promotion (finite, >= 0), when it changes.
-    promo_kind : {"discount", "display", "feature", "multi_buy"}
-        Mechanism of the promotion.
+        Planned price per unit during the promotion (finite, >= 0), when it changes. Without
+        it, the forecaster assumes ``regular price * (1 - depth)``.
+    promo_kind : {"discount", "display", "feature", "multi_buy", "none"}
+        Mechanism of the promotion; ``"none"`` plans a price (or covariate values) without a
+        promotion mechanism, e.g. a price change published ahead.
     depth : float
         Fractional discount in [0, 1] (0.2 means 20 % off).
+    covariates : dict[str, float] or None
+        Optional planned values of extra numeric covariates (names as configured in
+        ``RESTOCK_COVARIATE_EXTRAS``, e.g. ``{"x_promo_share": 0.6}``) over the interval.
+
+    The plan is what the forecaster *forecasts with*; what it learns from is what happened:
+    the ``unit_price`` and ``promo`` of the orders.
 
     Examples
     --------
@@ -598,8 +607,9 @@ class PromotionPlanned(EventBase):
     valid_from: UtcDatetime
     valid_to: UtcDatetime
     unit_price: NonNegativeFloat | None = None
-    promo_kind: Literal["discount", "display", "feature", "multi_buy"]
+    promo_kind: Literal["discount", "display", "feature", "multi_buy", "none"]
     depth: Probability
+    covariates: dict[Identifier, FiniteFloat] | None = None
 
     @field_validator("valid_to")
     @classmethod

@@ -12,6 +12,20 @@ seasonal naive and statsforecast's CrostonSBA, TSB, ADIDA and AutoETS refit ever
 ``refit_every`` periods (:mod:`streams.baselines`). Metrics: WAPE, MAE, RMSE, MASE (scaled by
 each series' in-sample seasonal-naive MAE), bias and q90/q95 coverage (:mod:`agents.metrics`),
 overall and for the top-100 SKUs by volume.
+
+Covariates ("known in advance")
+-------------------------------
+For the generic CSV (``--covariates auto`` turns them on for it, off for Online Retail, whose
+prices are customer price tiers, not a plan), each SKU-period's ``unit_price`` (the
+units-weighted average), ``promo`` flag and numeric ``x_*`` columns become a
+:class:`~schemas.events.PromotionPlanned` for that period (``promo_kind`` ``discount`` when
+flagged, else ``none``), published ``plan_lead`` periods (default: the horizon) before the
+period starts, i.e. **the history's realised prices and promotions are assumed to have been
+planned and known that far in advance**. The orders carry the same price and flag and are
+what the model learns from. All SKUs share one covariate pool (as one partition), events are
+replayed in event-time order across SKUs, the pool is re-published when event time enters a
+new period and, at that moment, every SKU's finished periods are closed (a watermark), so no
+forecast sees data of the period it forecasts, of any SKU.
 """
 
 from __future__ import annotations
@@ -27,12 +41,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from agents.demand import calendar_features, epoch, period_seconds, period_start, season_length, to_datetime
+from agents.demand import epoch, period_seconds, period_start, season_length, to_datetime
+from agents.forecasting.covariates import CovariatePool
 from agents.metrics import seasonal_naive_scale, summarize
 from agents.policy import PolicyParams
 from agents.processor import EventMeta, ProcessorConfig, SkuProcessor
 from agents.state import SkuState
-from schemas.events import OrderPlaced
+from schemas.events import OrderPlaced, PromotionPlanned
 
 LEVELS = (0.5, 0.9, 0.95)
 
@@ -55,6 +70,9 @@ class BacktestOptions:
     progress: bool = True
     top: int = 100
     n_jobs: int = 1
+    covariates: bool | None = None
+    plan_lead: int | None = None
+    season_length: int | None = None
 
 
 @dataclass
@@ -90,8 +108,46 @@ class BacktestArrays:
     model_names: list[str]
 
 
+def plan_events(sales: Sequence[Any], freq: Literal["H", "D", "W"], lead_periods: int
+                ) -> list[PromotionPlanned]:
+    """The history's prices, promotion flags and ``x_*`` values as per-period plans.
+
+    One :class:`~schemas.events.PromotionPlanned` per SKU-period with a price, a promotion or
+    an ``x_*`` value: ``unit_price`` the units-weighted average price, ``promo_kind``
+    ``discount`` when any line is flagged (else ``none``), ``covariates`` the units-weighted
+    mean of each ``x_*`` column; published (``occurred_at``) ``lead_periods`` periods before
+    the period starts. Sorted by ``occurred_at``.
+    """
+    step = period_seconds(freq)
+    groups: dict[tuple[str, int], list[Any]] = {}
+    for r in sales:
+        p = period_start(freq, epoch(r.occurred_at))
+        g = groups.setdefault((r.key, p), [r, 0.0, 0.0, False, {}, 0.0])
+        if r.unit_price:
+            g[1] += r.quantity
+            g[2] += r.quantity * r.unit_price
+        g[3] = g[3] or bool(r.promo)
+        for name, v in r.extra:
+            g[4][name] = g[4].get(name, 0.0) + r.quantity * v
+        g[5] += r.quantity
+    out = []
+    for (key, p), (r, units, revenue, promo, extra, qty) in groups.items():
+        if not (units or promo or extra):
+            continue
+        out.append(PromotionPlanned(
+            event_id=f"plan:{key}:{p}", occurred_at=to_datetime(p - lead_periods * step),
+            sku=r.sku, location=r.location, promotion_id=f"plan-{p}",
+            valid_from=to_datetime(p), valid_to=to_datetime(p + step),
+            unit_price=revenue / units if units else None,
+            promo_kind="discount" if promo else "none", depth=0.0,
+            covariates={k: v / qty for k, v in sorted(extra.items())} or None))
+    out.sort(key=lambda e: e.occurred_at)
+    return out
+
+
 def replay(sales: Sequence[Any], freq: Literal["H", "D", "W"], horizon: int,
-           progress: bool = False) -> BacktestArrays:
+           progress: bool = False, covariates: bool = False, plan_lead: int | None = None,
+           season_length: int | None = None) -> BacktestArrays:
     """Replay sales through :class:`SkuProcessor` and collect progressive-validation forecasts.
 
     Parameters
@@ -102,6 +158,13 @@ def replay(sales: Sequence[Any], freq: Literal["H", "D", "W"], horizon: int,
         Demand period.
     horizon : int
         Forecast horizon H (periods).
+    covariates : bool
+        Learn from the orders' prices and promotion flags and forecast with the history's
+        prices/promotions as plans published ``plan_lead`` periods ahead (module docstring).
+    plan_lead : int, optional
+        Periods between a plan's publication and its period (default: ``horizon``).
+    season_length : int, optional
+        Season length of the forecasters (default: 7 daily, 52 weekly, 24 hourly).
 
     Returns
     -------
@@ -126,7 +189,7 @@ def replay(sales: Sequence[Any], freq: Literal["H", "D", "W"], horizon: int,
         t = (start - first) // step
         y[i, t] = units
         first_period[i] = min(first_period[i], t)
-        xs = [calendar_features(freq, start + h * step) for h in range(H)]
+        xs = proc.period_features(state, start, H)
         dist = state.model.forecast_distribution(H, xs)
         hs = min(H, T - t)
         rows = np.arange(hs)
@@ -137,26 +200,58 @@ def replay(sales: Sequence[Any], freq: Literal["H", "D", "W"], horizon: int,
         q95[i, cols_t, rows] = dist.quantiles[0.95][:hs]
         model[i, cols_t, rows] = names.setdefault(dist.model, len(names))
 
+    extras = sorted({name for r in sales for name, _ in r.extra}) if covariates else []
     cfg = ProcessorConfig(freq=freq, allowed_lateness_s=0.0, horizon_periods=max(H, 8),
-                          policy=PolicyParams(), min_history_periods=10**9)
+                          policy=PolicyParams(), min_history_periods=10**9,
+                          covariates=covariates, covariate_extras=tuple(extras),
+                          season_length=season_length)
     proc = SkuProcessor(cfg, observer=observe)
     states: dict[str, SkuState] = {}
-    it: Any = enumerate(sales)
+    events: list[tuple[Any, EventMeta, Any]] = []
+    if covariates:
+        plans = plan_events(sales, freq, H if plan_lead is None else plan_lead)
+        # merge by event time; a plan published at t comes before the orders at t
+        i = j = 0
+        while i < len(plans) or j < len(sales):
+            if j >= len(sales) or (i < len(plans) and plans[i].occurred_at <= sales[j].occurred_at):
+                events.append((plans[i], EventMeta("promotions", 0, i), None))
+                i += 1
+            else:
+                events.append((sales[j], EventMeta("orders", 0, j), None))
+                j += 1
+    else:
+        events = [(r, EventMeta("orders", 0, off), None) for off, r in enumerate(sales)]
+    pool = CovariatePool(cfg.covariate_names) if covariates else None
+    boundary = -1
+    it: Any = events
     if progress:
         from rich.progress import track
 
-        it = track(it, total=len(sales), description="backtest replay")
-    for off, r in it:
-        st = states.get(r.key)
+        it = track(it, total=len(events), description="backtest replay")
+    for r, meta, _ in it:
+        key = r.key
+        st = states.get(key)
         if st is None:
-            st = states[r.key] = SkuState.new(r.key)
-        ev = OrderPlaced(event_id=f"{r.order_id}:{off}", occurred_at=r.occurred_at, sku=r.sku,
-                         location=r.location, order_id=r.order_id, quantity=r.quantity,
-                         unit_price=r.unit_price or 0.0, promo=bool(r.promo))
-        proc.apply(st, ev, EventMeta("orders", 0, off))
+            st = states[key] = SkuState.new(key)
+        if isinstance(r, PromotionPlanned):
+            ev: Any = r
+        else:
+            ev = OrderPlaced(event_id=f"{r.order_id}:{meta.offset}", occurred_at=r.occurred_at,
+                             sku=r.sku, location=r.location, order_id=r.order_id,
+                             quantity=r.quantity, unit_price=r.unit_price or 0.0,
+                             promo=bool(r.promo))
+        t = epoch(r.occurred_at)
+        if pool is not None:
+            pool.publish(period_start(freq, t))
+        proc.apply(st, ev, meta, pool)
+        if pool is not None and period_start(freq, t) > boundary:
+            boundary = period_start(freq, t)  # watermark: close every SKU's finished periods
+            for k in sorted(states):
+                if k != key:
+                    proc.advance(states[k], t, meta, "watermark", pool)
     end = last + step  # close the final period of every series
-    for st in states.values():
-        proc.advance(st, end, EventMeta("orders", 0, len(sales)), "end-of-data")
+    for k in sorted(states):
+        proc.advance(states[k], end, EventMeta("orders", 0, len(events)), "end-of-data", pool)
     return BacktestArrays(keys, first, step, y, first_period, mean, q50, q90, q95, model,
                           [n for n, _ in sorted(names.items(), key=lambda kv: kv[1])])
 
@@ -215,7 +310,10 @@ def run_backtest(opts: BacktestOptions) -> dict[str, Any]:
     if not ds.sales:
         raise ValueError(f"no sales in {opts.data}")
     t_load = time.perf_counter() - t0
-    arr = replay(ds.sales, opts.freq, opts.horizon, progress=opts.progress)
+    covariates = opts.covariates if opts.covariates is not None else ds.fmt == "generic"
+    arr = replay(ds.sales, opts.freq, opts.horizon, progress=opts.progress,
+                 covariates=covariates, plan_lead=opts.plan_lead,
+                 season_length=opts.season_length)
     t_replay = time.perf_counter() - t0 - t_load
     m = season_length(opts.freq)
     t1 = time.perf_counter()
@@ -233,6 +331,7 @@ def run_backtest(opts: BacktestOptions) -> dict[str, Any]:
         "events": len(ds.sales),
         "refit_every": opts.refit_every,
         "min_history": opts.min_history,
+        "covariates": covariates,
         "metrics": metrics,
         "timing_s": {"load": round(t_load, 2), "restock_replay": round(t_replay, 2),
                      "baselines": round(t_base, 2)},

@@ -75,9 +75,15 @@ def worker(loglevel: str) -> None:
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--no-progress", is_flag=True, help="Disable the progress bar.")
+@click.option("--covariates", type=click.Choice(["auto", "on", "off"]), default="auto",
+              show_default=True,
+              help="Prices/promotions as plans known --plan-lead periods ahead (auto: generic CSV).")
+@click.option("--plan-lead", type=int, default=None, help="Periods a plan is known ahead (default H).")
+@click.option("--season-length", type=int, default=None, help="Season length (default 7 D, 52 W).")
 def backtest(data_path: Path, fmt: str, freq: str, horizon: int, skus: int | None, baselines: str,
              refit_every: int, predictions: Path | None, json_path: Path | None,
-             plot_path: Path | None, no_progress: bool) -> None:
+             plot_path: Path | None, no_progress: bool, covariates: str, plan_lead: int | None,
+             season_length: int | None) -> None:
     """Replay history through the agents' code (no Kafka) and score forecasts vs baselines."""
     from streams.backtest import BacktestOptions, print_report, run_backtest
 
@@ -85,6 +91,8 @@ def backtest(data_path: Path, fmt: str, freq: str, horizon: int, skus: int | Non
         data=data_path, fmt=fmt, freq=freq, horizon=horizon, skus=skus,  # type: ignore[arg-type]
         baselines=tuple(b for b in baselines.split(",") if b), refit_every=refit_every,
         predictions=predictions, json_path=json_path, plot_path=plot_path, progress=not no_progress,
+        covariates=None if covariates == "auto" else covariates == "on", plan_lead=plan_lead,
+        season_length=season_length,
     )
     report = run_backtest(opts)
     print_report(report)

@@ -680,7 +680,8 @@ def _parse_promo(s: str) -> bool | None:
 
 
 def load_generic(path: str | Path, *, skus: int | None = None, start: date | None = None,
-                 end: date | None = None, default_location: str = "default") -> Dataset:
+                 end: date | None = None, default_location: str = "default",
+                 extra_columns: tuple[str, ...] = ()) -> Dataset:
     r"""Load a generic order-line CSV.
 
     Columns (header names case-insensitive; unknown columns ignored):
@@ -714,6 +715,9 @@ def load_generic(path: str | Path, *, skus: int | None = None, start: date | Non
         Inclusive bounds on the UTC date of the timestamp.
     default_location : str
         Location of rows without one.
+    extra_columns : tuple of str
+        Further numeric columns read as covariates, named ``x_<column>`` (e.g.
+        ``("promo_share",)`` gives ``x_promo_share``); a missing one raises ``ValueError``.
 
     Returns
     -------
@@ -759,6 +763,11 @@ def load_generic(path: str | Path, *, skus: int | None = None, start: date | Non
         i_loc, i_price, i_promo = pos.get("location"), pos.get("unit_price"), pos.get("promo")
         i_oid, i_cust = pos.get("order_id"), pos.get("customer_id")
         xcols = sorted((c, i) for c, i in pos.items() if c.startswith("x_") and len(c) > 2)
+        for c in extra_columns:
+            if c.lower() not in pos:
+                raise ValueError(f"{p}: missing covariate column {c!r} (header: {header!r})")
+            xcols.append((f"x_{c.lower()}", pos[c.lower()]))
+        xcols.sort()
         width = len(header)
         for row in reader:
             if not row or (len(row) == 1 and not row[0].strip()):

@@ -264,6 +264,17 @@ async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
     for r in sales:
         by_period[period_start(opts.freq, epoch(r.occurred_at))].append(r)
     plot_keys = keys[: opts.plot_skus]
+    # Generic CSV: each SKU-period's price / promotion flag / x_* values are the plan of that
+    # period, published on the promotions topic `forecast_horizon_periods` ahead ("known in
+    # advance", as in `restock backtest`).
+    plans_due: dict[int, list[Any]] = defaultdict(list)
+    if ds.fmt == "generic":
+        from streams.backtest import plan_events
+
+        chosen = set(keys)
+        for ev in plan_events([r for r in sales if r.key in chosen], opts.freq,
+                              settings.forecast_horizon_periods):
+            plans_due[max(first, period_start(opts.freq, epoch(ev.occurred_at)))].append(ev)
 
     # --- services: topics, worker process ------------------------------------------------
     ensure_topics(kafka, all_topics(settings))
@@ -329,6 +340,10 @@ async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
                             baseline.cycles += 1
                             baseline.cycles_with_stockout += int(sim.cycle_stockout)
                         sim.cycle_stockout = False
+                # (A2) plans published today (generic CSV only).
+                if plans_due.get(p0):
+                    await lock.publish(settings.promotions_topic, plans_due.pop(p0))
+                    await lock.wait_caught_up()
                 # (B) the day's orders.
                 day_rows = by_period.get(p0, [])
                 orders = [

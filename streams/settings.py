@@ -108,6 +108,11 @@ class Settings(BaseSettings):
     forecast_horizon_periods: int = Field(default=28, ge=1)
     min_history_periods: int = Field(
         default=28, ge=0, description="periods a SKU must have learned before restock decides about it")
+    covariates_enabled: bool = Field(
+        default=True, description="learn/forecast with order prices and promotion plans (issue #8)")
+    covariate_extras: str = Field(
+        default="", description="comma-separated extra numeric covariates read from "
+                                "PromotionPlanned.covariates, e.g. 'x_promo_share'")
 
     # --- replenishment policy defaults (overridable per SKU) ---------------------------------
     lead_time_days: float = Field(default=7.0, gt=0)

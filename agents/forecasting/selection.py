@@ -96,6 +96,7 @@ import numpy as np
 from river.time_series.base import Forecaster
 
 from agents.forecasting.base import OnlineForecaster, check_demand, check_horizon
+from agents.forecasting.covariates import COVARIATES, CovariateEffects, Lifted
 from agents.forecasting.distribution import (
     ForecastDistribution,
     count_cdf,
@@ -107,13 +108,21 @@ from agents.forecasting.seasonal import RiverRegressor, SeasonalProfile
 
 __all__ = [
     "CANDIDATES",
+    "COVARIATE_TWINS",
     "DEFAULT_CANDIDATES",
     "FORMAT_VERSION",
     "DemandForecaster",
 ]
 
-#: serialization / state layout version reported by :attr:`DemandForecaster.model_version`
-FORMAT_VERSION = 2
+#: serialization / state layout version of a forecaster with covariates (3); a forecaster that
+#: never had covariates is still written in layout 2, byte for byte as before
+FORMAT_VERSION = 3
+#: layout of a forecaster without covariates
+PLAIN_FORMAT_VERSION = 2
+
+#: candidates that get a covariate-aware twin (``name + "+cov"``) when covariates are enabled
+COVARIATE_TWINS: tuple[str, ...] = ("seasonal_sba", "seasonal_tsb", "sba", "tsb")
+_TWIN_SUFFIX = "+cov"
 
 #: registry of candidate models: name -> factory(season_length) -> fresh forecaster
 CANDIDATES: dict[str, Callable[[int], OnlineForecaster]] = {
@@ -339,6 +348,126 @@ class DemandForecaster(Forecaster):
         self._win_v = [0.0] * w  # window summed variance predicted at origin t, slot t % W
         self._win_k = [1.0] * w  # inflation issued at origin t, slot t % W
         self._win_l = list(levels) * w  # total levels issued at origin t, slots t % W
+        self._cov: CovariateEffects | None = None  # covariate statistics, once enabled
+        self._twin_sources: list[int] = []  # candidate index each covariate twin was cloned from
+
+    # ------------------------------------------------------------------ covariates
+    def enable_covariates(
+        self, names: Sequence[str] = COVARIATES, twins: Sequence[int] | None = None
+    ) -> bool:
+        """Add covariate-aware twins of the candidates (idempotent); True when newly enabled.
+
+        Every candidate named in :data:`COVARIATE_TWINS` gets a twin ``name + "+cov"``
+        (:class:`~agents.forecasting.covariates.Lifted`) cloned *with its learned state* and its
+        error statistics, so the twin has the same history and, until the first period with
+        non-zero covariates, forecasts exactly like its source. The twin of the served candidate
+        is served from now on (the first twin when the served one has none); it keeps serving
+        only while its decayed MAE stays within ``switch_margin`` of the best, like any
+        candidate. The per-SKU covariate statistics start empty (the pooled coefficient).
+
+        Parameters
+        ----------
+        names
+            Covariate feature names (default :data:`~agents.forecasting.covariates.COVARIATES`).
+        twins
+            Candidate indices to twin (default: those named in :data:`COVARIATE_TWINS`); used
+            by the decoder.
+
+        Returns
+        -------
+        bool
+            False when covariates were already enabled (nothing changes).
+
+        Raises
+        ------
+        ValueError
+            When covariates are enabled with other names, or no candidate can be twinned.
+
+        Examples
+        --------
+        >>> f = DemandForecaster()
+        >>> for y in [5, 0, 3, 4]:
+        ...     f.learn_one(y)
+        >>> before = f.forecast(3)
+        >>> f.enable_covariates(), f.served_model, f.forecast(3) == before
+        (True, 'seasonal_sba+cov', True)
+
+        """
+        names = tuple(names)
+        if self._cov is not None:
+            if names != self._cov.names:
+                raise ValueError(
+                    f"covariates are enabled with {self._cov.names}; cannot re-enable with {names}."
+                )
+            return False
+        if twins is None:
+            twins = [i for i, n in enumerate(self._names) if n in COVARIATE_TWINS]
+        twins = [int(i) for i in twins]
+        if not twins or any(not 0 <= i < len(self._names) for i in twins):
+            raise ValueError(f"no candidate to give a covariate twin among {self._names}.")
+        for i in twins:
+            src = self._models[i]
+            twin = src.clone()
+            twin.load_state(src.state())
+            self._names.append(self._names[i] + _TWIN_SUFFIX)
+            self._models.append(Lifted(twin))
+            self._mae.append(self._mae[i])
+            self._sq.append(self._sq[i])
+            self._fc.append(self._fc[i])
+        k0 = len(self._names) - len(twins)
+        self._twin_sources = twins
+        self._served = k0 + twins.index(self._served) if self._served in twins else k0
+        self._cov = CovariateEffects(names)
+        return True
+
+    @property
+    def covariates_enabled(self) -> bool:
+        """True once :meth:`enable_covariates` has been called."""
+        return self._cov is not None
+
+    @property
+    def covariate_names(self) -> tuple[str, ...]:
+        """Covariate feature names (empty before :meth:`enable_covariates`)."""
+        return () if self._cov is None else self._cov.names
+
+    @property
+    def covariate_effects(self) -> CovariateEffects | None:
+        """The per-SKU covariate statistics (None before :meth:`enable_covariates`)."""
+        return self._cov
+
+    def set_pool_mean(self, coef: Sequence[float] | None) -> None:
+        """Set the shared (pooled) coefficient ``w_0`` used from now on (not stored).
+
+        Parameters
+        ----------
+        coef
+            ``w_0`` of shape ``(d,)`` in :attr:`covariate_names` order; None for the prior mean.
+            Ignored while covariates are not enabled.
+
+        """
+        if self._cov is None:
+            return
+        self._cov.pool_mean = (self._cov.prior_mean.copy() if coef is None
+                               else np.asarray(coef, dtype=np.float64).copy())
+
+    def coefficients(self) -> dict[str, float]:
+        """Return this SKU's partially pooled covariate coefficients (empty when disabled)."""
+        if self._cov is None:
+            return {}
+        return dict(zip(self._cov.names, self._cov.coefficients().tolist(), strict=True))
+
+    def lift(self, x: Mapping[str, Any] | None) -> float:
+        """Multiplicative lift ``exp(w . x)`` of a period with features ``x`` (1 when disabled)."""
+        if self._cov is None:
+            return 1.0
+        return self._cov.lift(self._cov.vector(x), self._cov.coefficients())
+
+    def _with_lift(self, xs: Sequence[dict] | None) -> Sequence[dict] | None:
+        if xs is None or self._cov is None:
+            return xs
+        cov = self._cov
+        w = cov.coefficients()
+        return [{**x, "lift": cov.lift(cov.vector(x), w)} if x else x for x in xs]
 
     # ------------------------------------------------------------------ properties
     @property
@@ -360,8 +489,8 @@ class DemandForecaster(Forecaster):
 
     @property
     def model_version(self) -> int:
-        """State/serialization format version."""
-        return FORMAT_VERSION
+        """State/serialization format version (2 without covariates, 3 with)."""
+        return PLAIN_FORMAT_VERSION if self._cov is None else FORMAT_VERSION
 
     @property
     def candidate_names(self) -> list[str]:
@@ -477,6 +606,9 @@ class DemandForecaster(Forecaster):
         if x is None or "season_pos" not in x:
             return None
         pos, m = int(x["season_pos"]), self.season_length
+        if self._cov is not None:  # the window's covariates are not known here: lift 1
+            drop = {*self._cov.names, "lift"}
+            x = {k: v for k, v in x.items() if k not in drop}
         return [{**x, "season_pos": (pos + j) % m} for j in range(self.total_window)]
 
     def _track_total(
@@ -529,6 +661,9 @@ class DemandForecaster(Forecaster):
 
         """
         y = check_demand(y)
+        if self._cov is not None:
+            self._learn_one_covariates(y, x)
+            return
         models = self._models
         preds = [m.predict_next(x) for m in models]
         s = self._served
@@ -559,6 +694,59 @@ class DemandForecaster(Forecaster):
                 fc[i] += v * (p - fc[i])
             models[i].learn_one(y_clean, x)
         self._n += 1
+        self._select()
+
+    def _learn_one_covariates(self, y: float, x: dict | None) -> None:
+        # As learn_one, with the period's lift L = exp(w . x): candidates are scored on their
+        # lifted one-step forecasts, the demand is cleaned on the de-lifted scale
+        # (y* = L clean(y / L), so a promotion spike explained by the lift is not clipped),
+        # twins learn y* / L, plain candidates y*; then the SKU's covariate statistics learn the
+        # period against the base forecast of the best twin (made before learning).
+        cov = self._cov
+        assert cov is not None
+        xv = cov.vector(x)
+        w = cov.coefficients()
+        lift = cov.lift(xv, w)
+        xl = {**x, "lift": lift} if x else {"lift": lift}
+        models = self._models
+        preds = [m.predict_next(xl) for m in models]
+        k0 = len(models) - len(self._twin_sources)
+        ref = min(range(k0, len(models)), key=self._mae.__getitem__)
+        base = preds[ref] / lift
+        s = self._served
+        mu = preds[s]
+        phi = self.dispersion()
+        gamma = self.calibration_rate
+        if gamma > 0.0 and mu > 0.0:
+            below = count_cdf(math.ceil(y) - 1.0, mu, phi * mu)
+            lo, hi = _LEVEL_BOUNDS
+            for i, nominal in enumerate(self.quantile_levels):
+                miss = 1.0 if below >= self._levels[i] else 0.0
+                self._levels[i] = min(hi, max(lo, self._levels[i] + gamma * (miss - 1.0 + nominal)))
+        if self.total_calibration_rate > 0.0:
+            self._track_total(y, x, models[s], phi)
+        y_clean = y
+        if self.robust and y > 0.0:
+            y_d = y / lift
+            y_dc = self.clean(y_d)
+            self._update_size(y_d, y_dc)
+            y_clean = y_dc * lift
+        d, v = self.error_decay, self.variance_decay
+        self._err_wt += d * (1.0 - self._err_wt)
+        mae, sq, fc = self._mae, self._sq, self._fc
+        for i, p in enumerate(preds):
+            mae[i] += d * (abs(y - p) - mae[i])
+            if p > 0.0:
+                e = y_clean - p
+                sq[i] += v * (e * e - sq[i])
+                fc[i] += v * (p - fc[i])
+            models[i].learn_one(y_clean, xl)
+        cov.learn(xv, y, base, w)
+        self._n += 1
+        self._select()
+
+    def _select(self) -> None:
+        mae, s = self._mae, self._served
         if self._n >= self.min_periods_to_switch:
             best = min(range(len(mae)), key=mae.__getitem__)
             # hysteresis: the incumbent keeps serving unless clearly beaten (the first selection,
@@ -566,6 +754,8 @@ class DemandForecaster(Forecaster):
             if (self._n == self.min_periods_to_switch or self.switch_margin == 0.0
                     or mae[best] < (1.0 - self.switch_margin) * mae[s]):
                 self._served = best
+        elif self._cov is not None and 0 in self._twin_sources:  # the first candidate's twin
+            self._served = len(self._models) - len(self._twin_sources) + self._twin_sources.index(0)
         else:
             self._served = 0
 
@@ -592,7 +782,10 @@ class DemandForecaster(Forecaster):
 
         """
         h = check_horizon(horizon, xs)
-        return [max(0.0, v) for v in self._models[self._served].forecast(h, xs)]
+        model = self._models[self._served]
+        if self._cov is not None and isinstance(model, Lifted):
+            xs = self._with_lift(xs)
+        return [max(0.0, v) for v in model.forecast(h, xs)]
 
     def forecast_distribution(
         self, horizon: int, xs: Sequence[dict] | None = None

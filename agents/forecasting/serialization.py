@@ -13,7 +13,13 @@ Layout of ``encode(model)``::
                 state       little-endian float64 bytes: selector state then each candidate's
                             state vector, in candidate order
 
-Version 2 (this build) added the robust-updating, hysteresis and total-calibration parameters and,
+Version 3 (this build, written only for a forecaster with covariates) appends a fourth element
+``[covariate names, twin source indices]`` and, after the candidates' state vectors (twins
+included, in candidate order), the covariate statistics (residual variance, count, information
+matrix, score vector). A forecaster without covariates is still written as version 2, byte for
+byte as before, and version-2 bytes decode as before.
+
+Version 2 added the robust-updating, hysteresis and total-calibration parameters and,
 in the selector state, the robust size and scale, the warm-up count, the total-inflation EWMAs,
 the calibrated total levels and the ``total_window``-long ring buffers (demand, issued window
 mean, variance, inflation and total levels); version-1 bytes are rejected (re-learn the SKU).
@@ -30,7 +36,7 @@ import numpy as np
 from agents.forecasting.base import OnlineForecaster
 from agents.forecasting.intermittent import SBA, TSB, Croston
 from agents.forecasting.seasonal import RiverRegressor, SeasonalProfile
-from agents.forecasting.selection import FORMAT_VERSION, DemandForecaster
+from agents.forecasting.selection import FORMAT_VERSION, PLAIN_FORMAT_VERSION, DemandForecaster
 
 __all__ = ["encode", "decode", "FORMAT_VERSION"]
 
@@ -70,6 +76,12 @@ def encode(model: DemandForecaster) -> bytes:
     (2, True)
     >>> decode(blob).forecast_distribution(7) == f.forecast_distribution(7)
     True
+    >>> _ = f.enable_covariates()
+    >>> f.learn_one(9, {"promo_display": 1.0})
+    >>> blob = encode(f)
+    >>> blob[0], decode(blob).forecast(2, [{}, {"promo_display": 1.0}]) == f.forecast(
+    ...     2, [{}, {"promo_display": 1.0}])
+    (3, True)
 
     """
     if not isinstance(model, DemandForecaster):
@@ -79,13 +91,14 @@ def encode(model: DemandForecaster) -> bytes:
         cands = None
     elif isinstance(spec, dict) or hasattr(spec, "items"):
         cands = []
-        for name, cand in zip(model._names, model._models, strict=True):
+        k0 = len(model._models) - len(model._twin_sources)
+        for name, cand in zip(model._names[:k0], model._models[:k0], strict=True):
             cls = type(cand).__name__
             if _CLASSES.get(cls) is not type(cand):
                 raise ValueError(f"candidate {name!r} has unsupported class {cls}.")
             cands.append([name, cls, cand._get_params()])
     else:
-        cands = list(model._names)
+        cands = list(model._names[: len(model._models) - len(model._twin_sources)])
     params = [
         model.season_length,
         model.error_decay,
@@ -101,8 +114,16 @@ def encode(model: DemandForecaster) -> bytes:
     ]
     parts = [np.asarray(model._selector_state(), dtype=_DTYPE)]
     parts += [np.asarray(m.state(), dtype=_DTYPE) for m in model._models]
+    cov = model.covariate_effects
+    if cov is None:
+        state = np.concatenate(parts).tobytes()
+        return bytes([PLAIN_FORMAT_VERSION]) + msgpack.packb([params, cands, state],
+                                                             use_bin_type=True)
+    parts.append(np.asarray(cov.state(), dtype=_DTYPE))
     state = np.concatenate(parts).tobytes()
-    return bytes([FORMAT_VERSION]) + msgpack.packb([params, cands, state], use_bin_type=True)
+    extra = [list(cov.names), list(model._twin_sources)]
+    return bytes([FORMAT_VERSION]) + msgpack.packb([params, cands, state, extra],
+                                                   use_bin_type=True)
 
 
 def decode(data: bytes) -> DemandForecaster:
@@ -128,19 +149,24 @@ def decode(data: bytes) -> DemandForecaster:
     >>> decode(b"\x09abc")
     Traceback (most recent call last):
     ...
-    ValueError: unknown forecaster format version 9; this build reads version 2.
+    ValueError: unknown forecaster format version 9; this build reads versions 2 and 3.
 
     """
     if not isinstance(data, bytes | bytearray | memoryview) or len(data) < 2:
         raise ValueError("forecaster bytes are empty or not bytes; cannot decode.")
     data = bytes(data)
-    if data[0] != FORMAT_VERSION:
+    if data[0] not in (PLAIN_FORMAT_VERSION, FORMAT_VERSION):
         raise ValueError(
-            f"unknown forecaster format version {data[0]}; this build reads version "
-            f"{FORMAT_VERSION}."
+            f"unknown forecaster format version {data[0]}; this build reads versions "
+            f"{PLAIN_FORMAT_VERSION} and {FORMAT_VERSION}."
         )
     try:
-        params, cands, state = msgpack.unpackb(data[1:], raw=False, strict_map_key=True)
+        doc = msgpack.unpackb(data[1:], raw=False, strict_map_key=True)
+        extra = None
+        if data[0] == FORMAT_VERSION:
+            params, cands, state, extra = doc
+        else:
+            params, cands, state = doc
         (season_length, error_decay, min_periods, levels, variance_decay, calibration, robust,
          huber_k, switch_margin, total_window, total_rate) = params
         if not isinstance(robust, bool):
@@ -165,19 +191,27 @@ def decode(data: bytes) -> DemandForecaster:
             total_window=total_window,
             total_calibration_rate=total_rate,
         )
+        if extra is not None:
+            names, twins = extra
+            model.enable_covariates([str(n) for n in names], [int(i) for i in twins])
         if not isinstance(state, bytes) or len(state) % 8:
             raise ValueError("state is not a float64 byte string")
         values = np.frombuffer(state, dtype=_DTYPE)
         offset = model._selector_state_size
         sizes = [m.state_size for m in model._models]
-        if len(values) != offset + sum(sizes):
-            raise ValueError(f"state holds {len(values)} floats, expected {offset + sum(sizes)}")
+        cov = model.covariate_effects
+        cov_size = 0 if cov is None else cov.state_size
+        if len(values) != offset + sum(sizes) + cov_size:
+            raise ValueError(
+                f"state holds {len(values)} floats, expected {offset + sum(sizes) + cov_size}")
         if not np.all(np.isfinite(values)):
             raise ValueError("state holds non-finite floats")
         model._load_selector_state(values[:offset].tolist())
         for m, size in zip(model._models, sizes, strict=True):
             m.load_state(values[offset : offset + size].copy())
             offset += size
+        if cov is not None:
+            cov.load_state(values[offset:].copy())
     except (ValueError, TypeError, KeyError, IndexError, msgpack.exceptions.ExtraData,
             msgpack.exceptions.UnpackException) as exc:
         raise ValueError(f"corrupt forecaster bytes: {exc}") from exc
