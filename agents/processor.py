@@ -35,7 +35,8 @@ the plan. Forecasts use the *planned* covariates of each horizon period
 the state (planned ``unit_price``, else ``p_ref (1 - depth)``; absent a plan, the reference
 price and no promotion, i.e. all zero). A SKU's forecaster gets its covariate-aware candidates
 (:meth:`~agents.forecasting.DemandForecaster.enable_covariates`) at its first plan or first
-period with non-zero covariates; until then nothing changes, byte for byte.
+period with a promotion (price variation alone does not enable them); until then nothing
+changes in its forecasts, byte for byte.
 
 The shared coefficient lives in a per-input-partition :class:`~agents.forecasting.covariates.
 CovariatePool` passed to :meth:`SkuProcessor.apply` / :meth:`SkuProcessor.advance`; the caller
@@ -489,7 +490,10 @@ class SkuProcessor:
                 self.observer(state, start, units)
             if cov:
                 feats = self.realised_covariates(state, start, units)
-                if feats and not model.covariates_enabled:
+                # a plan or a promotion enables covariates; price variation alone does not
+                # (customer price tiers, e.g. Online Retail, are not a price plan)
+                if (not model.covariates_enabled
+                        and any(k != "log_price_ratio" for k in feats)):
                     model.enable_covariates(self._names)
                     model.set_pool_mean(None if pool is None else pool.coef)
                 if model.covariates_enabled:

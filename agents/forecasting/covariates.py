@@ -341,15 +341,21 @@ class CovariatePool:
             self.score[i] += after[d2 + i] - before[d2 + i]
 
     def publish(self, boundary: int) -> bool:
-        """Re-estimate ``w_0`` from the sums if ``boundary`` is past the last one; True if so."""
+        """Re-estimate ``w_0`` if ``boundary`` is past the last one; True if ``w_0`` changed.
+
+        The boundary itself is always the latest one seen (it is a function of the latest
+        event time, so it need not be persisted when nothing else changed).
+        """
         if boundary <= self.boundary:
             return False
         self.boundary = int(boundary)
         d = len(self.names)
         info = np.array(self.info, dtype=np.float64).reshape(d, d) / _SCALE
         score = np.array(self.score, dtype=np.float64) / _SCALE
-        self.coef = pooled_coefficients(info, score, self.prior_mean, self.prior_sd)
-        return True
+        coef = pooled_coefficients(info, score, self.prior_mean, self.prior_sd)
+        changed = not np.array_equal(coef, self.coef)
+        self.coef = coef
+        return changed
 
     def to_list(self) -> list[Any]:
         """Compact msgpack-friendly encoding (integers exact, floats as IEEE doubles)."""
