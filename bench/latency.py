@@ -65,11 +65,13 @@ async def measured_phase(env: Any, settings: Any, topics: dict[str, str], events
     from schemas.events import encode_event
 
     n_total = min(len(events), int(rate * duration_s))
-    sent_at: dict[tuple[int, int], float] = {}  # (partition, offset) -> produce time (epoch s)
+    sent_at: dict[tuple[int, int], tuple[float, str]] = {}  # (partition, offset) -> (produce time, key)
     pending: dict[str, list[tuple[int, float]]] = {}  # sku key -> [(offset, produce time)]
     durable: list[float] = []
     decision_ts: list[float] = []
     decision_rx: list[float] = []
+    decision_own: list[float] = []  # decisions about the ordering SKU itself
+    decision_close: list[float] = []  # decisions about other SKUs, on a partition period close
     decisions_other = 0
     stop = asyncio.Event()
 
@@ -89,7 +91,7 @@ async def measured_phase(env: Any, settings: Any, topics: dict[str, str], events
             if fut.cancelled() or fut.exception() is not None:
                 return
             md = fut.result()
-            sent_at[(md.partition, md.offset)] = ts
+            sent_at[(md.partition, md.offset)] = (ts, key)
             if sample:
                 pending.setdefault(key, []).append((md.offset, ts))
         return cb
@@ -144,12 +146,15 @@ async def measured_phase(env: Any, settings: Any, topics: dict[str, str], events
                 for rec in recs:
                     d = json.loads(rec.value)
                     ex = d.get("explanation", {})
-                    ts = sent_at.get((int(ex.get("trigger_partition", -1)), int(ex.get("trigger_offset", -1))))
-                    if ex.get("trigger_topic") != topics["orders"] or ts is None:
+                    sent = sent_at.get((int(ex.get("trigger_partition", -1)), int(ex.get("trigger_offset", -1))))
+                    if ex.get("trigger_topic") != topics["orders"] or sent is None:
                         decisions_other += 1
                         continue
+                    ts, order_key = sent
                     decision_ts.append(rec.timestamp / 1000 - ts)
                     decision_rx.append(now - ts)
+                    own = f"{d.get('sku')}@{d.get('location', 'default')}" == order_key
+                    (decision_own if own else decision_close).append(rec.timestamp / 1000 - ts)
 
     tasks = [asyncio.create_task(poll_durable()), asyncio.create_task(consume_decisions())]
     t0 = time.perf_counter()
@@ -173,6 +178,11 @@ async def measured_phase(env: Any, settings: Any, topics: dict[str, str], events
         "decisions": len(decision_ts),
         "decisions_untracked": decisions_other,
         "decision_ms": {k: (v * ms if v is not None else None) for k, v in percentiles(decision_ts).items()},
+        "decisions_own_sku": len(decision_own),
+        "decision_own_sku_ms": {k: (v * ms if v is not None else None) for k, v in percentiles(decision_own).items()},
+        "decisions_on_period_close": len(decision_close),
+        "decision_period_close_ms": {k: (v * ms if v is not None else None)
+                                     for k, v in percentiles(decision_close).items()},
         "decision_received_ms": {k: (v * ms if v is not None else None)
                                  for k, v in percentiles(decision_rx).items()},
     }
@@ -266,6 +276,9 @@ def main() -> None:
                 ["path", "samples", "p50 ms", "p95 ms", "p99 ms"],
                 [["order -> durable in Redis (seq fence)", res["durable_samples"], d["p50"], d["p95"], d["p99"]],
                  ["order -> decision on reorders (record ts)", res["decisions"], k["p50"], k["p95"], k["p99"]],
+                 ["  of which about the ordering SKU", res["decisions_own_sku"], *res["decision_own_sku_ms"].values()],
+                 ["  of which silent SKUs on a period close", res["decisions_on_period_close"],
+                  *res["decision_period_close_ms"].values()],
                  ["order -> decision received by a consumer", res["decisions"], rx["p50"], rx["p95"], rx["p99"]]])
     write_json(args.json, out)
 
