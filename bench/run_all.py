@@ -108,9 +108,16 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="reduced knobs")
     ap.add_argument("--only", default="", help="comma-separated subset, e.g. throughput,latency")
     ap.add_argument("--summary-only", action="store_true")
+    ap.add_argument("--set", action="append", default=[], metavar='NAME="ARGS"',
+                    help='override one script\'s knobs, e.g. --set cost_per_sku="--replay-events 200000"')
     args = ap.parse_args()
 
-    knobs = QUICK if args.quick else FULL
+    knobs = dict(QUICK if args.quick else FULL)
+    for item in args.set:
+        name, _, rest = item.partition("=")
+        if name not in knobs:
+            ap.error(f"--set: unknown benchmark {name!r} (one of {', '.join(knobs)})")
+        knobs[name] = rest.split()
     only = [x for x in args.only.split(",") if x] or list(knobs)
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
@@ -130,7 +137,8 @@ def main() -> None:
                 f"measured in the same run; {os.cpu_count()} CPUs)",
                 ["benchmark", "setup", "measured", "ratio", "target", "met"], rows)
     if not args.summary_only:
-        write_json(OUT / "summary.json", {"knobs": "quick" if args.quick else "full", "args": {k: knobs[k] for k in only},
+        write_json(OUT / "summary.json", {"knobs": "quick" if args.quick else "full", "overrides": args.set,
+                                          "args": {k: knobs[k] for k in only},
                                           "script_wall_s": timings, "total_wall_s": round(time.perf_counter() - t_all, 1),
                                           "rows": rows, "machine": machine()})
         print(f"total wall time {time.perf_counter() - t_all:.0f} s; per script {timings}")
