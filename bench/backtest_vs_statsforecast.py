@@ -55,6 +55,8 @@ def main() -> None:
     ap.add_argument("--refit-every", type=int, default=28, help="AutoETS refit (statsforecast refit=int)")
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--n-jobs", type=int, default=1)
+    ap.add_argument("--profile", action="store_true",
+                    help="also cProfile the restock replay (a second, profiled pass) and list the top functions")
     ap.add_argument("--json", type=Path, default=OUT / "backtest_vs_statsforecast.json")
     args = ap.parse_args()
 
@@ -90,6 +92,19 @@ def main() -> None:
     arr = replay(sub, "D", H)
     t_restock = time.perf_counter() - t0
     print(f"restock replay: {len(chosen)} SKUs, {len(sub)} orders, {t_restock:.1f} s", flush=True)
+    replay_profile = None
+    if args.profile:
+        import cProfile
+        import pstats
+
+        prof = cProfile.Profile()
+        prof.runcall(replay, sub, "D", H)
+        st = pstats.Stats(prof).stats  # type: ignore[attr-defined]
+        top = sorted(st.items(), key=lambda kv: -kv[1][3])[:30]
+        replay_profile = [{"function": f"{Path(fn).name}:{ln}:{nm}", "calls": nc, "cum_s": round(ct, 3),
+                           "own_s": round(tt, 3)} for (fn, ln, nm), (_cc, nc, tt, ct, _c) in top]
+        print_table("restock replay, cProfile (top by cumulative time)", ["function", "calls", "cum s", "own s"],
+                    [[r["function"], r["calls"], r["cum_s"], r["own_s"]] for r in replay_profile])
 
     n, T = arr.y.shape
     first = pd.Timestamp(arr.first, unit="s")
@@ -146,6 +161,7 @@ def main() -> None:
         "restock_wape": restock_wape,
         "cells": cells,
         "statsforecast": rows,
+        "replay_profile": replay_profile,
         "statsforecast_total_wall_s": round(total_sf, 2),
         "time_ratio_total": ratio(total_sf, t_restock),
         "time_ratio_min": min((r["time_ratio_sf_over_restock"] for r in rows), default=None),
