@@ -20,12 +20,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not bench and not soak"
 
-## Benchmarks (never part of `make test`): each prints a table with a ratio against a baseline.
+## Benchmarks (never part of `make test`): six scripts under bench/, each a ratio against a baseline
+## measured in the same run, then one summary table (out/bench/summary.json). BENCH_ARGS=--quick for
+## reduced knobs; BENCH_ARGS="--only latency" for one; docs/performance.md for knobs and costs.
 bench: $(STAMP)
-	mkdir -p out
-	$(PY) bench/bench_worker.py --events 50000 --json out/bench_worker.json
-	$(PY) bench/forecast_quick.py --skus 200
-	$(VENV)/bin/restock backtest --skus 500 --json out/backtest_top500.json
+	$(PY) bench/run_all.py $(BENCH_ARGS)
 
 ## Reliability soak (issue #9): every fault test with 20 seeds, 30 s outages; prints a summary table.
 SOAK_SEEDS ?= 20

@@ -1,0 +1,63 @@
+"""The framework ceiling: a Faust worker whose agent only takes batches and acks them.
+
+Built with the same ``faust.App`` arguments as :func:`agents.worker.create_app` and the same
+``noack_take(flush_every_events, within=flush_interval_s)`` + per-event ``ack`` loop, on the
+same three input topics, from the same ``RESTOCK_*`` settings; no decode, no state, no Redis,
+no produce. Started by ``bench/common.py`` (``EmptyWorker``); ``/health/ready`` answers 200
+once partitions are assigned.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import faust  # noqa: E402
+from faust.worker import Worker  # noqa: E402
+
+from agents.worker import _limit_fetch_wait  # noqa: E402
+from streams.settings import Settings  # noqa: E402
+from streams.topics import input_roles  # noqa: E402
+
+s = Settings()
+_limit_fetch_wait(s.fetch_max_wait_ms)
+app = faust.App(
+    s.app_id, broker=f"kafka://{s.kafka_bootstrap_servers}", store="memory://",
+    topic_partitions=s.topic_partitions, topic_allow_declare=True, topic_disable_leader=True,
+    consumer_auto_offset_reset="earliest", broker_commit_every=s.flush_every_events,
+    broker_commit_interval=s.commit_interval_s, broker_rebalance_timeout=s.rebalance_timeout_s,
+    broker_session_timeout=s.session_timeout_s, broker_heartbeat_interval=s.heartbeat_interval_s,
+    web_enabled=True, web_port=s.web_port, web_bind=s.web_host, datadir=str(s.worker_data_dir),
+    producer_linger_ms=5, stream_wait_empty=True,
+)
+inputs = app.topic(*input_roles(s), key_serializer="raw", value_serializer="raw")
+state = {"ready": False}
+
+
+@app.agent(inputs, name="empty")
+async def empty(stream: faust.StreamT) -> None:
+    async for events in stream.noack_take(s.flush_every_events, within=s.flush_interval_s):
+        for event in events:
+            await stream.ack(event)
+
+
+@app.on_partitions_assigned.connect
+async def _assigned(app: faust.App, assigned: set, **_: Any) -> None:  # type: ignore[type-arg]
+    state["ready"] = True
+
+
+@app.on_partitions_revoked.connect
+async def _revoked(app: faust.App, revoked: set, **_: Any) -> None:  # type: ignore[type-arg]
+    state["ready"] = False
+
+
+@app.page("/health/ready")
+async def ready(web: Any, request: Any) -> Any:
+    return web.json({"ready": state["ready"]}, status=200 if state["ready"] else 503)
+
+
+if __name__ == "__main__":
+    Worker(app, loglevel="warn", quiet=True).execute_from_commandline()

@@ -1,0 +1,91 @@
+"""Bench 6: wall time of the README's main job, ``restock demo`` with its default arguments.
+
+Runs ``python -m streams.cli demo`` from this checkout (default data, 300 SKUs, daily,
+closed loop) on its own embedded stack (free ports, a scratch stack directory, so it cannot
+collide with a stack already running), writing its KPI JSON under ``out/bench/``. Measures the
+wall time of the whole command (stack start to stop) and reads the demo's own ``run`` block.
+
+Baselines in the same run: the 3-minute target, and the *compute floor*: the events the demo
+published divided by the restock worker's throughput from bench 1 (``--throughput-json``),
+i.e. what the job would cost if the worker never waited. The difference is the per-day
+lock-step (each day's three phases wait until the group has committed every event).
+
+    python bench/whole_job.py --json out/bench/whole_job.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import OUT, ROOT, machine, print_table, ratio, write_json  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--skus", type=int, default=None, help="demo --skus (default: the demo's default, 300)")
+    ap.add_argument("--throughput-json", type=Path, default=OUT / "throughput.json")
+    ap.add_argument("--target-s", type=float, default=180.0)
+    ap.add_argument("--json", type=Path, default=OUT / "whole_job.json")
+    args = ap.parse_args()
+
+    from streams.stack import free_port
+
+    kpis = OUT / "demo_kpis.json"
+    cmd = [sys.executable, "-m", "streams.cli", "demo", "--no-progress", "--json", str(kpis),
+           "--plot", str(OUT / "demo_skus.png")]
+    if args.skus is not None:
+        cmd += ["--skus", str(args.skus)]
+    env = dict(os.environ)
+    for k in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL"):
+        env.pop(k, None)
+    env.update(RESTOCK_STACK_DIR=tempfile.mkdtemp(prefix="restock-bench-demo-"),
+               RESTOCK_KAFKA_PORT=str(free_port()), RESTOCK_REDIS_PORT=str(free_port()),
+               PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    OUT.mkdir(parents=True, exist_ok=True)
+    log = OUT / "whole_job.log"
+    t0 = time.perf_counter()
+    with log.open("wb") as fh:
+        rc = subprocess.call(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
+    wall = time.perf_counter() - t0
+    if rc != 0:
+        sys.exit(f"restock demo failed ({rc}); see {log}")
+    run = json.loads(kpis.read_text())["run"]
+    floor = None
+    if args.throughput_json.exists():
+        rate = json.loads(args.throughput_json.read_text())["restock_events_per_s"]
+        floor = run["events_published"] / rate
+    out = {
+        "bench": "whole_job",
+        "command": " ".join(cmd[1:]),
+        "skus": run["skus"],
+        "periods": run.get("evaluation_periods", 0) + run.get("warmup_periods", 0),
+        "events_published": run["events_published"],
+        "decisions": run["decisions"],
+        "wall_s": round(wall, 1),
+        "demo_reported_wall_s": run["wall_time_s"],
+        "target_s": args.target_s,
+        "ratio_wall_over_target": ratio(wall, args.target_s),
+        "met": wall < args.target_s,
+        "compute_floor_s": round(floor, 1) if floor else None,
+        "ratio_wall_over_compute_floor": ratio(wall, floor),
+        "machine": machine(),
+    }
+    print_table(f"6. whole job: restock demo ({run['skus']} SKUs, {run['events_published']:,} events)",
+                ["measure", "seconds", "ratio"],
+                [["wall time (stack up .. down)", wall, None],
+                 ["target", args.target_s, out["ratio_wall_over_target"]],
+                 ["compute floor (events / bench-1 events/s)", floor, out["ratio_wall_over_compute_floor"]]])
+    write_json(args.json, out)
+
+
+if __name__ == "__main__":
+    main()
