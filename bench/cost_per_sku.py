@@ -78,6 +78,15 @@ def redis_footprint(redis_url: str, prefix: str) -> dict[str, Any]:
             untagged.append(k)
             untagged_bytes += int(size or 0)
     per_sku = [sum(s for _, s in v) for v in per_tag.values()]
+    # where a SKU's bytes go: value length of each hash field (median over SKUs)
+    state_keys = [k for v in per_tag.values() for k, _ in v if k.endswith(":state")]
+    fields = ("seq", "core", "model", "model_name", "updated_at")
+    pipe = r.pipeline(transaction=False)
+    for k in state_keys:
+        for f in fields:
+            pipe.hstrlen(k, f)
+    lens = pipe.execute()
+    field_bytes = {f: percentiles(lens[i :: len(fields)], (50,))["p50"] for i, f in enumerate(fields)}
     one_slot = all(len({key_slot(k) for k, _ in v}) == 1 for v in per_tag.values())
     p = percentiles(per_sku, (50, 99))
     n = max(1, len(per_tag))
@@ -86,6 +95,7 @@ def redis_footprint(redis_url: str, prefix: str) -> dict[str, Any]:
         "keys_per_sku_max": max((len(v) for v in per_tag.values()), default=0),
         "bytes_per_sku_median": p["p50"],
         "bytes_per_sku_p99": p["p99"],
+        "field_value_bytes_median": field_bytes,
         "index_sets": sorted(untagged),
         "index_bytes_per_sku": round(untagged_bytes / n, 1),
         "cluster_one_slot_per_sku": one_slot,
