@@ -311,6 +311,17 @@ def rss_bytes(pid: int) -> int:
         return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (0 when gone)."""
+    try:
+        import psutil
+
+        t = psutil.Process(pid).cpu_times()
+        return float(t.user + t.system)
+    except Exception:  # noqa: BLE001 - process gone or psutil missing
+        return 0.0
+
+
 def drain(workers: Sequence[Any], watch: GroupWatch, targets: dict[tuple[str, int], int],
           settle_s: float = 2.0, timeout_s: float = 1800.0) -> dict[str, Any]:
     """Start ``workers``, wait until all are ready for ``settle_s`` in a row, then measure.
@@ -339,6 +350,7 @@ def drain(workers: Sequence[Any], watch: GroupWatch, targets: dict[tuple[str, in
             time.sleep(0.1)
         n = sum(targets.values())
         c0, t0 = watch.done(targets), time.perf_counter()
+        cpu0 = [cpu_seconds(w.pid) for w in workers]
         peak = [0] * len(workers)
         last_rss = 0.0
         while True:
@@ -353,8 +365,10 @@ def drain(workers: Sequence[Any], watch: GroupWatch, targets: dict[tuple[str, in
                 raise TimeoutError(f"only {c}/{n} events committed after {timeout_s:.0f}s")
             time.sleep(0.05)
         dt = time.perf_counter() - t0
+        cpu = [round(cpu_seconds(w.pid) - c, 2) for c, w in zip(cpu0, workers, strict=True)]
         peak = [max(p, rss_bytes(w.pid)) for p, w in zip(peak, workers, strict=True)]
-        return {"events": n, "window_events": n - c0, "window_s": round(dt, 3),
+        return {"worker_cpu_s": cpu, "worker_cpu_utilisation": [round(c / dt, 3) if dt > 0 else None for c in cpu],
+                "loadavg_1m_at_end": round(os.getloadavg()[0], 2), "events": n, "window_events": n - c0, "window_s": round(dt, 3),
                 "events_per_s": round((n - c0) / dt, 1) if dt > 0 else None,
                 "worker_rss_peak_bytes": peak}
     finally:
