@@ -49,6 +49,16 @@ def _get(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def _cpu(s: dict[str, Any]) -> str:
+    """Worker CPU utilisation of the scale-out runs, when recorded."""
+    runs = s.get("runs", {})
+    if not all("worker_cpu_utilisation" in runs.get(k, {}) for k in ("1", "2")):
+        return ""
+    one = runs["1"]["worker_cpu_utilisation"][0]
+    two = "+".join(f"{u:.2f}" for u in runs["2"]["worker_cpu_utilisation"])
+    return f"; worker CPU {one:.2f} vs {two} cores"
+
+
 def summary_rows(out_dir: Path) -> list[list[Any]]:
     """One row per benchmark: figure, baseline, ratio, target, met (from the JSON files)."""
     rows: list[list[Any]] = []
@@ -58,7 +68,8 @@ def summary_rows(out_dir: Path) -> list[list[Any]]:
                      t["ratio_restock_over_empty"], ">= 0.8", t["met"]])
     if s := _get(out_dir / "scaleout.json"):
         rows.append(["2 scale-out 2 vs 1 worker", f"{s['events']:,} orders, {s['partitions']} partitions",
-                     f"{fmt(s['two_workers_events_per_s'])}/s vs {fmt(s['one_worker_events_per_s'])}/s",
+                     f"{fmt(s['two_workers_events_per_s'])}/s vs {fmt(s['one_worker_events_per_s'])}/s"
+                     + _cpu(s),
                      s["speedup"], ">= 1.6", s["met"]])
     if lat := _get(out_dir / "latency.json"):
         d, k = lat["durable_ms"], lat["decision_ms"]
