@@ -114,11 +114,25 @@ def summary_rows(out_dir: Path) -> list[list[Any]]:
     return rows
 
 
+def markdown_table(rows: list[list[Any]]) -> str:
+    """The summary rows as a Markdown table.
+
+    >>> print(markdown_table([["1 x", "setup", "m", 0.5, ">= 1", False]]))
+    | benchmark | setup | measured | ratio | target | met |
+    |---|---|---|---:|---|---|
+    | 1 x | setup | m | 0.500 | >= 1 | no |
+    """
+    out = ["| benchmark | setup | measured | ratio | target | met |", "|---|---|---|---:|---|---|"]
+    out += ["| " + " | ".join(fmt(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="reduced knobs")
     ap.add_argument("--only", default="", help="comma-separated subset, e.g. throughput,latency")
     ap.add_argument("--summary-only", action="store_true")
+    ap.add_argument("--markdown", action="store_true", help="print the summary as a Markdown table too")
     ap.add_argument("--set", action="append", default=[], metavar='NAME="ARGS"',
                     help='override one script\'s knobs, e.g. --set cost_per_sku="--replay-events 200000"')
     args = ap.parse_args()
@@ -147,6 +161,8 @@ def main() -> None:
     print_table(f"restock benchmarks ({'QUICK knobs' if args.quick else 'full knobs'}; ratios against a baseline "
                 f"measured in the same run; {os.cpu_count()} CPUs)",
                 ["benchmark", "setup", "measured", "ratio", "target", "met"], rows)
+    if args.markdown:
+        print(markdown_table(rows))
     if not args.summary_only:
         write_json(OUT / "summary.json", {"knobs": "quick" if args.quick else "full", "overrides": args.set,
                                           "args": {k: knobs[k] for k in only},

@@ -42,7 +42,7 @@ def test_percentiles_and_ratio() -> None:
     assert common.ratio(1, 0) is None
 
 
-@pytest.mark.parametrize("module", ["common", "backtest_vs_statsforecast", "whole_job", "pyspy_worker"])
+@pytest.mark.parametrize("module", ["common", "backtest_vs_statsforecast", "whole_job", "pyspy_worker", "run_all"])
 def test_doctests(module: str) -> None:
     mod = importlib.import_module(module)
     failed, _ = doctest.testmod(mod)
