@@ -72,27 +72,46 @@ def _sample_cpu(root_pid: int, cpu: dict[int, tuple[str, float]]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--skus", type=int, default=None, help="demo --skus (default: the demo's default, 300)")
+    ap.add_argument(
+        "--skus", type=int, default=None, help="demo --skus (default: the demo's default, 300)"
+    )
     ap.add_argument("--throughput-json", type=Path, default=OUT / "throughput.json")
     ap.add_argument("--target-s", type=float, default=180.0)
-    ap.add_argument("--env", action="append", default=[], metavar="RESTOCK_X=V",
-                    help="what-if: extra worker/demo settings, e.g. RESTOCK_FLUSH_INTERVAL_S=0.02")
+    ap.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="RESTOCK_X=V",
+        help="what-if: extra worker/demo settings, e.g. RESTOCK_FLUSH_INTERVAL_S=0.02",
+    )
     ap.add_argument("--json", type=Path, default=OUT / "whole_job.json")
     args = ap.parse_args()
 
     from streams.stack import free_port
 
     kpis = args.json.with_name(args.json.stem + "_kpis.json")
-    cmd = [sys.executable, "-m", "streams.cli", "demo", "--no-progress", "--json", str(kpis),
-           "--plot", str(OUT / "demo_skus.png")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "streams.cli",
+        "demo",
+        "--no-progress",
+        "--json",
+        str(kpis),
+        "--plot",
+        str(OUT / "demo_skus.png"),
+    ]
     if args.skus is not None:
         cmd += ["--skus", str(args.skus)]
     env = dict(os.environ)
     for k in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL"):
         env.pop(k, None)
-    env.update(RESTOCK_STACK_DIR=tempfile.mkdtemp(prefix="restock-bench-demo-"),
-               RESTOCK_KAFKA_PORT=str(free_port()), RESTOCK_REDIS_PORT=str(free_port()),
-               PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    env.update(
+        RESTOCK_STACK_DIR=tempfile.mkdtemp(prefix="restock-bench-demo-"),
+        RESTOCK_KAFKA_PORT=str(free_port()),
+        RESTOCK_REDIS_PORT=str(free_port()),
+        PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+    )
     for item in args.env:
         k, _, v = item.partition("=")
         env[k] = v
@@ -136,12 +155,20 @@ def main() -> None:
         "ratio_wall_over_compute_floor": ratio(wall, floor),
         "machine": machine(),
     }
-    print_table(f"6. whole job: restock demo ({run['skus']} SKUs, {run['events_published']:,} events)",
-                ["measure", "seconds", "ratio"],
-                [["wall time (stack up .. down)", wall, None],
-                 ["target", args.target_s, out["ratio_wall_over_target"]],
-                 ["compute floor (events / bench-1 events/s)", floor, out["ratio_wall_over_compute_floor"]]]
-                + [[f"CPU s: {k}", v, ratio(v, wall)] for k, v in sorted(cpu_by_role.items())])
+    print_table(
+        f"6. whole job: restock demo ({run['skus']} SKUs, {run['events_published']:,} events)",
+        ["measure", "seconds", "ratio"],
+        [
+            ["wall time (stack up .. down)", wall, None],
+            ["target", args.target_s, out["ratio_wall_over_target"]],
+            [
+                "compute floor (events / bench-1 events/s)",
+                floor,
+                out["ratio_wall_over_compute_floor"],
+            ],
+        ]
+        + [[f"CPU s: {k}", v, ratio(v, wall)] for k, v in sorted(cpu_by_role.items())],
+    )
     write_json(args.json, out)
 
 
