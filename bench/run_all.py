@@ -27,7 +27,7 @@ from common import OUT, ROOT, fmt, machine, print_table, write_json  # noqa: E40
 FULL: dict[str, list[str]] = {
     "throughput": ["--events", "200000"],
     "scaleout": ["--events", "200000"],
-    "latency": ["--throughput-json", str(OUT / "throughput.json"), "--duration-s", "60"],
+    "latency": ["--warmup-events", "60000", "--probe-events", "20000", "--duration-s", "60"],
     "cost_per_sku": [],
     "backtest_vs_statsforecast": ["--skus", "200"],
     "whole_job": [],
