@@ -18,7 +18,8 @@ Reports wall time and WAPE (sum |y - yhat| / sum y over the common cells) of eac
 ratios: time(statsforecast) / time(restock) (target >= 10) and WAPE(restock) / WAPE(model)
 (target <= 1). AutoETS on all SKUs costs 20-40 minutes; ``--skus`` defaults to 200.
 
-    python bench/backtest_vs_statsforecast.py --skus 200 --json out/bench/backtest_vs_statsforecast.json
+    python bench/backtest_vs_statsforecast.py --skus 200 \
+        --json out/bench/backtest_vs_statsforecast.json
 """
 
 from __future__ import annotations
@@ -52,11 +53,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skus", type=int, default=200, help="top SKUs by volume; 0 = all")
     ap.add_argument("--windows", type=int, default=280, help="cutoffs (the last W days)")
-    ap.add_argument("--refit-every", type=int, default=28, help="AutoETS refit (statsforecast refit=int)")
+    ap.add_argument(
+        "--refit-every", type=int, default=28, help="AutoETS refit (statsforecast refit=int)"
+    )
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--n-jobs", type=int, default=1)
-    ap.add_argument("--profile", action="store_true",
-                    help="also cProfile the restock replay (a second, profiled pass) and list the top functions")
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="also cProfile the restock replay (a second pass) and list the top functions",
+    )
     ap.add_argument("--json", type=Path, default=OUT / "backtest_vs_statsforecast.json")
     args = ap.parse_args()
 
@@ -101,18 +107,35 @@ def main() -> None:
         prof.runcall(replay, sub, "D", H)
         st = pstats.Stats(prof).stats  # type: ignore[attr-defined]
         top = sorted(st.items(), key=lambda kv: -kv[1][3])[:30]
-        replay_profile = [{"function": f"{Path(fn).name}:{ln}:{nm}", "calls": nc, "cum_s": round(ct, 3),
-                           "own_s": round(tt, 3)} for (fn, ln, nm), (_cc, nc, tt, ct, _c) in top]
-        print_table("restock replay, cProfile (top by cumulative time)", ["function", "calls", "cum s", "own s"],
-                    [[r["function"], r["calls"], r["cum_s"], r["own_s"]] for r in replay_profile])
+        replay_profile = [
+            {
+                "function": f"{Path(fn).name}:{ln}:{nm}",
+                "calls": nc,
+                "cum_s": round(ct, 3),
+                "own_s": round(tt, 3),
+            }
+            for (fn, ln, nm), (_cc, nc, tt, ct, _c) in top
+        ]
+        print_table(
+            "restock replay, cProfile (top by cumulative time)",
+            ["function", "calls", "cum s", "own s"],
+            [[r["function"], r["calls"], r["cum_s"], r["own_s"]] for r in replay_profile],
+        )
 
     n, T = arr.y.shape
     first = pd.Timestamp(arr.first, unit="s")
     frames = []
     for i, k in enumerate(arr.keys):
         fp = int(arr.first_period[i])
-        frames.append(pd.DataFrame({"unique_id": k, "ds": first + pd.to_timedelta(np.arange(fp, T), unit="D"),
-                                    "y": arr.y[i, fp:]}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "unique_id": k,
+                    "ds": first + pd.to_timedelta(np.arange(fp, T), unit="D"),
+                    "y": arr.y[i, fp:],
+                }
+            )
+        )
     df = pd.concat(frames, ignore_index=True)
     index = {k: i for i, k in enumerate(arr.keys)}
 
@@ -143,11 +166,22 @@ def main() -> None:
         ok = np.isfinite(ours) & np.isfinite(f)
         w_model, w_ours = wape(y[ok], f[ok]), wape(y[ok], ours[ok])
         restock_wape, cells = w_ours, int(ok.sum())
-        rows.append({"model": name, "refit": refit, "wall_s": round(dt, 2), "wape": round(w_model, 4),
-                     "restock_wape_same_cells": round(w_ours, 4), "cells": int(ok.sum()),
-                     "time_ratio_sf_over_restock": ratio(dt, t_restock),
-                     "wape_ratio_restock_over_model": ratio(w_ours, w_model)})
-        print(f"{name}: {dt:.1f} s, WAPE {w_model:.3f} (restock {w_ours:.3f}) on {ok.sum()} cells", flush=True)
+        rows.append(
+            {
+                "model": name,
+                "refit": refit,
+                "wall_s": round(dt, 2),
+                "wape": round(w_model, 4),
+                "restock_wape_same_cells": round(w_ours, 4),
+                "cells": int(ok.sum()),
+                "time_ratio_sf_over_restock": ratio(dt, t_restock),
+                "wape_ratio_restock_over_model": ratio(w_ours, w_model),
+            }
+        )
+        print(
+            f"{name}: {dt:.1f} s, WAPE {w_model:.3f} (restock {w_ours:.3f}) on {ok.sum()} cells",
+            flush=True,
+        )
     total_sf = sum(r["wall_s"] for r in rows)
     out = {
         "bench": "backtest_vs_statsforecast",
@@ -170,14 +204,34 @@ def main() -> None:
         "wall_s": round(time.perf_counter() - t_start, 1),
         "machine": machine(),
     }
-    out["met_vs_all_models_total"] = bool((out["time_ratio_total"] or 0) >= 10 and (out["wape_ratio_max"] or 9) <= 1)
-    print_table(f"5. backtest vs statsforecast cross_validation ({len(chosen)} SKUs, {W} cutoffs x h=1..7, "
-                f"n_jobs={args.n_jobs})",
-                ["method", "wall s", "WAPE", "time ratio (sf / restock)", "WAPE ratio (restock / model)"],
-                [["restock replay (all origins)", t_restock, restock_wape, 1.0, 1.0]]
-                + [[f"statsforecast {r['model']} (refit={r['refit']})", r["wall_s"], r["wape"],
-                    r["time_ratio_sf_over_restock"], r["wape_ratio_restock_over_model"]] for r in rows]
-                + [["statsforecast, all four", total_sf, None, out["time_ratio_total"], out["wape_ratio_max"]]])
+    out["met_vs_all_models_total"] = bool(
+        (out["time_ratio_total"] or 0) >= 10 and (out["wape_ratio_max"] or 9) <= 1
+    )
+    print_table(
+        f"5. backtest vs statsforecast cross_validation ({len(chosen)} SKUs, {W} cutoffs x h=1..7, "
+        f"n_jobs={args.n_jobs})",
+        ["method", "wall s", "WAPE", "time ratio (sf / restock)", "WAPE ratio (restock / model)"],
+        [["restock replay (all origins)", t_restock, restock_wape, 1.0, 1.0]]
+        + [
+            [
+                f"statsforecast {r['model']} (refit={r['refit']})",
+                r["wall_s"],
+                r["wape"],
+                r["time_ratio_sf_over_restock"],
+                r["wape_ratio_restock_over_model"],
+            ]
+            for r in rows
+        ]
+        + [
+            [
+                "statsforecast, all four",
+                total_sf,
+                None,
+                out["time_ratio_total"],
+                out["wape_ratio_max"],
+            ]
+        ],
+    )
     write_json(args.json, out)
 
 

@@ -31,7 +31,9 @@ OUT = ROOT / "out" / "bench"
 # --------------------------------------------------------------------------------------------
 
 
-def percentiles(values: Sequence[float], qs: Sequence[float] = (50, 95, 99)) -> dict[str, float | None]:
+def percentiles(
+    values: Sequence[float], qs: Sequence[float] = (50, 95, 99)
+) -> dict[str, float | None]:
     """``{"p50": .., "p95": .., "p99": ..}`` of ``values`` (linear interpolation; None if empty).
 
     >>> percentiles([1, 2, 3, 4, 5], (50, 100))
@@ -137,8 +139,11 @@ def write_json(path: Path | None, obj: dict[str, Any]) -> None:
 def machine() -> dict[str, Any]:
     """What the numbers were measured on (CPU count and load at the start)."""
     load = os.getloadavg() if hasattr(os, "getloadavg") else (None, None, None)
-    return {"cpus": os.cpu_count(), "loadavg_1m_at_start": round(load[0], 2) if load[0] is not None else None,
-            "python": sys.version.split()[0]}
+    return {
+        "cpus": os.cpu_count(),
+        "loadavg_1m_at_start": round(load[0], 2) if load[0] is not None else None,
+        "python": sys.version.split()[0],
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -179,24 +184,40 @@ def topic_set(env: Env, name: str, partitions: int) -> dict[str, str]:
     """Create run-unique input/output topics for one measured configuration."""
     from streams.kafka_admin import ensure_topics
 
-    topics = {r: f"bench-{name}-{r}-{env.run}" for r in ("orders", "inventory", "promotions", "reorders", "dlq")}
+    topics = {
+        r: f"bench-{name}-{r}-{env.run}"
+        for r in ("orders", "inventory", "promotions", "reorders", "dlq")
+    }
     ensure_topics(env.kafka, {t: partitions for t in topics.values()})
     return topics
 
 
-def bench_settings(env: Env, name: str, topics: dict[str, str], partitions: int, **overrides: Any) -> Any:
+def bench_settings(
+    env: Env, name: str, topics: dict[str, str], partitions: int, **overrides: Any
+) -> Any:
     """Settings of a measured worker: production defaults, short group timings (Tansu joins)."""
     from streams.settings import Settings
     from streams.stack import free_port
 
     kw: dict[str, Any] = dict(
-        kafka_bootstrap_servers=env.kafka, redis_url=env.redis_url, app_id=f"bench-{name}-{env.run}",
-        orders_topic=topics["orders"], inventory_topic=topics["inventory"],
-        promotions_topic=topics["promotions"], reorders_topic=topics["reorders"],
-        dlq_topic=topics["dlq"], topic_partitions=partitions,
-        redis_key_prefix=f"bench-{name}-{env.run}", web_port=free_port(), metrics_port=0,
-        worker_data_dir=env.tmp / name, session_timeout_s=4.0, heartbeat_interval_s=0.5,
-        rebalance_timeout_s=1.0, commit_interval_s=0.1, lag_refresh_interval_s=0,
+        kafka_bootstrap_servers=env.kafka,
+        redis_url=env.redis_url,
+        app_id=f"bench-{name}-{env.run}",
+        orders_topic=topics["orders"],
+        inventory_topic=topics["inventory"],
+        promotions_topic=topics["promotions"],
+        reorders_topic=topics["reorders"],
+        dlq_topic=topics["dlq"],
+        topic_partitions=partitions,
+        redis_key_prefix=f"bench-{name}-{env.run}",
+        web_port=free_port(),
+        metrics_port=0,
+        worker_data_dir=env.tmp / name,
+        session_timeout_s=4.0,
+        heartbeat_interval_s=0.5,
+        rebalance_timeout_s=1.0,
+        commit_interval_s=0.1,
+        lag_refresh_interval_s=0,
     )
     kw.update(overrides)
     return Settings(**kw)
@@ -215,9 +236,18 @@ def online_retail_orders(n: int | None = None, start: int = 0) -> list[Any]:
     end = len(sales) if n is None else start + n
     if end > len(sales):
         raise ValueError(f"asked for {end} order lines; the shipped data has {len(sales)}")
-    return [OrderPlaced(event_id=f"{r.order_id}:{i}", occurred_at=r.occurred_at, sku=r.sku,
-                        location=r.location, order_id=r.order_id, quantity=r.quantity,
-                        unit_price=r.unit_price or 0.0) for i, r in enumerate(sales[start:end], start)]
+    return [
+        OrderPlaced(
+            event_id=f"{r.order_id}:{i}",
+            occurred_at=r.occurred_at,
+            sku=r.sku,
+            location=r.location,
+            order_id=r.order_id,
+            quantity=r.quantity,
+            unit_price=r.unit_price or 0.0,
+        )
+        for i, r in enumerate(sales[start:end], start)
+    ]
 
 
 def publish(kafka: str, topic: str, events: Sequence[Any]) -> dict[tuple[str, int], int]:
@@ -232,7 +262,9 @@ def publish(kafka: str, topic: str, events: Sequence[Any]) -> dict[tuple[str, in
     targets: dict[tuple[str, int], int] = {}
     for f in futs:
         md = f.get(timeout=60)
-        targets[(md.topic, md.partition)] = max(targets.get((md.topic, md.partition), 0), md.offset + 1)
+        targets[(md.topic, md.partition)] = max(
+            targets.get((md.topic, md.partition), 0), md.offset + 1
+        )
     producer.close()
     return targets
 
@@ -261,11 +293,19 @@ class EmptyWorker:
         for k in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL"):
             env.pop(k, None)
         env.update(settings_env(self._w.settings))
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(
+            os.pathsep
+        )
         self._w.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self._w.log_path.open("ab")
-        self._w.proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "empty_worker.py")], env=env,
-                                        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self._w.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "empty_worker.py")],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         return self
 
@@ -277,7 +317,9 @@ def restock_worker(settings: Any, log_path: Path) -> Any:
     """A real ``restock worker`` process (``python -m streams.cli worker``) from this checkout."""
     from streams.workerproc import WorkerProcess
 
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT), os.environ.get("PYTHONPATH", "")]
+    ).rstrip(os.pathsep)
     return WorkerProcess(settings, log_path)
 
 
@@ -311,8 +353,24 @@ def rss_bytes(pid: int) -> int:
         return 0
 
 
-def drain(workers: Sequence[Any], watch: GroupWatch, targets: dict[tuple[str, int], int],
-          settle_s: float = 2.0, timeout_s: float = 1800.0) -> dict[str, Any]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (0 when gone)."""
+    try:
+        import psutil
+
+        t = psutil.Process(pid).cpu_times()
+        return float(t.user + t.system)
+    except Exception:  # noqa: BLE001 - process gone or psutil missing
+        return 0.0
+
+
+def drain(
+    workers: Sequence[Any],
+    watch: GroupWatch,
+    targets: dict[tuple[str, int], int],
+    settle_s: float = 2.0,
+    timeout_s: float = 1800.0,
+) -> dict[str, Any]:
     """Start ``workers``, wait until all are ready for ``settle_s`` in a row, then measure.
 
     The measured window starts once the group is stable (every worker ready continuously for
@@ -335,10 +393,13 @@ def drain(workers: Sequence[Any], watch: GroupWatch, targets: dict[tuple[str, in
             else:
                 stable_since = None
             if time.monotonic() > deadline:
-                raise TimeoutError("workers not ready:\n" + "\n".join(w.log_tail() for w in workers))
+                raise TimeoutError(
+                    "workers not ready:\n" + "\n".join(w.log_tail() for w in workers)
+                )
             time.sleep(0.1)
         n = sum(targets.values())
         c0, t0 = watch.done(targets), time.perf_counter()
+        cpu0 = [cpu_seconds(w.pid) for w in workers]
         peak = [0] * len(workers)
         last_rss = 0.0
         while True:
@@ -353,10 +414,18 @@ def drain(workers: Sequence[Any], watch: GroupWatch, targets: dict[tuple[str, in
                 raise TimeoutError(f"only {c}/{n} events committed after {timeout_s:.0f}s")
             time.sleep(0.05)
         dt = time.perf_counter() - t0
+        cpu = [round(cpu_seconds(w.pid) - c, 2) for c, w in zip(cpu0, workers, strict=True)]
         peak = [max(p, rss_bytes(w.pid)) for p, w in zip(peak, workers, strict=True)]
-        return {"events": n, "window_events": n - c0, "window_s": round(dt, 3),
-                "events_per_s": round((n - c0) / dt, 1) if dt > 0 else None,
-                "worker_rss_peak_bytes": peak}
+        return {
+            "worker_cpu_s": cpu,
+            "worker_cpu_utilisation": [round(c / dt, 3) if dt > 0 else None for c in cpu],
+            "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
+            "events": n,
+            "window_events": n - c0,
+            "window_s": round(dt, 3),
+            "events_per_s": round((n - c0) / dt, 1) if dt > 0 else None,
+            "worker_rss_peak_bytes": peak,
+        }
     finally:
         for w in workers:
             w.stop()

@@ -52,9 +52,18 @@ def synthetic_orders(n: int, skus: int, days: int, seed: int = 7) -> list[Any]:
     rng = random.Random(seed)
     t0 = datetime(2024, 1, 1, tzinfo=UTC)
     step = days * 86400.0 / n
-    return [OrderPlaced(event_id=f"s{i}", occurred_at=t0 + timedelta(seconds=i * step),
-                        sku=f"SYN{rng.randrange(skus):07d}", location="WH1", order_id=f"o{i}",
-                        quantity=1 + rng.randrange(5), unit_price=1.0) for i in range(n)]
+    return [
+        OrderPlaced(
+            event_id=f"s{i}",
+            occurred_at=t0 + timedelta(seconds=i * step),
+            sku=f"SYN{rng.randrange(skus):07d}",
+            location="WH1",
+            order_id=f"o{i}",
+            quantity=1 + rng.randrange(5),
+            unit_price=1.0,
+        )
+        for i in range(n)
+    ]
 
 
 def redis_footprint(redis_url: str, prefix: str) -> dict[str, Any]:
@@ -78,6 +87,17 @@ def redis_footprint(redis_url: str, prefix: str) -> dict[str, Any]:
             untagged.append(k)
             untagged_bytes += int(size or 0)
     per_sku = [sum(s for _, s in v) for v in per_tag.values()]
+    # where a SKU's bytes go: value length of each hash field (median over SKUs)
+    state_keys = [k for v in per_tag.values() for k, _ in v if k.endswith(":state")]
+    fields = ("seq", "core", "model", "model_name", "updated_at")
+    pipe = r.pipeline(transaction=False)
+    for k in state_keys:
+        for f in fields:
+            pipe.hstrlen(k, f)
+    lens = pipe.execute()
+    field_bytes = {
+        f: percentiles(lens[i :: len(fields)], (50,))["p50"] for i, f in enumerate(fields)
+    }
     one_slot = all(len({key_slot(k) for k, _ in v}) == 1 for v in per_tag.values())
     p = percentiles(per_sku, (50, 99))
     n = max(1, len(per_tag))
@@ -86,6 +106,7 @@ def redis_footprint(redis_url: str, prefix: str) -> dict[str, Any]:
         "keys_per_sku_max": max((len(v) for v in per_tag.values()), default=0),
         "bytes_per_sku_median": p["p50"],
         "bytes_per_sku_p99": p["p99"],
+        "field_value_bytes_median": field_bytes,
         "index_sets": sorted(untagged),
         "index_bytes_per_sku": round(untagged_bytes / n, 1),
         "cluster_one_slot_per_sku": one_slot,
@@ -96,11 +117,15 @@ def redis_footprint(redis_url: str, prefix: str) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--replay-events", type=int, default=None, help="Online Retail lines (default: all)")
+    ap.add_argument(
+        "--replay-events", type=int, default=None, help="Online Retail lines (default: all)"
+    )
     ap.add_argument("--synthetic-events", type=int, default=100_000)
     ap.add_argument("--skus", default="10000,100000,1000000")
     ap.add_argument("--days", type=int, default=28)
-    ap.add_argument("--cache-size", type=int, default=5_000, help="hot_sku_cache_size (synthetic part)")
+    ap.add_argument(
+        "--cache-size", type=int, default=5_000, help="hot_sku_cache_size (synthetic part)"
+    )
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--skip-replay", action="store_true")
     ap.add_argument("--json", type=Path, default=OUT / "cost_per_sku.json")
@@ -123,59 +148,98 @@ def main() -> None:
             finally:
                 watch.close()
             fp = redis_footprint(env.redis_url, s.redis_key_prefix)
-            out["replay"] = {"events": len(events), "events_per_s": r["events_per_s"],
-                             "worker_rss_peak_bytes": r["worker_rss_peak_bytes"][0],
-                             "hot_sku_cache_size": s.hot_sku_cache_size, **fp,
-                             "target_bytes_per_sku_median": 2048,
-                             "met": fp["bytes_per_sku_median"] is not None and fp["bytes_per_sku_median"] <= 2048}
-            print(f"replay: {len(events)} events, {r['events_per_s']:.0f} events/s, "
-                  f"{fp['skus']} SKUs, median {fp['bytes_per_sku_median']:.0f} B/SKU", flush=True)
+            out["replay"] = {
+                "events": len(events),
+                "events_per_s": r["events_per_s"],
+                "worker_rss_peak_bytes": r["worker_rss_peak_bytes"][0],
+                "hot_sku_cache_size": s.hot_sku_cache_size,
+                **fp,
+                "target_bytes_per_sku_median": 2048,
+                "met": fp["bytes_per_sku_median"] is not None
+                and fp["bytes_per_sku_median"] <= 2048,
+            }
+            print(
+                f"replay: {len(events)} events, {r['events_per_s']:.0f} events/s, "
+                f"{fp['skus']} SKUs, median {fp['bytes_per_sku_median']:.0f} B/SKU",
+                flush=True,
+            )
         syn: list[dict[str, Any]] = []
         for k in sku_counts:
             events = synthetic_orders(args.synthetic_events, k, args.days)
             name = f"syn{k}"
             topics = topic_set(env, name, args.partitions)
             targets = publish(env.kafka, topics["orders"], events)
-            s = bench_settings(env, name, topics, args.partitions, hot_sku_cache_size=args.cache_size)
+            s = bench_settings(
+                env, name, topics, args.partitions, hot_sku_cache_size=args.cache_size
+            )
             watch = GroupWatch(env.kafka, s.app_id)
             try:
                 r = drain([restock_worker(s, env.tmp / f"{name}.log")], watch, targets)
             finally:
                 watch.close()
             distinct = len({e.key for e in events})
-            syn.append({"skus": k, "distinct_skus_touched": distinct, "events": len(events),
-                        "events_per_s": r["events_per_s"], "worker_rss_peak_bytes": r["worker_rss_peak_bytes"][0]})
-            print(f"synthetic {k} SKUs: {r['events_per_s']:.0f} events/s, "
-                  f"RSS {r['worker_rss_peak_bytes'][0] / 2**20:.0f} MiB", flush=True)
+            syn.append(
+                {
+                    "skus": k,
+                    "distinct_skus_touched": distinct,
+                    "events": len(events),
+                    "events_per_s": r["events_per_s"],
+                    "worker_rss_peak_bytes": r["worker_rss_peak_bytes"][0],
+                }
+            )
+            print(
+                f"synthetic {k} SKUs: {r['events_per_s']:.0f} events/s, "
+                f"RSS {r['worker_rss_peak_bytes'][0] / 2**20:.0f} MiB",
+                flush=True,
+            )
     base = syn[0] if syn else None
     for row in syn:
         row["events_per_s_ratio"] = ratio(row["events_per_s"], base["events_per_s"])
         row["rss_ratio"] = ratio(row["worker_rss_peak_bytes"], base["worker_rss_peak_bytes"])
-    out.update({
-        "synthetic": syn,
-        "synthetic_days": args.days,
-        "hot_sku_cache_size": args.cache_size,
-        "events_per_s_flat": all(0.8 <= (r["events_per_s_ratio"] or 0) <= 1.25 for r in syn),
-        "rss_bounded": all((r["rss_ratio"] or 0) <= 1.25 for r in syn),
-        "wall_s": round(time.perf_counter() - t_start, 1),
-        "machine": machine(),
-    })
+    out.update(
+        {
+            "synthetic": syn,
+            "synthetic_days": args.days,
+            "hot_sku_cache_size": args.cache_size,
+            "events_per_s_flat": all(0.8 <= (r["events_per_s_ratio"] or 0) <= 1.25 for r in syn),
+            "rss_bounded": all((r["rss_ratio"] or 0) <= 1.25 for r in syn),
+            "wall_s": round(time.perf_counter() - t_start, 1),
+            "machine": machine(),
+        }
+    )
     if "replay" in out:
         rp = out["replay"]
-        print_table(f"4a. Redis per SKU@location after an Online Retail replay ({rp['events']:,} orders)",
-                    ["measure", "value"],
-                    [["SKUs", rp["skus"]], ["keys per SKU (max)", rp["keys_per_sku_max"]],
-                     ["bytes/SKU median (MEMORY USAGE)", rp["bytes_per_sku_median"]],
-                     ["bytes/SKU p99", rp["bytes_per_sku_p99"]],
-                     ["partition index bytes/SKU", rp["index_bytes_per_sku"]],
-                     ["median / 2 KB target", ratio(rp["bytes_per_sku_median"], 2048)],
-                     ["one Cluster slot per SKU", rp["cluster_one_slot_per_sku"]],
-                     ["worker RSS peak (MiB)", rp["worker_rss_peak_bytes"] / 2**20],
-                     ["events/s", rp["events_per_s"]]])
-    print_table(f"4b. synthetic SKUs ({args.synthetic_events:,} orders each, hot_sku_cache_size={args.cache_size:,})",
-                ["SKUs", "touched", "events/s", "ratio", "RSS MiB", "RSS ratio"],
-                [[r["skus"], r["distinct_skus_touched"], r["events_per_s"], r["events_per_s_ratio"],
-                  r["worker_rss_peak_bytes"] / 2**20, r["rss_ratio"]] for r in syn])
+        print_table(
+            f"4a. Redis per SKU@location after an Online Retail replay ({rp['events']:,} orders)",
+            ["measure", "value"],
+            [
+                ["SKUs", rp["skus"]],
+                ["keys per SKU (max)", rp["keys_per_sku_max"]],
+                ["bytes/SKU median (MEMORY USAGE)", rp["bytes_per_sku_median"]],
+                ["bytes/SKU p99", rp["bytes_per_sku_p99"]],
+                ["partition index bytes/SKU", rp["index_bytes_per_sku"]],
+                ["median / 2 KB target", ratio(rp["bytes_per_sku_median"], 2048)],
+                ["one Cluster slot per SKU", rp["cluster_one_slot_per_sku"]],
+                ["worker RSS peak (MiB)", rp["worker_rss_peak_bytes"] / 2**20],
+                ["events/s", rp["events_per_s"]],
+            ],
+        )
+    print_table(
+        f"4b. synthetic SKUs ({args.synthetic_events:,} orders each, "
+        f"hot_sku_cache_size={args.cache_size:,})",
+        ["SKUs", "touched", "events/s", "ratio", "RSS MiB", "RSS ratio"],
+        [
+            [
+                r["skus"],
+                r["distinct_skus_touched"],
+                r["events_per_s"],
+                r["events_per_s_ratio"],
+                r["worker_rss_peak_bytes"] / 2**20,
+                r["rss_ratio"],
+            ]
+            for r in syn
+        ],
+    )
     write_json(args.json, out)
 
 

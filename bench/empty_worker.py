@@ -25,13 +25,24 @@ from streams.topics import input_roles  # noqa: E402
 s = Settings()
 _limit_fetch_wait(s.fetch_max_wait_ms)
 app = faust.App(
-    s.app_id, broker=f"kafka://{s.kafka_bootstrap_servers}", store="memory://",
-    topic_partitions=s.topic_partitions, topic_allow_declare=True, topic_disable_leader=True,
-    consumer_auto_offset_reset="earliest", broker_commit_every=s.flush_every_events,
-    broker_commit_interval=s.commit_interval_s, broker_rebalance_timeout=s.rebalance_timeout_s,
-    broker_session_timeout=s.session_timeout_s, broker_heartbeat_interval=s.heartbeat_interval_s,
-    web_enabled=True, web_port=s.web_port, web_bind=s.web_host, datadir=str(s.worker_data_dir),
-    producer_linger_ms=5, stream_wait_empty=True,
+    s.app_id,
+    broker=f"kafka://{s.kafka_bootstrap_servers}",
+    store="memory://",
+    topic_partitions=s.topic_partitions,
+    topic_allow_declare=True,
+    topic_disable_leader=True,
+    consumer_auto_offset_reset="earliest",
+    broker_commit_every=s.flush_every_events,
+    broker_commit_interval=s.commit_interval_s,
+    broker_rebalance_timeout=s.rebalance_timeout_s,
+    broker_session_timeout=s.session_timeout_s,
+    broker_heartbeat_interval=s.heartbeat_interval_s,
+    web_enabled=True,
+    web_port=s.web_port,
+    web_bind=s.web_host,
+    datadir=str(s.worker_data_dir),
+    producer_linger_ms=5,
+    stream_wait_empty=True,
 )
 inputs = app.topic(*input_roles(s), key_serializer="raw", value_serializer="raw")
 state = {"ready": False}

@@ -56,16 +56,26 @@ from common import (  # noqa: E402
 )
 
 
-async def measured_phase(env: Any, settings: Any, topics: dict[str, str], events: list[Any],
-                         rate: float, duration_s: float, sample_every: int, poll_ms: float,
-                         drain_s: float) -> dict[str, Any]:
+async def measured_phase(
+    env: Any,
+    settings: Any,
+    topics: dict[str, str],
+    events: list[Any],
+    rate: float,
+    duration_s: float,
+    sample_every: int,
+    poll_ms: float,
+    drain_s: float,
+) -> dict[str, Any]:
     import redis.asyncio as aredis
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
     from schemas.events import encode_event
 
     n_total = min(len(events), int(rate * duration_s))
-    sent_at: dict[tuple[int, int], tuple[float, str]] = {}  # (partition, offset) -> (produce time, key)
+    sent_at: dict[
+        tuple[int, int], tuple[float, str]
+    ] = {}  # (partition, offset) -> (produce time, key)
     pending: dict[str, list[tuple[int, float]]] = {}  # sku key -> [(offset, produce time)]
     durable: list[float] = []
     decision_ts: list[float] = []
@@ -76,12 +86,18 @@ async def measured_phase(env: Any, settings: Any, topics: dict[str, str], events
     stop = asyncio.Event()
 
     producer = AIOKafkaProducer(bootstrap_servers=env.kafka, linger_ms=0, acks=1)
-    consumer = AIOKafkaConsumer(bootstrap_servers=env.kafka, enable_auto_commit=False,
-                                fetch_max_wait_ms=5, auto_offset_reset="latest")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=env.kafka,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=5,
+        auto_offset_reset="latest",
+    )
     r = aredis.Redis.from_url(env.redis_url)
     await producer.start()
     await consumer.start()
-    parts = consumer.partitions_for_topic(topics["reorders"]) or set(range(settings.topic_partitions))
+    parts = consumer.partitions_for_topic(topics["reorders"]) or set(
+        range(settings.topic_partitions)
+    )
     tps = [TopicPartition(topics["reorders"], p) for p in sorted(parts)]
     consumer.assign(tps)
     await consumer.seek_to_end(*tps)
@@ -94,6 +110,7 @@ async def measured_phase(env: Any, settings: Any, topics: dict[str, str], events
             sent_at[(md.partition, md.offset)] = (ts, key)
             if sample:
                 pending.setdefault(key, []).append((md.offset, ts))
+
         return cb
 
     async def produce() -> None:
@@ -104,8 +121,12 @@ async def measured_phase(env: Any, settings: Any, topics: dict[str, str], events
             while i < due:
                 ev = events[i]
                 ts = time.time()
-                fut = await producer.send(topics["orders"], value=encode_event(ev), key=ev.key.encode(),
-                                          timestamp_ms=int(ts * 1000))
+                fut = await producer.send(
+                    topics["orders"],
+                    value=encode_event(ev),
+                    key=ev.key.encode(),
+                    timestamp_ms=int(ts * 1000),
+                )
                 fut.add_done_callback(on_sent(ev.key, ts, i % sample_every == 0))
                 i += 1
             await asyncio.sleep(0.001)
@@ -146,7 +167,9 @@ async def measured_phase(env: Any, settings: Any, topics: dict[str, str], events
                 for rec in recs:
                     d = json.loads(rec.value)
                     ex = d.get("explanation", {})
-                    sent = sent_at.get((int(ex.get("trigger_partition", -1)), int(ex.get("trigger_offset", -1))))
+                    sent = sent_at.get(
+                        (int(ex.get("trigger_partition", -1)), int(ex.get("trigger_offset", -1)))
+                    )
                     if ex.get("trigger_topic") != topics["orders"] or sent is None:
                         decisions_other += 1
                         continue
@@ -174,33 +197,53 @@ async def measured_phase(env: Any, settings: Any, topics: dict[str, str], events
         "achieved_rate_events_per_s": round(n_total / produce_s, 1),
         "durable_samples": len(durable),
         "durable_samples_not_seen": lost_samples,
-        "durable_ms": {k: (v * ms if v is not None else None) for k, v in percentiles(durable).items()},
+        "durable_ms": {
+            k: (v * ms if v is not None else None) for k, v in percentiles(durable).items()
+        },
         "decisions": len(decision_ts),
         "decisions_untracked": decisions_other,
-        "decision_ms": {k: (v * ms if v is not None else None) for k, v in percentiles(decision_ts).items()},
+        "decision_ms": {
+            k: (v * ms if v is not None else None) for k, v in percentiles(decision_ts).items()
+        },
         "decisions_own_sku": len(decision_own),
-        "decision_own_sku_ms": {k: (v * ms if v is not None else None) for k, v in percentiles(decision_own).items()},
+        "decision_own_sku_ms": {
+            k: (v * ms if v is not None else None) for k, v in percentiles(decision_own).items()
+        },
         "decisions_on_period_close": len(decision_close),
-        "decision_period_close_ms": {k: (v * ms if v is not None else None)
-                                     for k, v in percentiles(decision_close).items()},
-        "decision_received_ms": {k: (v * ms if v is not None else None)
-                                 for k, v in percentiles(decision_rx).items()},
+        "decision_period_close_ms": {
+            k: (v * ms if v is not None else None) for k, v in percentiles(decision_close).items()
+        },
+        "decision_received_ms": {
+            k: (v * ms if v is not None else None) for k, v in percentiles(decision_rx).items()
+        },
     }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--warmup-events", type=int, default=60_000)
-    ap.add_argument("--probe-events", type=int, default=20_000,
-                    help="published at once after the warm-up; their drain rate is the max rate")
+    ap.add_argument(
+        "--probe-events",
+        type=int,
+        default=20_000,
+        help="published at once after the warm-up; their drain rate is the max rate",
+    )
     ap.add_argument("--duration-s", type=float, default=60.0)
     ap.add_argument("--load", type=float, default=0.5, help="fraction of the maximum rate")
-    ap.add_argument("--rate", type=float, default=None, help="events/s (overrides the measured max)")
-    ap.add_argument("--throughput-json", type=Path, default=None,
-                    help="take the max rate from bench 1's restock_events_per_s")
+    ap.add_argument(
+        "--rate", type=float, default=None, help="events/s (overrides the measured max)"
+    )
+    ap.add_argument(
+        "--throughput-json",
+        type=Path,
+        default=None,
+        help="take the max rate from bench 1's restock_events_per_s",
+    )
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--flush-interval-s", type=float, default=None, help="worker flush_interval_s")
-    ap.add_argument("--flush-every-events", type=int, default=None, help="worker flush_every_events")
+    ap.add_argument(
+        "--flush-every-events", type=int, default=None, help="worker flush_every_events"
+    )
     ap.add_argument("--sample-every", type=int, default=5)
     ap.add_argument("--poll-ms", type=float, default=2.0)
     ap.add_argument("--json", type=Path, default=OUT / "latency.json")
@@ -215,7 +258,11 @@ def main() -> None:
     max_needed = int((args.rate or 10_000) * args.duration_s)
     all_events = online_retail_orders()
     w_end, p_end = args.warmup_events, args.warmup_events + args.probe_events
-    warm, probe, rest = all_events[:w_end], all_events[w_end:p_end], all_events[p_end : p_end + max_needed]
+    warm, probe, rest = (
+        all_events[:w_end],
+        all_events[w_end:p_end],
+        all_events[p_end : p_end + max_needed],
+    )
     with stack() as env:
         topics = topic_set(env, "latency", args.partitions)
         s = bench_settings(env, "latency", topics, args.partitions, **overrides)
@@ -235,16 +282,31 @@ def main() -> None:
             if args.rate:
                 max_rate, source = args.rate / args.load, "--rate"
             elif args.throughput_json and args.throughput_json.exists():
-                max_rate = float(json.loads(args.throughput_json.read_text())["restock_events_per_s"])
+                max_rate = float(
+                    json.loads(args.throughput_json.read_text())["restock_events_per_s"]
+                )
                 source = str(args.throughput_json)
             else:
                 max_rate, source = warm_rate, "probe drain (this run)"
             rate = args.load * max_rate
-            print(f"probe drained at {warm_rate:.0f} events/s; max rate {max_rate:.0f} ({source}); "
-                  f"measuring at {rate:.0f} events/s for {args.duration_s:.0f} s", flush=True)
-            res = asyncio.run(measured_phase(env, s, topics, rest, rate, args.duration_s,
-                                             args.sample_every, args.poll_ms,
-                                             drain_s=max(3.0, 5 * s.flush_interval_s)))
+            print(
+                f"probe drained at {warm_rate:.0f} events/s; max rate {max_rate:.0f} ({source}); "
+                f"measuring at {rate:.0f} events/s for {args.duration_s:.0f} s",
+                flush=True,
+            )
+            res = asyncio.run(
+                measured_phase(
+                    env,
+                    s,
+                    topics,
+                    rest,
+                    rate,
+                    args.duration_s,
+                    args.sample_every,
+                    args.poll_ms,
+                    drain_s=max(3.0, 5 * s.flush_interval_s),
+                )
+            )
             rss = w.pid and __import__("common").rss_bytes(w.pid)
         finally:
             watch.close()
@@ -266,20 +328,52 @@ def main() -> None:
         **res,
         "decision_p99_target_ms": 50.0,
         "decision_p99_met": k["p99"] is not None and k["p99"] < 50.0,
-        "durable_p99_over_flush_interval": (d["p99"] / (1000 * s.flush_interval_s)) if d["p99"] else None,
+        "durable_p99_over_flush_interval": (d["p99"] / (1000 * s.flush_interval_s))
+        if d["p99"]
+        else None,
         "worker_rss_bytes": rss,
         "wall_s": round(time.perf_counter() - t_start, 1),
         "machine": machine(),
     }
-    print_table(f"3. latency at {args.load:g} x max rate = {res['achieved_rate_events_per_s']:.0f} events/s "
-                f"(flush_interval_s={s.flush_interval_s}, flush_every_events={s.flush_every_events})",
-                ["path", "samples", "p50 ms", "p95 ms", "p99 ms"],
-                [["order -> durable in Redis (seq fence)", res["durable_samples"], d["p50"], d["p95"], d["p99"]],
-                 ["order -> decision on reorders (record ts)", res["decisions"], k["p50"], k["p95"], k["p99"]],
-                 ["  of which about the ordering SKU", res["decisions_own_sku"], *res["decision_own_sku_ms"].values()],
-                 ["  of which silent SKUs on a period close", res["decisions_on_period_close"],
-                  *res["decision_period_close_ms"].values()],
-                 ["order -> decision received by a consumer", res["decisions"], rx["p50"], rx["p95"], rx["p99"]]])
+    print_table(
+        f"3. latency at {args.load:g} x max rate = "
+        f"{res['achieved_rate_events_per_s']:.0f} events/s "
+        f"(flush_interval_s={s.flush_interval_s}, flush_every_events={s.flush_every_events})",
+        ["path", "samples", "p50 ms", "p95 ms", "p99 ms"],
+        [
+            [
+                "order -> durable in Redis (seq fence)",
+                res["durable_samples"],
+                d["p50"],
+                d["p95"],
+                d["p99"],
+            ],
+            [
+                "order -> decision on reorders (record ts)",
+                res["decisions"],
+                k["p50"],
+                k["p95"],
+                k["p99"],
+            ],
+            [
+                "  of which about the ordering SKU",
+                res["decisions_own_sku"],
+                *res["decision_own_sku_ms"].values(),
+            ],
+            [
+                "  of which silent SKUs on a period close",
+                res["decisions_on_period_close"],
+                *res["decision_period_close_ms"].values(),
+            ],
+            [
+                "order -> decision received by a consumer",
+                res["decisions"],
+                rx["p50"],
+                rx["p95"],
+                rx["p99"],
+            ],
+        ],
+    )
     write_json(args.json, out)
 
 

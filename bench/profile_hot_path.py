@@ -75,7 +75,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=500, help="flush_every_events")
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--throughput-json", type=Path, default=OUT / "throughput.json")
-    ap.add_argument("--top", type=int, default=25, help="also print the top N functions by own time")
+    ap.add_argument(
+        "--top", type=int, default=25, help="also print the top N functions by own time"
+    )
     ap.add_argument("--json", type=Path, default=OUT / "profile.json")
     args = ap.parse_args()
 
@@ -91,14 +93,28 @@ def main() -> None:
     records = []
     for ev in events:
         p = hash(ev.key) % args.partitions  # any stable partitioning; the pipeline only needs one
-        records.append(Record("orders", p, offsets[p], ev.key.encode(), encode_event(ev),
-                              int(ev.occurred_at.timestamp() * 1000)))
+        records.append(
+            Record(
+                "orders",
+                p,
+                offsets[p],
+                ev.key.encode(),
+                encode_event(ev),
+                int(ev.occurred_at.timestamp() * 1000),
+            )
+        )
         offsets[p] += 1
     with stack() as env:
         settings = Settings(redis_url=env.redis_url, redis_key_prefix=f"profile-{env.run}")
-        store = RedisStateStore.from_url(env.redis_url, settings.redis_key_prefix, settings.cold_sku_ttl_s)
-        pipe = Pipeline(SkuProcessor(processor_config(settings)), store, {"orders": "orders"},
-                        cache_size=settings.hot_sku_cache_size)
+        store = RedisStateStore.from_url(
+            env.redis_url, settings.redis_key_prefix, settings.cold_sku_ttl_s
+        )
+        pipe = Pipeline(
+            SkuProcessor(processor_config(settings)),
+            store,
+            {"orders": "orders"},
+            cache_size=settings.hot_sku_cache_size,
+        )
         decisions = 0
 
         def run(recs: list[Any]) -> None:
@@ -133,14 +149,24 @@ def main() -> None:
         worker_us = 1e6 / tj["restock_events_per_s"]
     else:
         worker_us = None
-    rows = [[label, v["calls"], 1e6 * v["cum_s"] / n, v["cum_s"] / wall] for label, v in stages.items()]
+    rows = [
+        [label, v["calls"], 1e6 * v["cum_s"] / n, v["cum_s"] / wall] for label, v in stages.items()
+    ]
     if faust_us is not None:
-        rows.append(["Faust consume/ack/commit (1 / empty-agent events/s, bench 1)", None, faust_us, None])
+        rows.append(
+            ["Faust consume/ack/commit (1 / empty-agent events/s, bench 1)", None, faust_us, None]
+        )
         rows.append(["whole worker (1 / restock events/s, bench 1)", None, worker_us, None])
     own = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[: args.top]  # type: ignore[attr-defined]
-    top = [{"function": f"{Path(fn).name}:{line}:{name}", "own_us_per_event": 1e6 * tt / n,
-            "cum_us_per_event": 1e6 * ct / n, "calls": nc}
-           for (fn, line, name), (_cc, nc, tt, ct, _c) in own]
+    top = [
+        {
+            "function": f"{Path(fn).name}:{line}:{name}",
+            "own_us_per_event": 1e6 * tt / n,
+            "cum_us_per_event": 1e6 * ct / n,
+            "calls": nc,
+        }
+        for (fn, line, name), (_cc, nc, tt, ct, _c) in own
+    ]
     out = {
         "bench": "profile",
         "skip": args.skip,
@@ -155,15 +181,21 @@ def main() -> None:
         "faust_us_per_event_empty_agent": faust_us,
         "worker_us_per_event": worker_us,
         "top_own_time": top,
-        "note": "cProfile inflates per-call overhead of small functions ~1.5-2x; compare stages with each other",
+        "note": "cProfile inflates small calls ~1.5-2x; compare stages with each other",
         "machine": machine(),
     }
     _ = total_cum
-    print_table(f"hot path per event (cProfile, orders {args.skip:,}..{args.skip + n:,}, "
-                f"{decisions:,} decisions, {1e6 * wall / n:.0f} us/event profiled)",
-                ["stage (cumulative; indented = nested)", "calls", "us/event", "share"], rows)
-    print_table("top functions by own time", ["function", "calls", "own us/event", "cum us/event"],
-                [[t["function"], t["calls"], t["own_us_per_event"], t["cum_us_per_event"]] for t in top])
+    print_table(
+        f"hot path per event (cProfile, orders {args.skip:,}..{args.skip + n:,}, "
+        f"{decisions:,} decisions, {1e6 * wall / n:.0f} us/event profiled)",
+        ["stage (cumulative; indented = nested)", "calls", "us/event", "share"],
+        rows,
+    )
+    print_table(
+        "top functions by own time",
+        ["function", "calls", "own us/event", "cum us/event"],
+        [[t["function"], t["calls"], t["own_us_per_event"], t["cum_us_per_event"]] for t in top],
+    )
     write_json(args.json, out)
 
 

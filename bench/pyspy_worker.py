@@ -46,12 +46,26 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("projection (project_inventory)", ("project_inventory (",)),
     ("forecast_distribution", ("forecast_distribution (",)),
     ("forecaster learn_one", ("learn_one (agents/forecasting",)),
-    ("build decision events (pydantic)", ("_reorder (agents/processor", "_overstock (agents/processor",
-                                          "_explanation (agents/processor")),
+    (
+        "build decision events (pydantic)",
+        (
+            "_reorder (agents/processor",
+            "_overstock (agents/processor",
+            "_explanation (agents/processor",
+        ),
+    ),
     ("decode + validate (pydantic)", ("decode_for_topic_role (",)),
     ("state load on cache miss", ("load_many (",)),
-    ("other processor/pipeline/demand code", ("agents/processor.py", "agents/pipeline.py", "agents/demand.py",
-                                             "agents/state.py", "agents/inventory.py")),
+    (
+        "other processor/pipeline/demand code",
+        (
+            "agents/processor.py",
+            "agents/pipeline.py",
+            "agents/demand.py",
+            "agents/state.py",
+            "agents/inventory.py",
+        ),
+    ),
     ("produce decisions (worker._produce -> aiokafka)", ("_produce (agents/worker",)),
     ("metrics", ("streams/metrics.py",)),
 ]
@@ -60,7 +74,8 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
 def classify(stack: str) -> str:
     """Stage of one collapsed stack (frames separated by ``;``, root first).
 
-    >>> classify("main (x.py:1);process (agents/pipeline.py:9);compute_levels (agents/policy.py:7);ppf (s.py:1)")
+    >>> classify("main (x.py:1);process (agents/pipeline.py:9);"
+    ...          "compute_levels (agents/policy.py:7);ppf (s.py:1)")
     'policy.compute_levels (scipy quantiles)'
     >>> classify("run (asyncio/events.py:1);_run_once (asyncio/base_events.py:2)")
     'Faust / aiokafka / asyncio machinery'
@@ -99,9 +114,25 @@ def main() -> None:
             while watch.done(warm) < sum(warm.values()):
                 time.sleep(0.1)
             publish(env.kafka, topics["orders"], events[args.skip :])
-            rc = subprocess.call([pyspy, "record", "--pid", str(w.pid), "--duration", str(int(args.duration_s)),
-                                  "--rate", str(args.rate_hz), "--format", "raw", "--output", str(raw),
-                                  "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+            rc = subprocess.call(
+                [
+                    pyspy,
+                    "record",
+                    "--pid",
+                    str(w.pid),
+                    "--duration",
+                    str(int(args.duration_s)),
+                    "--rate",
+                    str(args.rate_hz),
+                    "--format",
+                    "raw",
+                    "--output",
+                    str(raw),
+                    "--nonblocking",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.STDOUT,
+            )
             if rc != 0 or not raw.exists():
                 sys.exit(f"py-spy failed ({rc}); ptrace may be forbidden here")
             text = raw.read_text()
@@ -117,11 +148,21 @@ def main() -> None:
         counts[classify(stack_str)] = counts.get(classify(stack_str), 0) + int(n)
         total += int(n)
     shares = {k: round(v / total, 4) for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}
-    out = {"bench": "pyspy_worker", "skip": args.skip, "duration_s": args.duration_s, "samples": total,
-           "rate_hz": args.rate_hz, "share_of_samples": shares, "machine": machine()}
-    print_table(f"restock worker, py-spy {args.duration_s:.0f} s at {args.rate_hz} Hz ({total} samples, "
-                f"orders after #{args.skip:,}); innermost stage per sample",
-                ["stage", "samples", "share"], [[k, counts[k], v] for k, v in shares.items()])
+    out = {
+        "bench": "pyspy_worker",
+        "skip": args.skip,
+        "duration_s": args.duration_s,
+        "samples": total,
+        "rate_hz": args.rate_hz,
+        "share_of_samples": shares,
+        "machine": machine(),
+    }
+    print_table(
+        f"restock worker, py-spy {args.duration_s:.0f} s at {args.rate_hz} Hz ({total} samples, "
+        f"orders after #{args.skip:,}); innermost stage per sample",
+        ["stage", "samples", "share"],
+        [[k, counts[k], v] for k, v in shares.items()],
+    )
     write_json(args.json, out)
 
 

@@ -58,7 +58,9 @@ def main() -> None:
             for i in range(n):
                 from streams.stack import free_port
 
-                si = s.model_copy(update={"web_port": free_port(), "worker_data_dir": env.tmp / f"scale{n}-{i}"})
+                si = s.model_copy(
+                    update={"web_port": free_port(), "worker_data_dir": env.tmp / f"scale{n}-{i}"}
+                )
                 workers.append(restock_worker(si, env.tmp / f"scale{n}-{i}.log"))
             watch = GroupWatch(env.kafka, s.app_id)
             try:
@@ -80,9 +82,11 @@ def main() -> None:
         "wall_s": round(time.perf_counter() - t_start, 1),
         "machine": machine(),
     }
-    print_table(f"2. scale-out ({len(events):,} orders, {args.partitions} partitions, one group)",
-                ["workers", "events/s", "speed-up"],
-                [["1", one, 1.0], ["2", two, out["speedup"]]])
+    print_table(
+        f"2. scale-out ({len(events):,} orders, {args.partitions} partitions, one group)",
+        ["workers", "events/s", "speed-up"],
+        [["1", one, 1.0], ["2", two, out["speedup"]]],
+    )
     write_json(args.json, out)
 
 

@@ -45,7 +45,9 @@ from common import (  # noqa: E402
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--events", type=int, default=200_000, help="order events (>= 200k for the issue)")
+    ap.add_argument(
+        "--events", type=int, default=200_000, help="order events (>= 200k for the issue)"
+    )
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=1, help="a/b pairs; medians reported")
     ap.add_argument("--json", type=Path, default=OUT / "throughput.json")
@@ -72,8 +74,11 @@ def main() -> None:
                 finally:
                     watch.close()
                 runs[name].append(r)
-                print(f"round {rnd} {name:12s} {r['events_per_s']:10.0f} events/s "
-                      f"({r['window_events']} events in {r['window_s']:.1f} s)", flush=True)
+                print(
+                    f"round {rnd} {name:12s} {r['events_per_s']:10.0f} events/s "
+                    f"({r['window_events']} events in {r['window_s']:.1f} s)",
+                    flush=True,
+                )
     a = statistics.median(r["events_per_s"] for r in runs["empty_agent"])
     b = statistics.median(r["events_per_s"] for r in runs["restock"])
     out = {
@@ -86,16 +91,25 @@ def main() -> None:
         "ratio_restock_over_empty": ratio(b, a),
         "target": ">= 0.8",
         "met": (b / a) >= 0.8,
-        "restock_worker_rss_peak_bytes": max(r["worker_rss_peak_bytes"][0] for r in runs["restock"]),
-        "empty_worker_rss_peak_bytes": max(r["worker_rss_peak_bytes"][0] for r in runs["empty_agent"]),
+        "restock_worker_rss_peak_bytes": max(
+            r["worker_rss_peak_bytes"][0] for r in runs["restock"]
+        ),
+        "empty_worker_rss_peak_bytes": max(
+            r["worker_rss_peak_bytes"][0] for r in runs["empty_agent"]
+        ),
         "runs": runs,
         "wall_s": round(time.perf_counter() - t_start, 1),
         "machine": machine(),
     }
-    print_table(f"1. throughput vs framework ceiling ({len(events):,} Online Retail orders, "
-                f"{args.partitions} partitions, 1 worker)",
-                ["worker", "events/s", "ratio"],
-                [["(a) Faust, empty agent", a, 1.0], ["(b) restock worker", b, out["ratio_restock_over_empty"]]])
+    print_table(
+        f"1. throughput vs framework ceiling ({len(events):,} Online Retail orders, "
+        f"{args.partitions} partitions, 1 worker)",
+        ["worker", "events/s", "ratio"],
+        [
+            ["(a) Faust, empty agent", a, 1.0],
+            ["(b) restock worker", b, out["ratio_restock_over_empty"]],
+        ],
+    )
     write_json(args.json, out)
 
 

@@ -42,7 +42,9 @@ def test_percentiles_and_ratio() -> None:
     assert common.ratio(1, 0) is None
 
 
-@pytest.mark.parametrize("module", ["common", "backtest_vs_statsforecast"])
+@pytest.mark.parametrize(
+    "module", ["common", "backtest_vs_statsforecast", "whole_job", "pyspy_worker", "run_all"]
+)
 def test_doctests(module: str) -> None:
     mod = importlib.import_module(module)
     failed, _ = doctest.testmod(mod)
@@ -61,12 +63,29 @@ def test_synthetic_orders_are_deterministic_and_spread() -> None:
 
 def test_summary_rows_read_each_json(tmp_path: Path) -> None:
     run_all = importlib.import_module("run_all")
-    (tmp_path / "throughput.json").write_text(json.dumps({
-        "events": 200000, "restock_events_per_s": 800.0, "empty_agent_events_per_s": 8000.0,
-        "ratio_restock_over_empty": 0.1, "met": False}))
-    (tmp_path / "scaleout.json").write_text(json.dumps({
-        "events": 200000, "partitions": 4, "one_worker_events_per_s": 800.0,
-        "two_workers_events_per_s": 1400.0, "speedup": 1.75, "met": True}))
+    (tmp_path / "throughput.json").write_text(
+        json.dumps(
+            {
+                "events": 200000,
+                "restock_events_per_s": 800.0,
+                "empty_agent_events_per_s": 8000.0,
+                "ratio_restock_over_empty": 0.1,
+                "met": False,
+            }
+        )
+    )
+    (tmp_path / "scaleout.json").write_text(
+        json.dumps(
+            {
+                "events": 200000,
+                "partitions": 4,
+                "one_worker_events_per_s": 800.0,
+                "two_workers_events_per_s": 1400.0,
+                "speedup": 1.75,
+                "met": True,
+            }
+        )
+    )
     rows = run_all.summary_rows(tmp_path)
     assert [r[0] for r in rows] == ["1 throughput (b)/(a)", "2 scale-out 2 vs 1 worker"]
     assert rows[0][3] == 0.1 and rows[0][5] is False
