@@ -40,7 +40,10 @@ from typing import Any
 import faust
 import redis
 import yaml
+from faust.types import TP
+from prometheus_client import Gauge
 
+from agents.alignment import EventTimeAligner, rank_topics
 from agents.pipeline import Pipeline, Record
 from agents.policy import PolicyParams
 from agents.processor import ProcessorConfig, SkuProcessor
@@ -53,6 +56,8 @@ log = logging.getLogger(__name__)
 
 FAULT_EXIT_CODE = 86  # exit code of an injected fault (tests only)
 REDIS_REGRESSION_EXIT_CODE = 75  # EX_TEMPFAIL: Redis lost writes; restart to rebuild from Kafka
+ALIGNER_HELD = Gauge("restock_aligner_held_records",
+                     "Input records consumed but held by the event-time aligner (not yet applied or acked)")
 
 
 def rewind_targets(committed: dict[Any, int | None], progress: dict[tuple[str, int], int]) -> dict[Any, int]:
@@ -270,40 +275,94 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> f
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
+    # Event-time alignment of the input topics (agents.alignment): records wait in the aligner
+    # until the merge rule releases them; a held record is not acked (Faust commits only the
+    # contiguous acked prefix of a partition, and released records are always a prefix of each
+    # topic-partition), and it is not in Faust's in-flight set either (so a rebalance does not
+    # wait for it: it is dropped on revocation and re-read from the committed offset).
+    aligner: EventTimeAligner[Any] = EventTimeAligner(
+        rank_topics(roles), idle_s=settings.alignment_idle_s, max_buffered=settings.alignment_max_buffered)
+    app.restock_aligner = aligner  # type: ignore[attr-defined]
+    batch_lock = asyncio.Lock()  # one batch at a time: the agent and the release timer
+    current: dict[str, Any] = {}  # "stream": the agent's stream (acks go through it)
+
+    def _highwater(tp: tuple[str, int]) -> int | None:
+        try:
+            return app.consumer.highwater(TP(tp[0], tp[1]))
+        except Exception:  # noqa: BLE001 - not assigned (any more) or no consumer: unknown
+            return None
+
+    def _in_flight() -> Any:
+        """Faust's set of delivered, unacked messages (what a rebalance waits for), or None."""
+        return getattr(app.consumer, "_unacked_messages", None)
+
     @app.agent(inputs, name="apply_events")
     async def apply_events(stream: faust.StreamT) -> None:
         # noack_take: events are acked by us, after their state is durable. (take_events acks
         # in a finally block, so a batch cancelled at shutdown would be committed unapplied.)
+        current["stream"] = stream
         async for events in stream.noack_take(settings.flush_every_events,
                                               within=settings.flush_interval_s):
-            t0 = time.perf_counter()
-            records = [
-                Record(e.message.topic, e.message.partition, e.message.offset, e.message.key,
-                       e.message.value if e.message.value is not None else b"",
-                       e.message.timestamp and int(e.message.timestamp * 1000))
+            now = time.monotonic()
+            items = [
+                (Record(e.message.topic, e.message.partition, e.message.offset, e.message.key,
+                        e.message.value if e.message.value is not None else b"",
+                        e.message.timestamp and int(e.message.timestamp * 1000)), e)
                 for e in events
             ]
-            try:
-                out = await _with_redis_retry(lambda r=records: pipeline.process(r))
-            except Exception:  # noqa: BLE001 - never crash the worker on one batch
-                log.exception("batch failed unexpectedly; states reloaded and batch retried")
-                pipeline.reset()
-                out = await _with_redis_retry(lambda r=records: pipeline.process(r))
-            batches_done = getattr(app, "restock_batches", 0) + 1
-            app.restock_batches = batches_done  # type: ignore[attr-defined]
-            await _produce(out.decisions, out.dead_letters)
-            _fault("after_produce", batches_done)
-            progress: dict[tuple[str, int], int] = {}
-            for r in records:
-                tp = (r.topic, r.partition)
-                progress[tp] = max(r.offset, progress.get(tp, -1))
-            await _save(out.dirty, out.partition_of, progress)
-            _fault("after_save", batches_done)
-            for event in events:
-                await stream.ack(event)
-            metrics.observe_batch(records, out, time.perf_counter() - t0, len(pipeline.cache))
-            if settings.fault_batch_delay_s:
-                await asyncio.sleep(settings.fault_batch_delay_s)
+            async with batch_lock:
+                aligner.add(items, now)  # stale deliveries (below the expected offset) are dropped
+                in_flight = _in_flight()
+                if in_flight is not None:
+                    for e in events:  # held (or stale) now; released ones are re-added below
+                        in_flight.discard(e.message)
+                await _release_and_process(now)
+
+    async def _release_and_process(now: float) -> None:
+        """Release what the aligner allows and process it as one batch (caller holds the lock)."""
+        released = aligner.release(_highwater, now)
+        ALIGNER_HELD.set(len(aligner))
+        if not released:
+            return
+        in_flight = _in_flight()
+        if in_flight is not None:
+            for _, e in released:
+                in_flight.add(e.message)
+        await _process([r for r, _ in released], [e for _, e in released])
+
+    async def _process(records: list[Record], events: list[Any]) -> None:
+        stream = current["stream"]
+        t0 = time.perf_counter()
+        try:
+            out = await _with_redis_retry(lambda r=records: pipeline.process(r))
+        except Exception:  # noqa: BLE001 - never crash the worker on one batch
+            log.exception("batch failed unexpectedly; states reloaded and batch retried")
+            pipeline.reset()
+            out = await _with_redis_retry(lambda r=records: pipeline.process(r))
+        batches_done = getattr(app, "restock_batches", 0) + 1
+        app.restock_batches = batches_done  # type: ignore[attr-defined]
+        await _produce(out.decisions, out.dead_letters)
+        _fault("after_produce", batches_done)
+        # Progress: the highest *released* offset per topic-partition (held records are not in
+        # this batch, so Redis never claims an offset whose event was not applied).
+        progress: dict[tuple[str, int], int] = {}
+        for r in records:
+            tp = (r.topic, r.partition)
+            progress[tp] = max(r.offset, progress.get(tp, -1))
+        await _save(out.dirty, out.partition_of, progress)
+        _fault("after_save", batches_done)
+        for event in events:
+            await stream.ack(event)
+        metrics.observe_batch(records, out, time.perf_counter() - t0, len(pipeline.cache))
+        if settings.fault_batch_delay_s:
+            await asyncio.sleep(settings.fault_batch_delay_s)
+
+    @app.timer(settings.flush_interval_s)
+    async def release_held() -> None:
+        """Release held records when no new record arrives (a watermark came, or a bound expired)."""
+        if len(aligner) and "stream" in current:
+            async with batch_lock:
+                await _release_and_process(time.monotonic())
 
     def _fault(point: str, batch: int) -> None:
         """Test hook: die like ``kill -9`` at ``point`` of batch ``fault_after_batches``."""
@@ -348,8 +407,10 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> f
     @app.on_partitions_revoked.connect
     async def _on_revoked(app: faust.App, revoked: set, **_: Any) -> None:  # type: ignore[type-arg]
         app.restock_ready = False  # type: ignore[attr-defined]
-        pipeline.reset()
-        durable.clear()
+        async with batch_lock:  # let a batch in flight finish first
+            aligner.reset()  # held records were not acked: they are re-read after the seek
+            pipeline.reset()
+            durable.clear()
 
     async def _rewind(consumer: Any) -> None:
         """After Faust's seek to committed offsets: seek back to Redis' progress where it is behind."""
@@ -368,6 +429,7 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> f
                 delay = min(delay * 2, 5.0)
         committed = {tp: consumer._committed_offset.get(tp) for tp in assigned}
         targets = rewind_targets(committed, stored)
+        earliest = await _earliest(consumer, assigned)
         durable.clear()
         durable.update({tp: off for tp, off in stored.items() if tp[0] in roles})
         if targets:
@@ -378,6 +440,28 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> f
                             extra={"topic": tp.topic, "partition": tp.partition, "offset": target})
             metrics.REWINDS.inc(len(targets))
             await consumer.seek_wait(targets)
+        # Where each input partition will be read from: the aligner's "drained" test compares it
+        # (then the offsets it receives) with the high watermark. Anything it held is dropped.
+        starts: dict[tuple[str, int], int] = {}
+        for tp in assigned:
+            pos = targets[tp] if tp in targets else committed.get(tp)
+            low = earliest.get(tp)
+            if low is not None:
+                pos = max(pos or 0, low)
+            if pos is not None:
+                starts[(tp.topic, tp.partition)] = pos
+        aligner.start_at(starts)
+
+    async def _earliest(consumer: Any, assigned: list[Any]) -> dict[Any, int]:
+        """Log start offsets of the assigned partitions ({} when the broker does not answer).
+
+        Without them the aligner treats the positions as unknown and uses its idle bound.
+        """
+        try:
+            return dict(await consumer.earliest_offsets(*assigned))
+        except Exception as exc:  # noqa: BLE001 - alignment degrades to the idle bound
+            log.warning("reading log start offsets failed (%r); alignment uses its idle bound", exc)
+            return {}
 
     app.restock_rewind = _rewind  # type: ignore[attr-defined]
 

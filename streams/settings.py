@@ -99,6 +99,15 @@ class Settings(BaseSettings):
     # fetch for the full wait (Tansu does) then add up to 1.5 s of latency to every event.
     fetch_max_wait_ms: int = Field(default=50, ge=1)
     hot_sku_cache_size: int = Field(default=200_000, ge=1)
+    # Event-time alignment of the input topics (agents.alignment): a held record waits at most
+    # this long for an input partition whose state the broker has not reported yet (the only
+    # processing-time rule; a partition known to hold unread records is always waited for).
+    alignment_idle_s: float = Field(
+        default=10.0, ge=0,
+        description="seconds a record waits for an input partition of unknown state")
+    alignment_max_buffered: int = Field(
+        default=100_000, ge=1,
+        description="records the aligner holds at most before it releases by arrival")
     redis_key_prefix: str = "restock"
     cold_sku_ttl_s: int = Field(default=180 * 86400, ge=0, description="0 disables expiry")
 
