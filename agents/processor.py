@@ -116,15 +116,42 @@ class ApplyResult:
     pool_changed: bool = False
 
 
-@dataclass(frozen=True, slots=True)
 class Derived:
-    """Forecast and policy levels for the SKU's current open period (cached, not stored)."""
+    """Forecast and policy levels for the SKU's current open period (cached, not stored).
 
-    dist: ForecastDistribution
-    levels: PolicyLevels
-    params: PolicyParams
-    lead_time_periods: int
-    pool_boundary: int = -1
+    The levels need the forecast moments of the protection interval only (``ceil(L + R)``
+    periods, the whole horizon when an ordering cost makes the EOQ read the horizon's mean);
+    the full-horizon distribution (:attr:`dist`: projections, overstock, explanations) is
+    computed on first use, since most derivations end without a decision. It is valid while it
+    is the state's cached ``derived``: once the state changes (the processor drops the cache),
+    reading :attr:`dist` for the first time raises ``RuntimeError`` instead of describing the
+    new state under the old levels.
+    """
+
+    __slots__ = ("levels", "params", "lead_time_periods", "pool_boundary", "model", "_dist", "_full",
+                 "_state")
+
+    def __init__(self, state: SkuState, levels: PolicyLevels, params: PolicyParams,
+                 lead_time_periods: int, pool_boundary: int, model: str,
+                 full: Callable[[], ForecastDistribution]) -> None:
+        self._state = state
+        self.levels = levels
+        self.params = params
+        self.lead_time_periods = lead_time_periods
+        self.pool_boundary = pool_boundary
+        self.model = model  # name of the served candidate
+        self._dist: ForecastDistribution | None = None
+        self._full = full
+
+    @property
+    def dist(self) -> ForecastDistribution:
+        """Distribution over the whole horizon (``horizon_periods``), computed once on use."""
+        if self._dist is None:
+            if self._state.derived is not self:
+                raise RuntimeError(f"{self._state.key}: the state changed since these levels were "
+                                   "derived; derive again")
+            self._dist = self._full()
+        return self._dist
 
 
 @dataclass(frozen=True)
@@ -443,15 +470,25 @@ class SkuProcessor:
             return None
         h = self.config.horizon_periods
         start = state.demand.open_start
-        xs = self.period_features(state, start, h)
-        if state.model.covariates_enabled:
-            state.model.set_pool_mean(None if self._pool is None else self._pool.coef)
-        dist = state.model.forecast_distribution(h, xs)
         params = self.params_for(state.key)
+        # the levels read ceil(L + R) periods (lead_time_demand); the EOQ reads the horizon mean
+        hl = h if params.ordering_cost is not None else min(
+            h, max(1, math.ceil(params.lead_time_periods + params.review_period_periods)))
+        model = state.model
+        coef = None if self._pool is None else self._pool.coef
+        if model.covariates_enabled:
+            model.set_pool_mean(coef)
+        mean, var = model.forecast_moments(hl, self.period_features(state, start, hl))
         ratio = self.level_ratio(state)
-        levels = compute_levels(np.asarray(dist.mean) * ratio, np.asarray(dist.variance) * ratio, params)
+        levels = compute_levels(mean * ratio, var * ratio, params)
         lead = max(1, math.ceil(params.lead_time_periods))
-        state.derived = Derived(dist, levels, params, lead, self._pool_boundary(state))
+
+        def full() -> ForecastDistribution:
+            if model.covariates_enabled:
+                model.set_pool_mean(coef)
+            return model.forecast_distribution(h, self.period_features(state, start, h))
+
+        state.derived = Derived(state, levels, params, lead, self._pool_boundary(state), model.served_model, full)
         return state.derived
 
     def _pool_boundary(self, state: SkuState) -> int:
@@ -581,7 +618,7 @@ class SkuProcessor:
             order_up_to=round(lv.order_up_to, 4),
             service_level_target=p.cycle_service_level if p.fill_rate is None else p.fill_rate,
             service_level_kind="cycle" if p.fill_rate is None else "fill_rate",
-            model=d.dist.model,
+            model=d.model,
             model_version=state.model.model_version,
             model_recent_mae=None if state.model.recent_mae is None else round(float(state.model.recent_mae), 4),
             trigger_event_id=trigger_event_id,

@@ -101,7 +101,6 @@ from agents.forecasting.distribution import (
     ForecastDistribution,
     count_cdf,
     count_quantiles,
-    window_inflation,
 )
 from agents.forecasting.intermittent import SBA, TSB, Croston
 from agents.forecasting.seasonal import RiverRegressor, SeasonalProfile
@@ -787,6 +786,45 @@ class DemandForecaster(Forecaster):
             xs = self._with_lift(xs)
         return [max(0.0, v) for v in model.forecast(h, xs)]
 
+    def forecast_moments(
+        self, horizon: int, xs: Sequence[dict] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and variance of :meth:`forecast_distribution`, without its quantiles.
+
+        What an order-up-to level needs (the policy reads moments only), at a fraction of the
+        cost: the per-period count quantiles are the expensive part of a distribution.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            ``(mean, variance)``, each shape ``(horizon,)``, equal to ``forecast_distribution(
+            horizon, xs).mean`` and ``.variance`` (units, units squared).
+
+        Raises
+        ------
+        ValueError
+            When ``horizon`` is negative or ``xs`` has the wrong length.
+        """
+        mean, variance, _, _ = self._moments(horizon, xs)
+        return mean, variance
+
+    def _moments(self, horizon: int, xs: Sequence[dict] | None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        mean = np.asarray(self.forecast(horizon, xs), dtype=np.float64)
+        phi = self.dispersion()
+        period_variance = phi * mean
+        kappa, w = self.total_inflation, self.total_window
+        if kappa == 1.0 or mean.shape[0] == 0:
+            variance = period_variance
+        else:
+            # window_inflation(kappa, w, k) for k = 0..H, vectorised (same operations)
+            k = np.arange(mean.shape[0] + 1, dtype=np.float64)
+            g = np.full(k.shape, float(kappa)) if w <= 1 else 1.0 + (kappa - 1.0) * (k - 1.0) / (w - 1)
+            g[0] = 1.0
+            cum = g * np.concatenate(([0.0], np.cumsum(period_variance)))
+            variance = np.maximum(np.diff(cum), 0.0)
+        return mean, variance, period_variance, phi
+
     def forecast_distribution(
         self, horizon: int, xs: Sequence[dict] | None = None
     ) -> ForecastDistribution:
@@ -816,16 +854,8 @@ class DemandForecaster(Forecaster):
             When ``horizon`` is negative or ``xs`` has the wrong length.
 
         """
-        mean = np.asarray(self.forecast(horizon, xs), dtype=np.float64)
-        phi = self.dispersion()
-        period_variance = phi * mean
+        mean, variance, period_variance, phi = self._moments(horizon, xs)
         kappa, w = self.total_inflation, self.total_window
-        if kappa == 1.0 or mean.shape[0] == 0:
-            variance = period_variance
-        else:
-            g = np.array([window_inflation(kappa, w, k) for k in range(mean.shape[0] + 1)])
-            cum = g * np.concatenate(([0.0], np.cumsum(period_variance)))
-            variance = np.maximum(np.diff(cum), 0.0)
         levels = np.asarray(self._levels, dtype=np.float64)[:, None]
         # variance is phi * mean, so quantiles depend on the mean only: solve once per distinct
         # mean (at most season_length of them) and scatter back over the horizon

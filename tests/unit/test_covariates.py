@@ -137,6 +137,7 @@ def test_planned_promotion_raises_the_forecast_and_the_order_up_to_level_and_is_
     for i, ev in enumerate(_orders("P", 40, 10)):
         proc.apply(st, ev, EventMeta("orders", 0, i))
     before = proc.derived(st)
+    before_mean = before.dist.mean.copy()  # a Derived describes the state it was derived from
     promo = PromotionPlanned(event_id="pp", occurred_at=T0 + timedelta(days=40), sku="P", location="W1",
                              promotion_id="spring", valid_from=T0 + timedelta(days=43),
                              valid_to=T0 + timedelta(days=50), promo_kind="discount", depth=0.25)
@@ -145,7 +146,7 @@ def test_planned_promotion_raises_the_forecast_and_the_order_up_to_level_and_is_
     assert st.model.covariates_enabled
     # the window [day 43, day 50) is 2..8 periods ahead of the open period (day 40 or 41)
     offset = (T0 + timedelta(days=43) - datetime.fromtimestamp(st.demand.open_start, UTC)).days
-    lift = np.asarray(after.dist.mean) / np.asarray(before.dist.mean)
+    lift = np.asarray(after.dist.mean) / before_mean
     assert lift[:offset] == pytest.approx(1.0)
     assert lift[offset:offset + 7] == pytest.approx(np.exp(-2.5 * np.log(0.75)), rel=1e-6)  # prior elasticity
     assert after.levels.order_up_to > before.levels.order_up_to

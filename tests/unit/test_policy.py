@@ -22,6 +22,7 @@ from agents.policy import (
     allocate_with_budget,
     compute_levels,
     demand_quantile,
+    demand_quantiles,
     eoq,
     is_overstock,
     lead_time_demand,
@@ -740,3 +741,40 @@ class TestAllocation:
         greedy = _greedy(reqs, budget, cap)
         assert _objective(reqs, units) >= _objective(reqs, greedy) - 1e-6 * max(
             1.0, _objective(reqs, greedy))
+
+
+# --- vectorised quantiles -----------------------------------------------------------------------
+@settings(max_examples=300, deadline=None)
+@given(
+    mean=st.one_of(st.just(0.0), st.floats(1e-9, 1e4), st.floats(1e9, 1e12)),
+    ratio=st.one_of(st.just(1.0), st.floats(0.2, 1.0), st.floats(1.0, 50.0), st.just(1.0 + 1e-15)),
+    level=st.floats(0.01, 0.999),
+)
+def test_demand_quantiles_equal_the_scalar_quantile(mean: float, ratio: float, level: float) -> None:
+    """The one-call vectorised quantile equals scipy.stats' (via demand_quantile) element-wise."""
+    var = mean * ratio
+    got = demand_quantiles([mean, mean], [var, var], [level, 0.95])
+    assert got.tolist() == [demand_quantile(mean, var, level), demand_quantile(mean, var, 0.95)]
+
+
+def test_demand_quantiles_reject_what_the_scalar_rejects() -> None:
+    with pytest.raises(ValueError):
+        demand_quantiles([1.0], [-1.0], [0.5])
+    with pytest.raises(ValueError):
+        demand_quantiles([1.0], [2.0], [1.0])
+    with pytest.raises(ValueError):
+        demand_quantiles([math.inf], [2.0], [0.5])
+
+
+def test_compute_levels_negbin_matches_scalar_quantiles() -> None:
+    """s, S and the reported quantiles are the scalar negative binomial quantiles of both windows."""
+    mean, var = [0.4, 2.0, 0.0, 5.0, 1.0, 0.3, 0.7, 3.0], [1.5, 9.0, 0.0, 5.0, 4.0, 0.3, 2.0, 20.0]
+    p = PolicyParams(lead_time_periods=3, review_period_periods=2, distribution="negbin")
+    lv = compute_levels(mean, var, p)
+    m_l, v_l = lead_time_demand(mean, var, 3)
+    m_p, v_p = lead_time_demand(mean, var, 5)
+    lvl = float(stats.norm.cdf(stats.norm.ppf(p.cycle_service_level)))
+    assert lv.reorder_point == pytest.approx(max(m_l, demand_quantile(m_l, v_l, lvl)))
+    assert (lv.q90_lead_time, lv.q95_lead_time, lv.q90_protection, lv.q95_protection) == (
+        demand_quantile(m_l, v_l, 0.90), demand_quantile(m_l, v_l, 0.95),
+        demand_quantile(m_p, v_p, 0.90), demand_quantile(m_p, v_p, 0.95))
