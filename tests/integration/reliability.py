@@ -7,18 +7,19 @@ in Redis (forecaster, open period, inventory position, fences) and the set of de
 prefix and ``reorders`` topic, and must end with the same state, byte for byte, and the same
 distinct decision ids and payloads.
 
-Why no inventory events: Kafka orders records within a partition, not across the ``orders`` and
-``inventory`` topics, and a worker interleaves the two as their fetches arrive; a restarted
-worker interleaves them differently. A sale applied before a receipt of the same SKU is
-backordered instead of served, and an inventory event of any SKU moves the partition watermark
-that closes the periods of every SKU of that partition number, so with inventory events on the
-same partitions the reference itself is not reproducible (tried: opening-stock receipts, and
-warehouse-only SKUs dated before the first order; both diverge after a restart). Making state
-independent of the cross-topic interleaving needs event-time alignment of the input topics (a
-per-partition watermark that is the minimum over the topics, and a reorder buffer); until then
-the guarantee tested is exactly-once per event in partition order, on the ``orders`` topic. The
-``orders`` partitions start with :data:`PADDING` malformed records, which go to the dead-letter
-topic under every fault too. Any difference from the reference is a real loss or double count.
+The input interleaves the two topics in event time on the same partitions: per SKU an opening
+``StockSnapshot`` at the second of its first order, weekly receipts, receipts at exactly the
+second of every 10th order, damage adjustments and monthly recounts (:func:`build_input`). Kafka
+orders records within a partition, not across the ``orders`` and ``inventory`` topics, so the
+worker merges them with :class:`agents.alignment.EventTimeAligner`: per partition number, by
+``(event time, topic rank, offset)`` (inventory before orders at equal event time), releasing a
+record only when every input topic-partition has a queued record or has been read up to its high
+watermark. With the whole input on the broker before any worker starts, the order in which events
+are applied is then a function of the per-topic-partition sequences alone, whatever the fetch
+timing, the batch boundaries, the restarts or the rebalances, and every faulted run has to end
+byte-identical to the reference. The ``orders`` partitions start with :data:`PADDING` malformed
+records (event time ``-inf`` for the aligner), which go to the dead-letter topic under every fault
+too. Any difference from the reference is a real loss, double count or reordering.
 
 Knobs (environment): ``RESTOCK_FAULT_SEEDS`` seeds per fault (3 here, 20 in ``make soak``),
 ``RESTOCK_OUTAGE_S`` broker / Redis outage length in seconds (6 here, 30 in ``make soak``) and
@@ -33,7 +34,8 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 
@@ -77,31 +79,63 @@ class Scenario:
     events: int
 
 
-def build_input(skus: int = 40, start: date = date(2011, 1, 4), end: date = date(2011, 3, 15),
-                warehouse_skus: int = 0) -> tuple[list[OrderPlaced], list[Any]]:
-    """Orders of the top ``skus`` SKUs between ``start`` and ``end``, and inventory events.
+def build_input(skus: int = 40, start: date = date(2011, 1, 4), end: date = date(2011, 3, 15)
+                ) -> tuple[list[OrderPlaced], list[Any]]:
+    """Orders of the top ``skus`` SKUs between ``start`` and ``end``, and their inventory events.
 
-    The inventory events are a snapshot, a receipt and an adjustment for each of
-    ``warehouse_skus`` SKUs without orders, dated in the three days before the first order
-    (0 in the reference scenario: see the module docstring).
+    Per SKU (deterministic, interleaved with its orders in event time on the same partition):
+
+    * an opening ``StockSnapshot`` at the SKU's first order, same second (the tie rule: the
+      count includes that order) of about two weeks of its demand;
+    * a ``StockReceived`` of about a week of demand every 7 days at 08:00, and one at exactly
+      the time of every 10th order of the SKU (the tie rule: the receipt serves the order);
+    * a ``StockAdjusted`` (damage, -1 to -3 units) every 11 days at 15:30;
+    * a recount ``StockSnapshot`` every 30 days at 18:00 (on_hand from the running balance).
+
+    Returned in event-time order (stable), so every topic-partition is in event-time order.
     """
     sales = load(DEFAULT_DATA, skus=skus, start=start, end=end).sales
     orders = [OrderPlaced(event_id=f"{r.order_id}:{r.sku}:{i}", occurred_at=r.occurred_at,
                           sku=r.sku, location=r.location, order_id=r.order_id,
                           quantity=r.quantity, unit_price=r.unit_price or 0.0)
               for i, r in enumerate(sales)]
-    first = min(o.occurred_at for o in orders)
+    by_sku: dict[tuple[str, str], list[OrderPlaced]] = {}
+    for o in orders:
+        by_sku.setdefault((o.sku, o.location), []).append(o)
+    days = max(1, (end - start).days)
     inventory: list[Any] = []
-    for i in range(warehouse_skus):
-        sku = f"WH-{i:03d}"
-        inventory += [
-            StockSnapshot(event_id=f"{sku}-snap", occurred_at=first - timedelta(days=3), sku=sku,
-                          location="UK", on_hand=100 + 7 * i),
-            StockReceived(event_id=f"{sku}-rcv", occurred_at=first - timedelta(days=2), sku=sku,
-                          location="UK", quantity=24 + i),
-            StockAdjusted(event_id=f"{sku}-adj", occurred_at=first - timedelta(days=1), sku=sku,
-                          location="UK", delta=-(1 + i % 3), reason="damage"),
-        ]
+    for (sku, loc), mine in sorted(by_sku.items()):
+        mine.sort(key=lambda o: o.occurred_at)
+        weekly = max(1, round(7 * sum(o.quantity for o in mine) / days))
+        first = mine[0].occurred_at
+        ev: list[Any] = [StockSnapshot(event_id=f"{sku}@{loc}-open", occurred_at=first, sku=sku,
+                                       location=loc, on_hand=2 * weekly)]
+        day0 = datetime.combine(first.date(), dt_time(8), tzinfo=UTC)
+        k = 1
+        while day0 + timedelta(days=7 * k) < mine[-1].occurred_at:
+            ev.append(StockReceived(event_id=f"{sku}@{loc}-rcv-w{k}", occurred_at=day0 + timedelta(days=7 * k),
+                                    sku=sku, location=loc, quantity=weekly))
+            k += 1
+        for j, o in enumerate(mine[10::10]):
+            ev.append(StockReceived(event_id=f"{sku}@{loc}-rcv-t{j}", occurred_at=o.occurred_at, sku=sku,
+                                    location=loc, quantity=max(1, o.quantity)))
+        k = 1
+        while day0 + timedelta(days=11 * k, hours=7, minutes=30) < mine[-1].occurred_at:
+            ev.append(StockAdjusted(event_id=f"{sku}@{loc}-adj-{k}",
+                                    occurred_at=day0 + timedelta(days=11 * k, hours=7, minutes=30),
+                                    sku=sku, location=loc, delta=-(1 + k % 3), reason="damage"))
+            k += 1
+        k = 1
+        while day0 + timedelta(days=30 * k, hours=10) < mine[-1].occurred_at:
+            at = day0 + timedelta(days=30 * k, hours=10)
+            moved = sum(e.quantity for e in ev if isinstance(e, StockReceived) and e.occurred_at <= at)
+            moved += sum(e.delta for e in ev if isinstance(e, StockAdjusted) and e.occurred_at <= at)
+            sold = sum(o.quantity for o in mine if o.occurred_at <= at)
+            ev.append(StockSnapshot(event_id=f"{sku}@{loc}-count-{k}", occurred_at=at, sku=sku, location=loc,
+                                    on_hand=max(0, 2 * weekly + moved - sold)))
+            k += 1
+        inventory += ev
+    inventory.sort(key=lambda e: e.occurred_at)
     return orders, inventory
 
 
