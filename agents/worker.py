@@ -3,12 +3,29 @@
 One agent consumes the three co-partitioned input topics in batches
 (``stream.noack_take(flush_every_events, within=flush_interval_s)``) and, per batch:
 
-1. runs :class:`agents.pipeline.Pipeline` (decode, fence, apply, decide, dead-letter);
+0. queues the records in an :class:`agents.alignment.EventTimeAligner` and takes what it
+   releases: per partition number, the merge of the input topics by ``(event time, topic rank,
+   offset)`` (inventory, then promotions, then orders at equal event time), released only when
+   every input topic-partition has a queued record or has been read up to the high watermark the
+   broker reported (so a replay applies events in the same order, whatever the fetch timing);
+   a timer (every ``flush_interval_s``) releases held records when no new record arrives;
+1. runs :class:`agents.pipeline.Pipeline` (decode, fence, apply, decide, dead-letter) on the
+   released records;
 2. produces the decisions to ``reorders`` and the dead letters to ``restock.dlq`` without
    awaiting each send, then awaits all deliveries of the batch at once;
-3. writes the dirty SKU states to Redis in one pipelined, offset-fenced round trip (retrying
-   with back-off while Redis is unavailable: the batch is not finished, so nothing is acked);
-4. acks the batch's events; Faust commits acked offsets.
+3. writes the dirty SKU states to Redis in one pipelined, offset-fenced round trip, with the
+   highest *released* offset of each topic-partition as its progress (retrying with back-off
+   while Redis is unavailable: the batch is not finished, so nothing is acked);
+4. acks the released events; Faust commits acked offsets.
+
+Held records are never acked. Released records are always a prefix of each topic-partition's
+delivered records, so the acked offsets stay contiguous and Faust, which commits only the
+contiguous acked run of a partition (``Consumer._new_offset``), never commits past a held
+record. Held records are taken out of Faust's in-flight set (``_unacked_messages``), so a
+rebalance does not wait for them; on revocation the aligner is cleared, and after Faust's seek
+(and the Redis rewind below) the aligner learns each partition's read position, so held records
+are simply read again. One batch runs at a time (an asyncio lock shared by the agent, the
+release timer and the revocation handler).
 
 So offsets move only after the state is durable, and decisions are on Kafka before the state
 that records them: a crash in between replays the batch, the fence skips what Redis already
