@@ -260,10 +260,13 @@ def _as_forecast(mean_per_period: ArrayLike, var_per_period: ArrayLike) -> tuple
         )
     if mu.size == 0:
         raise ValueError("The demand forecast is empty; at least one period is needed.")
-    if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(var))):
-        raise ValueError("The demand forecast contains non-finite values.")
-    if np.any(mu < 0) or np.any(var < 0):
-        raise ValueError("Demand means and variances per period must be non-negative.")
+    # one pass each: a NaN fails ``>= 0``; a finite sum of non-negatives has no infinity
+    lo = min(float(mu.min()), float(var.min()))
+    if not lo >= 0 or not math.isfinite(float(mu.sum()) + float(var.sum())):
+        if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(var))):
+            raise ValueError("The demand forecast contains non-finite values.")
+        if np.any(mu < 0) or np.any(var < 0):
+            raise ValueError("Demand means and variances per period must be non-negative.")
     return mu, var
 
 

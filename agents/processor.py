@@ -129,12 +129,15 @@ class Derived:
     """
 
     __slots__ = ("levels", "params", "lead_time_periods", "pool_boundary", "model", "_dist", "_full",
-                 "_state")
+                 "_state", "_moments", "_full_moments")
 
     def __init__(self, state: SkuState, levels: PolicyLevels, params: PolicyParams,
                  lead_time_periods: int, pool_boundary: int, model: str,
-                 full: Callable[[], ForecastDistribution]) -> None:
+                 full: Callable[[], ForecastDistribution],
+                 full_moments: Callable[[], tuple[np.ndarray, np.ndarray]]) -> None:
         self._state = state
+        self._moments: tuple[np.ndarray, np.ndarray] | None = None
+        self._full_moments = full_moments
         self.levels = levels
         self.params = params
         self.lead_time_periods = lead_time_periods
@@ -143,13 +146,28 @@ class Derived:
         self._dist: ForecastDistribution | None = None
         self._full = full
 
+    def _check_current(self) -> None:
+        if self._state.derived is not self:
+            raise RuntimeError(f"{self._state.key}: the state changed since these levels were "
+                               "derived; derive again")
+
+    @property
+    def moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and variance per period over the whole horizon (units, units squared), shape
+        ``(horizon_periods,)`` each: what projections read; computed once on use."""
+        if self._moments is None:
+            if self._dist is not None:
+                self._moments = (self._dist.mean, self._dist.variance)
+            else:
+                self._check_current()
+                self._moments = self._full_moments()
+        return self._moments
+
     @property
     def dist(self) -> ForecastDistribution:
         """Distribution over the whole horizon (``horizon_periods``), computed once on use."""
         if self._dist is None:
-            if self._state.derived is not self:
-                raise RuntimeError(f"{self._state.key}: the state changed since these levels were "
-                                   "derived; derive again")
+            self._check_current()
             self._dist = self._full()
         return self._dist
 
@@ -488,7 +506,13 @@ class SkuProcessor:
                 model.set_pool_mean(coef)
             return model.forecast_distribution(h, self.period_features(state, start, h))
 
-        state.derived = Derived(state, levels, params, lead, self._pool_boundary(state), model.served_model, full)
+        def full_moments() -> tuple[np.ndarray, np.ndarray]:
+            if model.covariates_enabled:
+                model.set_pool_mean(coef)
+            return model.forecast_moments(h, self.period_features(state, start, h))
+
+        state.derived = Derived(state, levels, params, lead, self._pool_boundary(state), model.served_model, full,
+                                full_moments)
         return state.derived
 
     def _pool_boundary(self, state: SkuState) -> int:
@@ -652,8 +676,9 @@ class SkuProcessor:
                                  within_periods=d.lead_time_periods)
 
     def _projection_inputs(self, state: SkuState, d: Derived) -> tuple[np.ndarray, np.ndarray]:
-        mean = np.array(d.dist.mean, dtype=float)
-        var = np.array(d.dist.variance, dtype=float)
+        m, v = d.moments
+        mean = np.array(m, dtype=float)
+        var = np.array(v, dtype=float)
         # Demand already seen in the open period is no longer ahead of us.
         mean[0] = max(0.0, mean[0] - state.demand.pending[0]) if state.demand.pending else mean[0]
         return mean, var

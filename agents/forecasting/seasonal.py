@@ -403,6 +403,12 @@ class RiverRegressor(SeasonalMixin, OnlineForecaster):
         inv = 1.0 / scale
         m = self.season_length
         short, long, n = self._short, self._long, self._n
+        # River's predict_one(_features(...)) written out: the dot product in the features' key
+        # order (the zero one-hot terms add nothing) plus the intercept, bit for bit (a unit test
+        # compares both), without building a feature dict per step
+        w = self._reg._weights
+        w_season = [w[name] for name in self._names[:m]]
+        w_short, w_long, w_lag, b = w["short"], w["long"], w["lag"], self._reg.intercept
         fed: list[float] = []
         out: list[float] = []
         for k, pos in enumerate(self._future_positions(h, xs)):
@@ -410,7 +416,8 @@ class RiverRegressor(SeasonalMixin, OnlineForecaster):
                 lag = fed[k - m]
             else:
                 lag = self._lags[(n + k) % m] if n + k >= m else long
-            yhat = max(0.0, self._reg.predict_one(self._features(pos, short, long, lag, inv)))
+            dot = 0.0 + w_season[pos] + w_short * (short * inv) + w_long * (long * inv) + w_lag * (lag * inv)
+            yhat = max(0.0, dot + b)
             yhat *= scale
             out.append(yhat)
             fed.append(yhat)

@@ -153,6 +153,23 @@ def test_river_regressor_learns_weekly_pattern_and_exposes_plain_weights():
     assert all(type(v) is float for v in w.values())
 
 
+def test_river_regressor_forecast_equals_rivers_predict_one_bit_for_bit():
+    """The inlined dot product of forecast() is River's predict_one on the feature dict."""
+    rng = np.random.default_rng(11)
+    ys = [float(rng.poisson(4) * (rng.random() < 0.5)) for _ in range(150)]
+    m = _learn(RiverRegressor(), ys, [{"season_pos": i % 7} for i in range(150)])
+    inv, scale = 1.0 / m._scale(), m._scale()
+    short, long, fed, expected = m._short, m._long, [], []
+    for k in range(21):
+        lag = fed[k - 7] if k >= 7 else (m._lags[(m._n + k) % 7] if m._n + k >= 7 else long)
+        yhat = max(0.0, m._reg.predict_one(m._features((150 + k) % 7, short, long, lag, inv))) * scale
+        expected.append(yhat)
+        fed.append(yhat)
+        short += m.short_alpha * (yhat - short)
+        long += m.long_alpha * (yhat - long)
+    assert m.forecast(21) == expected
+
+
 def test_river_regressor_never_negative_after_spike():
     m = RiverRegressor()
     _learn(m, [1.0, 0.0, 0.0, 500.0] + [0.0] * 30)
