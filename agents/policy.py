@@ -1106,7 +1106,7 @@ def project_inventory(
     sd = np.sqrt(cum_var[: end + 1])
     gap = available[: end + 1] - cum_mu[: end + 1]
     with np.errstate(divide="ignore", invalid="ignore"):
-        p_t = np.where(sd > 0, stats.norm.sf(gap / np.where(sd > 0, sd, 1.0)), (gap < 0) * 1.0)
+        p_t = np.where(sd > 0, special.ndtr(-gap / np.where(sd > 0, sd, 1.0)), (gap < 0) * 1.0)  # norm.sf
     prob = float(p_t.max())
 
     cover: float | None
