@@ -191,7 +191,8 @@ class EventTimeAligner(Generic[H]):
         if not topics or len(set(topics)) != len(topics):
             raise ValueError(f"topics must be non-empty and distinct, got {list(topics)!r}")
         if max_buffered < 1 or idle_s < 0:
-            raise ValueError(f"need max_buffered >= 1 and idle_s >= 0, got {max_buffered}, {idle_s}")
+            raise ValueError(
+                f"need max_buffered >= 1 and idle_s >= 0, got {max_buffered}, {idle_s}")
         self.topics = tuple(topics)
         self.rank = {t: i for i, t in enumerate(self.topics)}
         self.idle_s = float(idle_s)
@@ -206,7 +207,7 @@ class EventTimeAligner(Generic[H]):
 
     # --- state ------------------------------------------------------------------------------
     def __len__(self) -> int:
-        """Records held."""
+        """Return the number of records held."""
         return self._held
 
     def reset(self) -> None:
@@ -283,7 +284,7 @@ class EventTimeAligner(Generic[H]):
 
     # --- output -----------------------------------------------------------------------------
     def _state(self, topic: str, p: int, highwater: Highwater) -> str:
-        """``"drained"``, ``"behind"`` or ``"unknown"`` for a topic-partition with nothing queued."""
+        """Return ``"drained"``, ``"behind"`` or ``"unknown"`` (topic-partition, nothing queued)."""
         nxt = self._next.get((topic, p))
         hw = highwater((topic, p))
         if nxt is None or hw is None:

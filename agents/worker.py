@@ -337,8 +337,15 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> f
 
     async def _release_and_process(now: float) -> None:
         """Release what the aligner allows and process it as one batch (caller holds the lock)."""
+        forced = aligner.forced
         released = aligner.release(_highwater, now)
         ALIGNER_HELD.set(len(aligner))
+        if aligner.forced != forced and now - current.get("forced_logged", -1e9) >= 60.0:
+            current["forced_logged"] = now
+            log.warning("event-time alignment: %d record(s) released by processing time (an input "
+                        "partition of unknown state for %.0f s, or more than %d records held); "
+                        "%d such releases so far", aligner.forced - forced, settings.alignment_idle_s,
+                        settings.alignment_max_buffered, aligner.forced)
         if not released:
             return
         in_flight = _in_flight()
