@@ -23,4 +23,7 @@ def fault_scenario(kafka_bootstrap: str, redis_url: str, tmp_path_factory: Any) 
     state = state_parts(redis_url, ref.redis_key_prefix)
     decisions = decisions_of(kafka_bootstrap, ref.reorders_topic)
     assert len(state) >= 35 and len(decisions) >= 20, "the slice produces states and decisions"
+    assert any(t == topics["inventory"] for t, _ in targets), "the scenario has inventory events"
+    log = (tmp / "reference.log").read_text()
+    assert "released by processing time" not in log, "the reference was aligned by event time only"
     return Scenario(topics, targets, state, decisions, tmp, events)

@@ -222,6 +222,12 @@ def check_against_reference(kafka: str, redis_url: str, s: Settings, sc: Scenari
             extra = sorted(set(got) - set(sc.decisions))
             changed = sorted(k for k in set(got) & set(sc.decisions) if got[k] != sc.decisions[k])
             diff = f"decisions differ: missing {missing[:3]}, unexpected {extra[:3]}, changed {changed[:3]}"
+    if diff is not None:  # say whether the aligner fell back to processing time in this run
+        tag = s.app_id.removeprefix("restock-").removesuffix(f"-{sc.tmp.name}")
+        forced = [p.name for p in sorted(sc.tmp.glob(f"{tag}*.log"))
+                  if "released by processing time" in p.read_text(errors="replace")]
+        if forced:
+            diff += f" (the aligner released by processing time in {forced})"
     record(fault, seed, diff, time.monotonic() - started)
     assert diff is None, f"{fault} seed {seed}: {diff}"
 
