@@ -54,6 +54,15 @@ the broker never reaches:
 * ``max_buffered``: when more records are held than this, the smallest heads are released
   regardless, so memory stays bounded if one topic's fetches stall.
 
+Known limits: the exact restart guarantee from *any* mix of per-topic start positions (a
+partition rewound on one topic further than on another, as after Redis lost writes) holds when
+each topic-partition is in event-time order; a topic-partition with events out of order is
+still applied exactly once, but then only a restart from a batch boundary reproduces its
+interleaving with the other topics exactly. "Drained" compares the next expected offset with the
+high watermark, so a topic-partition whose last offsets are not records (transaction markers of
+a transactional producer) stays "behind" and is released only by ``max_buffered``; restock's
+producers are not transactional.
+
 On a live stream "drained" is as of the last fetch response: a receipt produced a few
 milliseconds after a same-second order that the worker has already released is applied after
 it. That is the unavoidable cost of not waiting for the future; the replay of the same
