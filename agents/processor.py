@@ -129,15 +129,13 @@ class Derived:
     """
 
     __slots__ = ("levels", "params", "lead_time_periods", "pool_boundary", "model", "_dist", "_full",
-                 "_state", "_moments", "_full_moments")
+                 "_state", "_moments")
 
     def __init__(self, state: SkuState, levels: PolicyLevels, params: PolicyParams,
                  lead_time_periods: int, pool_boundary: int, model: str,
-                 full: Callable[[], ForecastDistribution],
-                 full_moments: Callable[[], tuple[np.ndarray, np.ndarray]]) -> None:
+                 full: Callable[[bool], Any]) -> None:
         self._state = state
         self._moments: tuple[np.ndarray, np.ndarray] | None = None
-        self._full_moments = full_moments
         self.levels = levels
         self.params = params
         self.lead_time_periods = lead_time_periods
@@ -160,7 +158,7 @@ class Derived:
                 self._moments = (self._dist.mean, self._dist.variance)
             else:
                 self._check_current()
-                self._moments = self._full_moments()
+                self._moments = self._full(False)
         return self._moments
 
     @property
@@ -168,7 +166,7 @@ class Derived:
         """Distribution over the whole horizon (``horizon_periods``), computed once on use."""
         if self._dist is None:
             self._check_current()
-            self._dist = self._full()
+            self._dist = self._full(True)
         return self._dist
 
 
@@ -501,18 +499,15 @@ class SkuProcessor:
         levels = compute_levels(mean * ratio, var * ratio, params)
         lead = max(1, math.ceil(params.lead_time_periods))
 
-        def full() -> ForecastDistribution:
+        def full(quantiles: bool) -> Any:
+            """The whole horizon: the distribution, or its moments only."""
             if model.covariates_enabled:
                 model.set_pool_mean(coef)
-            return model.forecast_distribution(h, self.period_features(state, start, h))
+            xs = self.period_features(state, start, h)
+            return model.forecast_distribution(h, xs) if quantiles else model.forecast_moments(h, xs)
 
-        def full_moments() -> tuple[np.ndarray, np.ndarray]:
-            if model.covariates_enabled:
-                model.set_pool_mean(coef)
-            return model.forecast_moments(h, self.period_features(state, start, h))
-
-        state.derived = Derived(state, levels, params, lead, self._pool_boundary(state), model.served_model, full,
-                                full_moments)
+        state.derived = Derived(state, levels, params, lead, self._pool_boundary(state),
+                                model.served_model, full)
         return state.derived
 
     def _pool_boundary(self, state: SkuState) -> int:
