@@ -643,6 +643,16 @@ class DemandForecaster(Forecaster):
             miss = 1.0 if below >= issued[i] else 0.0
             levels[i] = min(hi, max(lo, levels[i] + gamma * (miss - 1.0 + nominal)))
 
+    def _calibrate_levels(self, y: float, mu: float, phi: float) -> None:
+        # online conformal update of the per-period quantile levels on the served forecast
+        gamma = self.calibration_rate
+        if gamma > 0.0 and mu > 0.0:
+            below = count_cdf(math.ceil(y) - 1.0, mu, phi * mu)  # miss <=> F(ceil(y) - 1) >= tau_t
+            lo, hi = _LEVEL_BOUNDS
+            for i, nominal in enumerate(self.quantile_levels):
+                miss = 1.0 if below >= self._levels[i] else 0.0
+                self._levels[i] = min(hi, max(lo, self._levels[i] + gamma * (miss - 1.0 + nominal)))
+
     def learn_one(self, y: float, x: dict | None = None) -> None:
         """Score every candidate on this period, then learn its cleaned demand.
 
@@ -668,14 +678,7 @@ class DemandForecaster(Forecaster):
         s = self._served
         mu = preds[s]
         phi = self.dispersion()
-        gamma = self.calibration_rate
-        if gamma > 0.0 and mu > 0.0:
-            var = phi * mu
-            below = count_cdf(math.ceil(y) - 1.0, mu, var)  # miss <=> F(ceil(y) - 1) >= tau_t
-            lo, hi = _LEVEL_BOUNDS
-            for i, nominal in enumerate(self.quantile_levels):
-                miss = 1.0 if below >= self._levels[i] else 0.0
-                self._levels[i] = min(hi, max(lo, self._levels[i] + gamma * (miss - 1.0 + nominal)))
+        self._calibrate_levels(y, mu, phi)
         if self.total_calibration_rate > 0.0:
             self._track_total(y, x, models[s], phi)
         y_clean = y
@@ -715,13 +718,7 @@ class DemandForecaster(Forecaster):
         s = self._served
         mu = preds[s]
         phi = self.dispersion()
-        gamma = self.calibration_rate
-        if gamma > 0.0 and mu > 0.0:
-            below = count_cdf(math.ceil(y) - 1.0, mu, phi * mu)
-            lo, hi = _LEVEL_BOUNDS
-            for i, nominal in enumerate(self.quantile_levels):
-                miss = 1.0 if below >= self._levels[i] else 0.0
-                self._levels[i] = min(hi, max(lo, self._levels[i] + gamma * (miss - 1.0 + nominal)))
+        self._calibrate_levels(y, mu, phi)
         if self.total_calibration_rate > 0.0:
             self._track_total(y, x, models[s], phi)
         y_clean = y
