@@ -115,11 +115,21 @@ class Pipeline:
                 self.cache[k] = loaded.get(k) or SkuState.new(k)
 
     def _evict(self, dirty: set[str]) -> None:
-        while len(self.cache) > self.cache_size:
-            k, s = next(iter(self.cache.items()))
-            if k in dirty:
-                self.cache.move_to_end(k)
-                break
+        """Drop least recently used clean states until the cache holds ``cache_size``.
+
+        Dirty states (not yet persisted) are skipped, not evicted, wherever they stand in the
+        LRU order; so the cache exceeds ``cache_size`` only by the states dirty in this batch.
+        """
+        excess = len(self.cache) - self.cache_size
+        if excess <= 0:
+            return
+        victims = []
+        for k in self.cache:  # least recently used first
+            if k not in dirty:
+                victims.append(k)
+                if len(victims) == excess:
+                    break
+        for k in victims:
             del self.cache[k]
             self.partition_of.pop(k, None)
 
