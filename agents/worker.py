@@ -52,7 +52,8 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import faust
 import redis
@@ -70,9 +71,12 @@ from streams.settings import Settings
 from streams.topics import input_roles
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FAULT_EXIT_CODE = 86  # exit code of an injected fault (tests only)
 REDIS_REGRESSION_EXIT_CODE = 75  # EX_TEMPFAIL: Redis lost writes; restart to rebuild from Kafka
+BACKOFF_INITIAL_S = 0.2  # first retry delay of a failed broker or Redis call
+BACKOFF_MAX_S = 5.0  # cap of the doubling retry delay
 ALIGNER_HELD = Gauge("restock_aligner_held_records",
                      "Input records consumed but held by the event-time aligner (not yet applied or acked)")
 
@@ -112,6 +116,62 @@ def rewind_targets(committed: dict[Any, int | None], progress: dict[tuple[str, i
         if target < offset:
             out[tp] = target
     return out
+
+
+async def retry_with_backoff(
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    retry_on: type[BaseException] | tuple[type[BaseException], ...],
+    what: str,
+    on_failure: Callable[[BaseException], None] | None = None,
+) -> T:
+    """Await ``attempt()`` until it succeeds, sleeping a capped, doubling delay after failures.
+
+    The worker's one retry rule for broker and Redis calls (outages): the delay starts at
+    :data:`BACKOFF_INITIAL_S` (0.2 s) and doubles up to :data:`BACKOFF_MAX_S` (5 s), so an
+    outage neither spins a core nor crashes the worker. Nothing is acked while a batch's call is
+    being retried, so offsets are held meanwhile.
+
+    Parameters
+    ----------
+    attempt : callable
+        Coroutine function making one attempt.
+    retry_on : exception type or tuple of types
+        Failures that are retried; anything else propagates. Cancellation always propagates.
+    what : str
+        What is attempted, for the warning logged on each failure.
+    on_failure : callable, optional
+        Called with each retried exception before the sleep (metrics, readiness, cache reset).
+
+    Returns
+    -------
+    The first successful result of ``attempt()``.
+
+    Examples
+    --------
+    >>> calls = []
+    >>> async def flaky():
+    ...     calls.append(1)
+    ...     if len(calls) < 2:
+    ...         raise OSError("down")
+    ...     return "ok"
+    >>> asyncio.run(retry_with_backoff(flaky, retry_on=OSError, what="a call"))
+    'ok'
+    >>> len(calls)
+    2
+    """
+    delay = BACKOFF_INITIAL_S
+    while True:
+        try:
+            return await attempt()
+        except asyncio.CancelledError:
+            raise
+        except retry_on as exc:
+            if on_failure is not None:
+                on_failure(exc)
+            log.warning("%s failed (%r); retrying in %.1fs", what, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, BACKOFF_MAX_S)
 
 
 def _rewind_after_seek() -> None:
@@ -207,6 +267,34 @@ def _limit_fetch_wait(max_wait_ms: int) -> None:
     thread_cls._create_worker_consumer = create
 
 
+def faust_app_kwargs(settings: Settings) -> dict[str, Any]:
+    """The ``faust.App`` keyword arguments of a restock worker, all from ``settings``.
+
+    Passed explicitly so that Faust's own environment variables are never a second source of
+    configuration. The benchmark's empty-agent baseline (``bench/empty_worker.py``) builds its
+    app from the same arguments, so the framework ceiling it measures is the worker's.
+    """
+    return dict(
+        broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        store="memory://",
+        topic_partitions=settings.topic_partitions,
+        topic_allow_declare=True,
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_every=settings.flush_every_events,
+        broker_commit_interval=settings.commit_interval_s,
+        broker_rebalance_timeout=settings.rebalance_timeout_s,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
+        web_enabled=True,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        datadir=str(settings.worker_data_dir),
+        producer_linger_ms=5,
+        stream_wait_empty=True,
+    )
+
+
 def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> faust.App:
     """Build the Faust app with the ``apply_events`` agent (values passed explicitly).
 
@@ -227,27 +315,7 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> f
         handler.setFormatter(JsonFormatter())
         handler.setLevel(logging.INFO)
         extra["loghandlers"] = [handler]
-    app = faust.App(
-        settings.app_id,
-        broker=f"kafka://{settings.kafka_bootstrap_servers}",
-        store="memory://",
-        topic_partitions=settings.topic_partitions,
-        topic_allow_declare=True,
-        topic_disable_leader=True,
-        consumer_auto_offset_reset="earliest",
-        broker_commit_every=settings.flush_every_events,
-        broker_commit_interval=settings.commit_interval_s,
-        broker_rebalance_timeout=settings.rebalance_timeout_s,
-        broker_session_timeout=settings.session_timeout_s,
-        broker_heartbeat_interval=settings.heartbeat_interval_s,
-        web_enabled=True,
-        web_port=settings.web_port,
-        web_bind=settings.web_host,
-        datadir=str(settings.worker_data_dir),
-        producer_linger_ms=5,
-        stream_wait_empty=True,
-        **extra,
-    )
+    app = faust.App(settings.app_id, **faust_app_kwargs(settings), **extra)
     roles = input_roles(settings)
     inputs = app.topic(*roles, key_serializer="raw", value_serializer="raw")
     reorders = app.topic(settings.reorders_topic, key_serializer="raw", value_serializer="raw")
@@ -269,28 +337,31 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> f
         metrics.REDIS_ERRORS.inc()
         os._exit(REDIS_REGRESSION_EXIT_CODE)
 
+    def _not_ready(exc: BaseException) -> None:
+        """A broker or Redis call failed: not ready until the next success."""
+        app.restock_ready = False  # type: ignore[attr-defined]
+
+    def _redis_failed(exc: BaseException) -> None:
+        metrics.REDIS_ERRORS.inc()
+        _not_ready(exc)
+
     async def _save(states: list[Any], partition_of: dict[str, int],
                     progress: dict[tuple[str, int], int]) -> None:
-        delay = 0.2
-        while True:
+        async def attempt() -> None:
+            t0 = time.perf_counter()
+            expected = {tp: durable[tp] for tp in progress if tp in durable}
             try:
-                t0 = time.perf_counter()
-                expected = {tp: durable[tp] for tp in progress if tp in durable}
                 await asyncio.get_running_loop().run_in_executor(
                     None, state_store.save_many, states, partition_of, progress, expected)
-                metrics.REDIS_WRITE_SECONDS.observe(time.perf_counter() - t0)
-                for tp, offset in progress.items():
-                    durable[tp] = max(offset, durable.get(tp, -1))
-                app.restock_ready = True  # type: ignore[attr-defined]
-                return
             except StateRegressionError as exc:
                 _redis_regressed(exc)
-            except redis.RedisError as exc:
-                metrics.REDIS_ERRORS.inc()
-                app.restock_ready = False  # type: ignore[attr-defined]
-                log.warning("redis write failed (%s); retrying in %.1fs, offsets held", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+            metrics.REDIS_WRITE_SECONDS.observe(time.perf_counter() - t0)
+
+        await retry_with_backoff(attempt, retry_on=redis.RedisError,
+                                 what="redis write (offsets held)", on_failure=_redis_failed)
+        for tp, offset in progress.items():
+            durable[tp] = max(offset, durable.get(tp, -1))
+        app.restock_ready = True  # type: ignore[attr-defined]
 
     # Event-time alignment of the input topics (agents.alignment): records wait in the aligner
     # until the merge rule releases them; a held record is not acked (Faust commits only the
@@ -398,35 +469,28 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> f
         """Send all outputs of a batch, awaiting deliveries together; retry the whole set on a
         broker error (consumers dedupe on the deterministic ids). Never raises: leaving the
         batch body with an exception would ack its events without their outputs."""
-        delay = 0.2
-        while True:
-            try:
-                futures = [await reorders.send(key=k, value=v) for k, v in decisions]
-                futures += [await dlq.send(key=k, value=v) for k, v in letters]
-                if futures:
-                    await asyncio.gather(*futures)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - retried, the batch is not acked meanwhile
-                app.restock_ready = False  # type: ignore[attr-defined]
-                log.warning("producing %d decisions / %d dead letters failed (%r); retrying in %.1fs",
-                            len(decisions), len(letters), exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        async def attempt() -> None:
+            futures = [await reorders.send(key=k, value=v) for k, v in decisions]
+            futures += [await dlq.send(key=k, value=v) for k, v in letters]
+            if futures:
+                await asyncio.gather(*futures)
 
-    async def _with_redis_retry(fn: Any) -> Any:
-        delay = 0.2
-        while True:
-            try:
-                return fn()
-            except redis.RedisError as exc:
-                metrics.REDIS_ERRORS.inc()
-                app.restock_ready = False  # type: ignore[attr-defined]
-                log.warning("redis read failed (%s); retrying in %.1fs", exc, delay)
-                pipeline.reset()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        await retry_with_backoff(
+            attempt, retry_on=Exception, on_failure=_not_ready,
+            what=f"producing {len(decisions)} decisions / {len(letters)} dead letters")
+
+    async def _with_redis_retry(fn: Callable[[], T]) -> T:
+        """Run ``fn`` (a pipeline step that reads Redis); on a Redis error forget the cached
+        states (they may be half-loaded) and retry with back-off."""
+        def failed(exc: BaseException) -> None:
+            _redis_failed(exc)
+            pipeline.reset()
+
+        async def attempt() -> T:
+            return fn()
+
+        return await retry_with_backoff(attempt, retry_on=redis.RedisError, what="redis read",
+                                        on_failure=failed)
 
     @app.on_partitions_revoked.connect
     async def _on_revoked(app: faust.App, revoked: set, **_: Any) -> None:  # type: ignore[type-arg]
@@ -441,16 +505,13 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> f
         assigned = [tp for tp in consumer.assignment() if tp.topic in roles]
         if not assigned:
             return
-        delay = 0.2
-        while True:  # not _with_redis_retry: that would drop the states just loaded by assign()
-            try:
-                stored = state_store.read_progress({tp.partition for tp in assigned})
-                break
-            except redis.RedisError as exc:
-                metrics.REDIS_ERRORS.inc()
-                log.warning("reading partition progress failed (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        async def attempt() -> dict[tuple[str, int], int]:
+            return state_store.read_progress({tp.partition for tp in assigned})
+
+        # not _with_redis_retry: its reset would drop the states just loaded by assign()
+        stored = await retry_with_backoff(
+            attempt, retry_on=redis.RedisError, what="reading partition progress",
+            on_failure=lambda exc: metrics.REDIS_ERRORS.inc())
         committed = {tp: consumer._committed_offset.get(tp) for tp in assigned}
         targets = rewind_targets(committed, stored)
         earliest = await _earliest(consumer, assigned)

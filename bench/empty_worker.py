@@ -1,6 +1,7 @@
 """The framework ceiling: a Faust worker whose agent only takes batches and acks them.
 
-Built with the same ``faust.App`` arguments as :func:`agents.worker.create_app` and the same
+Built with the same ``faust.App`` arguments as :func:`agents.worker.create_app`
+(:func:`agents.worker.faust_app_kwargs`) and the same
 ``noack_take(flush_every_events, within=flush_interval_s)`` + per-event ``ack`` loop, on the
 same three input topics, from the same ``RESTOCK_*`` settings; no decode, no state, no Redis,
 no produce. Started by ``bench/common.py`` (``EmptyWorker``); ``/health/ready`` answers 200
@@ -18,32 +19,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import faust  # noqa: E402
 from faust.worker import Worker  # noqa: E402
 
-from agents.worker import _limit_fetch_wait  # noqa: E402
+from agents.worker import _limit_fetch_wait, faust_app_kwargs  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 from streams.topics import input_roles  # noqa: E402
 
 s = Settings()
 _limit_fetch_wait(s.fetch_max_wait_ms)
-app = faust.App(
-    s.app_id,
-    broker=f"kafka://{s.kafka_bootstrap_servers}",
-    store="memory://",
-    topic_partitions=s.topic_partitions,
-    topic_allow_declare=True,
-    topic_disable_leader=True,
-    consumer_auto_offset_reset="earliest",
-    broker_commit_every=s.flush_every_events,
-    broker_commit_interval=s.commit_interval_s,
-    broker_rebalance_timeout=s.rebalance_timeout_s,
-    broker_session_timeout=s.session_timeout_s,
-    broker_heartbeat_interval=s.heartbeat_interval_s,
-    web_enabled=True,
-    web_port=s.web_port,
-    web_bind=s.web_host,
-    datadir=str(s.worker_data_dir),
-    producer_linger_ms=5,
-    stream_wait_empty=True,
-)
+app = faust.App(s.app_id, **faust_app_kwargs(s))
 inputs = app.topic(*input_roles(s), key_serializer="raw", value_serializer="raw")
 state = {"ready": False}
 

@@ -141,52 +141,41 @@ def _assert_outage_handled(w: WorkerProcess, outage_s: float, what: str) -> floa
 
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("seed", OUTAGE_SEEDS)
-def test_broker_unavailable_mid_stream(kafka_bootstrap: str, redis_url: str, fault_scenario: Scenario,
-                                       local_stack: LocalStack, seed: int) -> None:
-    """The broker freezes (SIGSTOP) for ``RESTOCK_OUTAGE_S``: not ready, no crash, no spin, catches up."""
+@pytest.mark.parametrize("dependency", ["broker", "redis"])
+def test_dependency_unavailable_mid_stream(kafka_bootstrap: str, redis_url: str, fault_scenario: Scenario,
+                                           local_stack: LocalStack, own_redis: LocalStack, dependency: str,
+                                           seed: int) -> None:
+    """The broker or Redis freezes (SIGSTOP) for ``RESTOCK_OUTAGE_S``: not ready, no crash, no spin,
+    catches up; while Redis is frozen no offset is committed either."""
     started = time.monotonic()
-    sc, rng = fault_scenario, random.Random(f"broker-{seed}")
-    tag = f"broker-{seed}"
-    s = settings_for(kafka_bootstrap, redis_url, sc.topics, tag, sc.tmp, fault_batch_delay_s=0.05)
-    total = sum(sc.targets.values())
-    with WorkerProcess(s, sc.tmp / f"{tag}.log") as w:
-        w.wait_ready()
-        wait_for(lambda: progress_total(redis_url, s.redis_key_prefix) >= rng.uniform(0.1, 0.6) * total,
-                 120, "progress before the outage")
-        local_stack.pause_kafka()
-        try:
-            _assert_outage_handled(w, OUTAGE_S, "the broker is frozen")
-        finally:
-            local_stack.resume_kafka()
-        wait_for(w.ready, 60, "the worker to be ready again after the broker came back", interval_s=0.2)
-        wait_committed(kafka_bootstrap, s.app_id, sc.targets, timeout_s=180)
-    check_against_reference(kafka_bootstrap, redis_url, s, sc, "broker unavailable", seed, started)
-
-
-@pytest.mark.timeout(300)
-@pytest.mark.parametrize("seed", OUTAGE_SEEDS)
-def test_redis_unavailable_mid_stream(kafka_bootstrap: str, redis_url: str, fault_scenario: Scenario,
-                                      own_redis: LocalStack, seed: int) -> None:
-    """Redis freezes (SIGSTOP) for ``RESTOCK_OUTAGE_S``: offsets stop, not ready, no crash, resumes."""
-    started = time.monotonic()
-    sc, rng = fault_scenario, random.Random(f"redis-{seed}")
-    url = own_redis.redis_url
-    tag = f"redisdown-{seed}"
+    sc, rng = fault_scenario, random.Random(f"{dependency}-{seed}")
+    if dependency == "broker":
+        url, tag, what = redis_url, f"broker-{seed}", "the broker is frozen"
+        freeze, thaw = local_stack.pause_kafka, local_stack.resume_kafka
+    else:  # a Redis of the test's own: the session's is shared
+        url, tag, what = own_redis.redis_url, f"redisdown-{seed}", "Redis is frozen"
+        freeze = lambda: own_redis.kill(REDIS, signal.SIGSTOP, wait=False)  # noqa: E731
+        thaw = lambda: own_redis.kill(REDIS, signal.SIGCONT, wait=False)  # noqa: E731
     s = settings_for(kafka_bootstrap, url, sc.topics, tag, sc.tmp, fault_batch_delay_s=0.05)
     total = sum(sc.targets.values())
     with WorkerProcess(s, sc.tmp / f"{tag}.log") as w:
         w.wait_ready()
         wait_for(lambda: progress_total(url, s.redis_key_prefix) >= rng.uniform(0.1, 0.6) * total,
                  120, "progress before the outage")
-        own_redis.kill(REDIS, signal.SIGSTOP, wait=False)
+        freeze()
         try:
-            time.sleep(min(2.0, OUTAGE_S / 3))  # let a batch in flight finish or block
-            before = committed_offsets(kafka_bootstrap, s.app_id)
-            _assert_outage_handled(w, OUTAGE_S - min(2.0, OUTAGE_S / 3), "Redis is frozen")
-            after = committed_offsets(kafka_bootstrap, s.app_id)
-            assert after == before, "offsets were committed while Redis was unavailable"
+            if dependency == "broker":  # (committed offsets cannot be read from a frozen broker)
+                _assert_outage_handled(w, OUTAGE_S, what)
+            else:
+                settle = min(2.0, OUTAGE_S / 3)
+                time.sleep(settle)  # let a batch in flight finish or block
+                before = committed_offsets(kafka_bootstrap, s.app_id)
+                _assert_outage_handled(w, OUTAGE_S - settle, what)
+                after = committed_offsets(kafka_bootstrap, s.app_id)
+                assert after == before, "offsets were committed while Redis was unavailable"
         finally:
-            own_redis.kill(REDIS, signal.SIGCONT, wait=False)
-        wait_for(w.ready, 60, "the worker to be ready again after Redis came back", interval_s=0.2)
+            thaw()
+        wait_for(w.ready, 60, f"the worker to be ready again after the {dependency} came back",
+                 interval_s=0.2)
         wait_committed(kafka_bootstrap, s.app_id, sc.targets, timeout_s=180)
-    check_against_reference(kafka_bootstrap, url, s, sc, "redis unavailable", seed, started)
+    check_against_reference(kafka_bootstrap, url, s, sc, f"{dependency} unavailable", seed, started)
