@@ -138,7 +138,10 @@ _SIGMA_DECAY = 0.05  # weight of the newest squared log residual in sigma^2
 _SIGMA0 = 0.25  # initial sigma^2 of the log residual
 _SIGMA_FLOOR = 1e-3
 _CLIP = 3.0  # Huber clip of the log residual, in sigmas
-_MAX_LOG_LIFT = 3.0  # |w . x| is clipped: lifts stay within [e^-3, e^3] ~ [0.05, 20]
+# |w . x| is clipped: lifts stay within [e^-5, e^5] ~ [1/150, 150]. A numerical guard against a
+# diverging estimate, not a model: it must sit above every real lift (promotion weeks of the
+# Dominick's canned tuna sell 30-50x the regular week; e^3 = 20x, the former bound, clipped them)
+_MAX_LOG_LIFT = 5.0
 _SCALE = 1 << 24  # fixed point of the pool sums
 
 
@@ -245,7 +248,7 @@ class CovariateEffects:
 
     @staticmethod
     def lift(x: np.ndarray, w: np.ndarray) -> float:
-        """Multiplicative lift ``exp(clip(w . x, -3, 3))`` (dimensionless, 1 when ``x == 0``)."""
+        """Multiplicative lift ``exp(clip(w . x, -5, 5))`` (dimensionless, 1 when ``x == 0``)."""
         eta = float(x @ w)
         if eta == 0.0:
             return 1.0
