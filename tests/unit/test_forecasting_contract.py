@@ -10,10 +10,15 @@ from hypothesis import strategies as st
 from agents.forecasting import CANDIDATES, DemandForecaster, decode, encode
 
 NAMES = sorted(CANDIDATES)
-SUBJECTS = [*NAMES, "selector"]
+SUBJECTS = [*NAMES, "selector", "selector+cov"]
+SELECTORS = ("selector", "selector+cov")
 
 
 def _make(subject: str):
+    if subject == "selector+cov":  # covariate twins and the alive filter (format version 4)
+        f = DemandForecaster()
+        f.enable_covariates()
+        return f
     return DemandForecaster() if subject == "selector" else CANDIDATES[subject](7)
 
 
@@ -25,7 +30,7 @@ def _series(n: int = 120, seed: int = 0):
 
 
 def _clone_via_state(subject: str, model):
-    if subject == "selector":
+    if subject in SELECTORS:
         return decode(encode(model))
     fresh = CANDIDATES[subject](7)
     fresh.load_state(model.state())
@@ -54,7 +59,7 @@ def check_round_trip_then_continue_equal(subject):
 
 
 def check_selector_round_trip_per_candidate(subject):
-    if subject == "selector":
+    if subject in SELECTORS:
         return
     ys, xs = _series(seed=1)
     a = DemandForecaster(candidates=[subject])
@@ -69,12 +74,12 @@ def check_state_does_not_grow(subject):
     ys, xs = _series(n=400, seed=2)
     m = _make(subject)
     m.learn_one(ys[0], xs[0])
-    size = len(encode(m)) if subject == "selector" else len(m.state())
+    size = len(encode(m)) if subject in SELECTORS else len(m.state())
     for y, x in zip(ys[1:], xs[1:], strict=True):
         m.learn_one(y, x)
-    after = len(encode(m)) if subject == "selector" else len(m.state())
+    after = len(encode(m)) if subject in SELECTORS else len(m.state())
     assert after == size
-    if subject != "selector":
+    if subject not in SELECTORS:
         assert after == m.state_size
 
 
@@ -83,9 +88,9 @@ def check_forecast_does_not_mutate(subject):
     m = _make(subject)
     for y, x in zip(ys, xs, strict=True):
         m.learn_one(y, x)
-    before = encode(m) if subject == "selector" else m.state().tobytes()
+    before = encode(m) if subject in SELECTORS else m.state().tobytes()
     m.forecast(28)
-    after = encode(m) if subject == "selector" else m.state().tobytes()
+    after = encode(m) if subject in SELECTORS else m.state().tobytes()
     assert before == after
 
 
