@@ -87,17 +87,21 @@ def redis_footprint(redis_url: str, prefix: str) -> dict[str, Any]:
             untagged.append(k)
             untagged_bytes += int(size or 0)
     per_sku = [sum(s for _, s in v) for v in per_tag.values()]
-    # where a SKU's bytes go: value length of each hash field (median over SKUs)
+    # where a SKU's bytes go: length of each part of the state value (median over SKUs)
+    from streams.redis_state import decode_value
+
     state_keys = [k for v in per_tag.values() for k, _ in v if k.endswith(":state")]
-    fields = ("seq", "core", "model", "model_name", "updated_at")
     pipe = r.pipeline(transaction=False)
     for k in state_keys:
-        for f in fields:
-            pipe.hstrlen(k, f)
-    lens = pipe.execute()
-    field_bytes = {
-        f: percentiles(lens[i :: len(fields)], (50,))["p50"] for i, f in enumerate(fields)
-    }
+        pipe.get(k)
+    parts: dict[str, list[int]] = {"value": [], "core": [], "model": []}
+    for raw in pipe.execute():
+        if raw:
+            _, core, model, _, _ = decode_value(raw)
+            parts["value"].append(len(raw))
+            parts["core"].append(len(core))
+            parts["model"].append(len(model))
+    field_bytes = {f: percentiles(v, (50,))["p50"] for f, v in parts.items() if v}
     one_slot = all(len({key_slot(k) for k, _ in v}) == 1 for v in per_tag.values())
     p = percentiles(per_sku, (50, 99))
     n = max(1, len(per_tag))

@@ -9,8 +9,9 @@
    ``--duration-s``, each with its produce time as the record timestamp (CreateTime), and
    measure per order:
 
-   (i)  **order -> durable in Redis**: a poller in this process (one pipelined ``HGET seq`` of the
-        pending SKU hashes every ``--poll-ms``) sees the SKU's hash with ``seq >= offset + 1``.
+   (i)  **order -> durable in Redis**: a poller in this process (one pipelined ``GETRANGE`` of
+        the pending SKUs' ``seq`` every ``--poll-ms``) sees the SKU's state with
+        ``seq >= offset + 1``.
         With orders as the only input, ``seq`` (the sum of the SKU's fenced offsets + 1, written
         atomically with the state by the fenced Lua script) is exactly "this order's effect is
         in Redis". Sampled: every ``--sample-every``-th order. Resolution: the poll interval.
@@ -138,12 +139,12 @@ async def measured_phase(
             keys = list(pending)
             if keys:
                 pipe = r.pipeline(transaction=False)
-                for k in keys:
-                    pipe.hget(f"{prefix}:{{{k}}}:state", "seq")
+                for k in keys:  # the value starts with the zero-padded seq (streams.redis_state)
+                    pipe.getrange(f"{prefix}:{{{k}}}:state", 0, 19)
                 seqs = await pipe.execute()
                 now = time.time()
                 for k, seq in zip(keys, seqs, strict=True):
-                    if seq is None:
+                    if not seq:
                         continue
                     s = int(seq)
                     left = []

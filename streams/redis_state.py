@@ -1,13 +1,23 @@
 """Redis implementation of :class:`agents.state.StateStore`: offset-fenced, pipelined, cluster-safe.
 
-Layout: one hash per SKU@location, ``{prefix}:{<sku@location>}:state`` (the ``{...}`` hash tag
-keeps every key of a SKU in one Redis Cluster slot), with fields
+Layout: one string key per SKU@location, ``{prefix}:{<sku@location>}:state`` (the ``{...}``
+hash tag keeps every key of a SKU in one Redis Cluster slot), whose value (format 1) is
 
-``seq``         monotone write sequence (sum of fenced offsets + 1), see below
-``core``        versioned msgpack: fence, demand accumulator, inventory position, open decisions
-``model``       the forecaster's compact bytes (:func:`agents.forecasting.encode`)
-``model_name``  the candidate currently serving forecasts (for humans)
-``updated_at``  event time of the last applied event (epoch seconds)
+* bytes 0-19: ``seq``, the monotone write sequence (sum of fenced offsets + 1, see below),
+  ASCII decimal, zero-padded to 20 digits: the fencing script reads it with ``GETRANGE``
+  without loading the rest;
+* then one msgpack array ``[1, core, model, model_name, updated_at]``: the format number,
+  ``core`` (versioned msgpack: fence, demand accumulator, inventory position, open decisions),
+  ``model`` (the forecaster's compact bytes, :func:`agents.forecasting.encode`), the candidate
+  currently serving forecasts (for humans) and the event time of the last applied event
+  (epoch seconds).
+
+One value instead of a hash of five fields: a hash whose values exceed Redis'
+``hash-max-listpack-value`` (64 bytes; ``core`` and ``model`` do) is stored as a real hash
+table, ~470 bytes more per SKU than the same bytes in one string (measured with ``MEMORY
+USAGE``; ``bench/cost_per_sku.py``). States written by earlier versions as a hash with the
+fields ``seq``, ``core``, ``model``, ``model_name``, ``updated_at`` are still read, and are
+replaced by the string layout on their next write.
 
 A set per input partition, ``{prefix}:partition:<p>:skus``, indexes the SKUs its owner wrote,
 so that a worker that is assigned the partition can load them all and keep closing their
@@ -40,18 +50,75 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
+import msgpack
 import redis
 
 from agents.state import SkuState
 
+# KEYS[1]: the SKU's state key; ARGV: seq, value (starting with the padded seq), ttl_s.
+# A hash is a state of the earlier layout: its seq fences the write, then it is replaced.
 _PUT_LUA = """
-local cur = redis.call('HGET', KEYS[1], 'seq')
-if cur and tonumber(cur) > tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'core', ARGV[2], 'model', ARGV[3],
-           'model_name', ARGV[4], 'updated_at', ARGV[5])
-if tonumber(ARGV[6]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[6]) end
+local cur
+if redis.call('TYPE', KEYS[1]).ok == 'hash' then
+  cur = redis.call('HGET', KEYS[1], 'seq')
+  if cur and tonumber(cur) > tonumber(ARGV[1]) then return 0 end
+  redis.call('DEL', KEYS[1])
+else
+  cur = redis.call('GETRANGE', KEYS[1], 0, 19)
+  if cur ~= '' and tonumber(cur) > tonumber(ARGV[1]) then return 0 end
+end
+if tonumber(ARGV[3]) > 0 then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+else
+  redis.call('SET', KEYS[1], ARGV[2])
+end
 return 1
 """
+
+VALUE_FORMAT = 1
+_SEQ_DIGITS = 20
+
+
+def encode_value(seq: int, core: bytes, model: bytes, model_name: str, updated_at: int) -> bytes:
+    """Encode a SKU's state as its stored value (format 1, see the module docstring).
+
+    Raises
+    ------
+    ValueError
+        When ``seq`` is negative or has more than 20 digits.
+
+    Examples
+    --------
+    >>> v = encode_value(42, b"core", b"model", "tsb", 1_300_000_000)
+    >>> v[:20]
+    b'00000000000000000042'
+    >>> decode_value(v)
+    (42, b'core', b'model', 'tsb', 1300000000)
+    """
+    if seq < 0 or seq >= 10**_SEQ_DIGITS:
+        raise ValueError(f"seq must be in [0, 1e20), got {seq}")
+    body = msgpack.packb([VALUE_FORMAT, core, model, model_name, int(updated_at)],
+                         use_bin_type=True)
+    return b"%020d" % seq + body
+
+
+def decode_value(value: bytes) -> tuple[int, bytes, bytes, str, int]:
+    """Decode a stored value into ``(seq, core, model, model_name, updated_at)``.
+
+    Raises
+    ------
+    ValueError
+        When the value is not of a known format.
+    """
+    try:
+        seq = int(value[:_SEQ_DIGITS])
+        fmt, core, model, name, updated_at = msgpack.unpackb(value[_SEQ_DIGITS:], raw=False)
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+        raise ValueError(f"not a restock state value: {exc}") from exc
+    if fmt != VALUE_FORMAT:
+        raise ValueError(f"unknown state value format {fmt!r}")
+    return seq, core, model, name, int(updated_at)
+
 
 # KEYS[i]: the progress hash of a partition; ARGV[2i-1..2i]: topic, new offset (never lowered).
 _PROGRESS_LUA = """
@@ -121,17 +188,49 @@ class RedisStateStore:
         return f"{self.prefix}:{{{key}}}:state"
 
     def load_many(self, keys: list[str]) -> dict[str, SkuState]:
-        """States of ``keys`` that exist, in one pipelined round trip."""
+        """States of ``keys`` that exist, in one pipelined round trip.
+
+        States of the earlier hash layout cost a second round trip (``HMGET``) for those keys.
+        """
         if not keys:
             return {}
+        parts = self.read_parts(keys)
+        return {k: SkuState.decode_parts(core, model) for k, (core, model) in parts.items()}
+
+    def read_parts(self, keys: list[str]) -> dict[str, tuple[bytes, bytes]]:
+        """``key -> (core, model)`` of the stored states among ``keys`` (either layout)."""
         pipe = self.client.pipeline(transaction=False)
         for k in keys:
-            pipe.hmget(self.redis_key(k), "core", "model")
-        out: dict[str, SkuState] = {}
-        for k, (core, model) in zip(keys, pipe.execute(), strict=True):
-            if core is not None and model is not None:
-                out[k] = SkuState.decode_parts(core, model)
+            pipe.get(self.redis_key(k))
+        out: dict[str, tuple[bytes, bytes]] = {}
+        legacy: list[str] = []
+        for k, raw in zip(keys, pipe.execute(raise_on_error=False), strict=True):
+            if isinstance(raw, redis.ResponseError) and "WRONGTYPE" in str(raw):
+                legacy.append(k)
+            elif isinstance(raw, Exception):
+                raise raw
+            elif raw is not None:
+                _, core, model, _, _ = decode_value(raw)
+                out[k] = (core, model)
+        if legacy:
+            pipe = self.client.pipeline(transaction=False)
+            for k in legacy:
+                pipe.hmget(self.redis_key(k), "core", "model")
+            for k, (core, model) in zip(legacy, pipe.execute(), strict=True):
+                if core is not None and model is not None:
+                    out[k] = (core, model)
         return out
+
+    def sequences(self, keys: list[str]) -> dict[str, int]:
+        """Write sequence ``seq`` of the stored states among ``keys`` (one round trip).
+
+        A state with sequence ``s`` holds every event of its fences; for a SKU fed by one
+        topic-partition, it holds offset ``o`` once ``s >= o + 1``.
+        """
+        pipe = self.client.pipeline(transaction=False)
+        for k in keys:
+            pipe.getrange(self.redis_key(k), 0, _SEQ_DIGITS - 1)
+        return {k: int(raw) for k, raw in zip(keys, pipe.execute(), strict=True) if raw}
 
     def partition_key(self, partition: int) -> str:
         """Redis set of the SKU keys owned by input partition ``partition``."""
@@ -241,12 +340,10 @@ class RedisStateStore:
         for p, keys in by_partition.items():
             pipe.sadd(self.partition_key(p), *keys)
         for s in batch:
-            self._put(
-                keys=[self.redis_key(s.key)],
-                args=[s.sequence, s.encode_core(), s.encode_model(), s.model.served_model,
-                      s.updated_at, self.ttl_s],
-                client=pipe,
-            )
+            seq = s.sequence
+            value = encode_value(seq, s.encode_core(), s.encode_model(), s.model.served_model,
+                                 s.updated_at)
+            self._put(keys=[self.redis_key(s.key)], args=[seq, value, self.ttl_s], client=pipe)
         if tps:
             args: list[object] = []
             for tp in tps:
@@ -274,13 +371,10 @@ class RedisStateStore:
 
     def dump(self) -> dict[str, bytes]:
         """Canonical dump ``sku key -> core + model bytes`` (tests compare runs with it)."""
-        keys = self.keys()
-        pipe = self.client.pipeline(transaction=False)
-        for k in keys:
-            pipe.hmget(self.redis_key(k), "core", "model")
-        return {k: (c or b"") + b"|" + (m or b"") for k, (c, m) in zip(keys, pipe.execute(), strict=True)}
+        parts = self.read_parts(self.keys())
+        return {k: core + b"|" + model for k, (core, model) in sorted(parts.items())}
 
     def memory_usage(self, key: str) -> int | None:
-        """``MEMORY USAGE`` of a SKU's hash in bytes."""
+        """``MEMORY USAGE`` of a SKU's state key in bytes."""
         v = self.client.memory_usage(self.redis_key(key))
         return None if v is None else int(v)

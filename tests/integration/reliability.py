@@ -166,11 +166,7 @@ def publish_scenario(kafka: str, tmp: Path) -> tuple[dict[str, str], dict[tuple[
 def state_parts(redis_url: str, prefix: str) -> dict[str, tuple[bytes, bytes]]:
     """Every SKU's ``(core, model)`` bytes under ``prefix``."""
     store = RedisStateStore.from_url(redis_url, prefix)
-    keys = store.keys()
-    pipe = store.client.pipeline(transaction=False)
-    for k in keys:
-        pipe.hmget(store.redis_key(k), "core", "model")
-    return {k: (c or b"", m or b"") for k, (c, m) in zip(keys, pipe.execute(), strict=True)}
+    return store.read_parts(store.keys())
 
 
 def decisions_of(kafka: str, topic: str) -> dict[str, bytes]:

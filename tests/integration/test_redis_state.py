@@ -64,3 +64,51 @@ def test_a_batch_is_one_transaction(redis_client: redis.Redis) -> None:
     stats = redis_client.info("commandstats")
     assert stats["cmdstat_watch"]["calls"] == 1 and stats["cmdstat_exec"]["calls"] == 2
     assert len(store.keys()) == 50 and store.read_progress([0]) == {("orders", 0): 6}
+
+
+def test_state_round_trips_as_one_fenced_string_value(redis_client: redis.Redis) -> None:
+    store = RedisStateStore(redis_client, "t", ttl_s=3600)
+    st = _state("A@W", 7)
+    assert store.save_many([st], {"A@W": 0}) == 1
+    key = store.redis_key("A@W")
+    assert redis_client.type(key) == b"string"
+    assert 0 < redis_client.ttl(key) <= 3600
+    loaded = store.load_many(["A@W", "missing@W"])
+    assert set(loaded) == {"A@W"} and loaded["A@W"].encode() == st.encode()
+    assert store.sequences(["A@W", "missing@W"]) == {"A@W": st.sequence}
+    # a zombie worker's older state is refused, a newer one replaces it
+    assert store.save_many([_state("A@W", 3)]) == 0 and store.stale_writes == 1
+    assert store.load_many(["A@W"])["A@W"].encode() == st.encode()
+    assert store.save_many([_state("A@W", 9)]) == 1
+    assert store.sequences(["A@W"]) == {"A@W": _state("A@W", 9).sequence}
+
+
+def test_states_of_the_earlier_hash_layout_are_read_fenced_and_migrated(redis_client: redis.Redis) -> None:
+    store = RedisStateStore(redis_client, "t")
+    old = _state("H@W", 20)
+    key = store.redis_key("H@W")
+    redis_client.hset(key, mapping={"seq": old.sequence, "core": old.encode_core(), "model": old.encode_model(),
+                                    "model_name": old.model.served_model, "updated_at": old.updated_at})
+    mixed = store.load_many(["H@W", "A@W"])  # one key of each layout in the same round trip
+    assert set(mixed) == {"H@W"} and mixed["H@W"].encode() == old.encode()
+    assert store.dump() == {"H@W": old.encode_core() + b"|" + old.encode_model()}
+    assert store.save_many([_state("H@W", 5)]) == 0  # the hash's seq fences the write too
+    assert redis_client.type(key) == b"hash"
+    assert store.save_many([_state("H@W", 25), _state("A@W", 1)]) == 2
+    assert redis_client.type(key) == b"string"
+    assert store.load_many(["H@W"])["H@W"].encode() == _state("H@W", 25).encode()
+
+
+def test_one_value_costs_less_redis_memory_than_the_five_field_hash(redis_client: redis.Redis) -> None:
+    # the point of the layout: a hash with values over hash-max-listpack-value is a real hash
+    # table (bench/cost_per_sku.py measures the full replay)
+    store = RedisStateStore(redis_client, "t")
+    st = _state("A@W", 7)
+    store.save_many([st])
+    as_string = store.memory_usage("A@W")
+    redis_client.delete(store.redis_key("A@W"))
+    redis_client.hset(store.redis_key("A@W"), mapping={
+        "seq": st.sequence, "core": st.encode_core(), "model": st.encode_model(),
+        "model_name": st.model.served_model, "updated_at": st.updated_at})
+    as_hash = store.memory_usage("A@W")
+    assert as_string is not None and as_hash is not None and as_string < as_hash
