@@ -76,24 +76,8 @@ adaptive conformal inference (Gibbs & Candès 2021, eq. 2) on the served one-ste
 tracks ``1 - tau`` whatever the distributional misspecification. Quantiles are then made
 non-decreasing in the level.
 
-Alive filter (with covariates)
-------------------------------
-Once covariates are enabled (:meth:`DemandForecaster.enable_covariates`; the plain path has no
-filter and is unchanged), the SKU also keeps the probability that its demand series is still
-alive (:class:`~agents.forecasting.survival.AliveFilter`: a two-state alive/dead hidden Markov
-filter of the demand occurrence, as the "buy till you die" models' ``P(alive)``, Schmittlein,
-Morrison & Colombo 1987). Every candidate's forecast of the period ``j`` ahead is multiplied by
-``P(alive in j)``, the mean of the alive/dead mixture, in the one-step selection scores, the
-dispersion and window-total statistics and the served forecast alike. A series that sold every
-period and then stops (a delisted item, an account that stops ordering) drops to about zero
-within two or three empty periods, where Croston/SBA forecasts do not move and TSB decays by
-10 % a period; an intermittent series needs dozens of empty periods; the first sale restores
-``P(alive) = 1``.
-
 References
 ----------
-Schmittlein, D. C., Morrison, D. G., & Colombo, R. (1987). Counting your customers: Who are they
-and what will they do next? Management Science, 33(1), 1-24.
 Gelper, S., Fried, R., & Croux, C. (2010). Robust forecasting with exponential and Holt-Winters
 smoothing. Journal of Forecasting, 29(3), 285-300, eq. (3)-(5).
 Brown, R. G. (1959). Statistical Forecasting for Inventory Control. McGraw-Hill (MAD x 1.25).
@@ -120,7 +104,6 @@ from agents.forecasting.distribution import (
 )
 from agents.forecasting.intermittent import SBA, TSB, Croston
 from agents.forecasting.seasonal import RiverRegressor, SeasonalProfile
-from agents.forecasting.survival import HAZARD, AliveFilter
 
 __all__ = [
     "CANDIDATES",
@@ -130,12 +113,9 @@ __all__ = [
     "DemandForecaster",
 ]
 
-#: serialization / state layout version of a forecaster with covariates (4: covariate statistics
-#: and the alive filter; 3 had no alive filter); a forecaster that never had covariates is still
-#: written in layout 2, byte for byte as before
-FORMAT_VERSION = 4
-#: layout of a forecaster with covariates before the alive filter (still decoded)
-COVARIATE_V3_FORMAT_VERSION = 3
+#: serialization / state layout version of a forecaster with covariates (3); a forecaster that
+#: never had covariates is still written in layout 2, byte for byte as before
+FORMAT_VERSION = 3
 #: layout of a forecaster without covariates
 PLAIN_FORMAT_VERSION = 2
 
@@ -368,13 +348,11 @@ class DemandForecaster(Forecaster):
         self._win_k = [1.0] * w  # inflation issued at origin t, slot t % W
         self._win_l = list(levels) * w  # total levels issued at origin t, slots t % W
         self._cov: CovariateEffects | None = None  # covariate statistics, once enabled
-        self._alive: AliveFilter | None = None  # alive/dead filter (with covariates only)
         self._twin_sources: list[int] = []  # candidate index each covariate twin was cloned from
 
     # ------------------------------------------------------------------ covariates
     def enable_covariates(
-        self, names: Sequence[str] = COVARIATES, twins: Sequence[int] | None = None,
-        hazard: float | None = None,
+        self, names: Sequence[str] = COVARIATES, twins: Sequence[int] | None = None
     ) -> bool:
         """Add covariate-aware twins of the candidates (idempotent); True when newly enabled.
 
@@ -384,11 +362,7 @@ class DemandForecaster(Forecaster):
         non-zero covariates, forecasts exactly like its source. The twin of the served candidate
         is served from now on (the first twin when the served one has none); it keeps serving
         only while its decayed MAE stays within ``switch_margin`` of the best, like any
-        candidate. The per-SKU covariate statistics start empty (the pooled coefficient), and
-        the SKU gets an alive filter (:class:`~agents.forecasting.survival.AliveFilter`,
-        starting alive): from now on every candidate's forecast of the period ``j`` ahead is
-        scaled by the probability ``P(alive)`` of that period, in the selection scores as in the
-        served forecasts (module docstring, "Alive filter").
+        candidate. The per-SKU covariate statistics start empty (the pooled coefficient).
 
         Parameters
         ----------
@@ -397,10 +371,6 @@ class DemandForecaster(Forecaster):
         twins
             Candidate indices to twin (default: those named in :data:`COVARIATE_TWINS`); used
             by the decoder.
-        hazard
-            Per-period hazard of the alive filter in [0, 1) (default
-            :data:`~agents.forecasting.survival.HAZARD`; 0 turns the filter off); used by the
-            decoder.
 
         Returns
         -------
@@ -410,8 +380,7 @@ class DemandForecaster(Forecaster):
         Raises
         ------
         ValueError
-            When covariates are enabled with other names, no candidate can be twinned, or the
-            hazard is out of range.
+            When covariates are enabled with other names, or no candidate can be twinned.
 
         Examples
         --------
@@ -435,7 +404,6 @@ class DemandForecaster(Forecaster):
         twins = [int(i) for i in twins]
         if not twins or any(not 0 <= i < len(self._names) for i in twins):
             raise ValueError(f"no candidate to give a covariate twin among {self._names}.")
-        alive = AliveFilter(HAZARD if hazard is None else hazard)  # validates the hazard
         for i in twins:
             src = self._models[i]
             twin = src.clone()
@@ -449,7 +417,6 @@ class DemandForecaster(Forecaster):
         self._twin_sources = twins
         self._served = k0 + twins.index(self._served) if self._served in twins else k0
         self._cov = CovariateEffects(names)
-        self._alive = alive
         return True
 
     @property
@@ -466,11 +433,6 @@ class DemandForecaster(Forecaster):
     def covariate_effects(self) -> CovariateEffects | None:
         """The per-SKU covariate statistics (None before :meth:`enable_covariates`)."""
         return self._cov
-
-    @property
-    def alive_filter(self) -> AliveFilter | None:
-        """The alive/dead filter (None before :meth:`enable_covariates`)."""
-        return self._alive
 
     def set_pool_mean(self, coef: Sequence[float] | None) -> None:
         """Set the shared (pooled) coefficient ``w_0`` used from now on (not stored).
@@ -526,7 +488,7 @@ class DemandForecaster(Forecaster):
 
     @property
     def model_version(self) -> int:
-        """State/serialization format version (2 without covariates, 4 with)."""
+        """State/serialization format version (2 without covariates, 3 with)."""
         return PLAIN_FORMAT_VERSION if self._cov is None else FORMAT_VERSION
 
     @property
@@ -656,10 +618,7 @@ class DemandForecaster(Forecaster):
         # W - 1 periods late, so the check must use the issued values (delayed-feedback ACI).
         w, t, lq = self.total_window, self._n, len(self.quantile_levels)
         slot = t % w
-        fw = served.forecast(w, self._future_xs(x))
-        if self._alive is not None:
-            fw = [v * a for v, a in zip(fw, self._alive.survival(w), strict=True)]
-        mean_w = max(0.0, sum(fw))
+        mean_w = max(0.0, sum(served.forecast(w, self._future_xs(x))))
         self._win_m[slot] = mean_w
         self._win_v[slot] = phi * mean_w
         self._win_k[slot] = self.total_inflation
@@ -740,13 +699,11 @@ class DemandForecaster(Forecaster):
         self._select()
 
     def _learn_one_covariates(self, y: float, x: dict | None) -> None:
-        # As learn_one, with the period's lift L = exp(w . x) and the alive probability of the
-        # period, P = P(alive) (1 - h): candidates are scored on their lifted one-step forecasts
-        # times P, the demand is cleaned on the de-lifted scale
+        # As learn_one, with the period's lift L = exp(w . x): candidates are scored on their
+        # lifted one-step forecasts, the demand is cleaned on the de-lifted scale
         # (y* = L clean(y / L), so a promotion spike explained by the lift is not clipped),
         # twins learn y* / L, plain candidates y*; then the SKU's covariate statistics learn the
-        # period against the base forecast of the best twin (made before learning, without
-        # P: the lift is a property of an alive series); the alive filter learns y last.
+        # period against the base forecast of the best twin (made before learning).
         cov = self._cov
         assert cov is not None
         xv = cov.vector(x)
@@ -754,15 +711,10 @@ class DemandForecaster(Forecaster):
         lift = cov.lift(xv, w)
         xl = {**x, "lift": lift} if x else {"lift": lift}
         models = self._models
-        alive = self._alive
-        assert alive is not None
-        s1 = alive.survival(1)[0]
-        preds = [m.predict_next(xl) * s1 for m in models]
+        preds = [m.predict_next(xl) for m in models]
         k0 = len(models) - len(self._twin_sources)
         ref = min(range(k0, len(models)), key=self._mae.__getitem__)
-        twin = models[ref]
-        assert isinstance(twin, Lifted)
-        base = twin.base.predict_next(xl)  # the best twin's base forecast (alive, no lift)
+        base = preds[ref] / lift
         s = self._served
         mu = preds[s]
         phi = self.dispersion()
@@ -786,7 +738,6 @@ class DemandForecaster(Forecaster):
                 fc[i] += v * (p - fc[i])
             models[i].learn_one(y_clean, xl)
         cov.learn(xv, y, base, w)
-        alive.learn(y)
         self._n += 1
         self._select()
 
@@ -828,13 +779,9 @@ class DemandForecaster(Forecaster):
         """
         h = check_horizon(horizon, xs)
         model = self._models[self._served]
-        if self._cov is None:
-            return [max(0.0, v) for v in model.forecast(h, xs)]
-        if isinstance(model, Lifted):
+        if self._cov is not None and isinstance(model, Lifted):
             xs = self._with_lift(xs)
-        assert self._alive is not None
-        return [max(0.0, v * a) for v, a in zip(model.forecast(h, xs), self._alive.survival(h),
-                                                 strict=True)]
+        return [max(0.0, v) for v in model.forecast(h, xs)]
 
     def forecast_moments(
         self, horizon: int, xs: Sequence[dict] | None = None

@@ -13,15 +13,11 @@ Layout of ``encode(model)``::
                 state       little-endian float64 bytes: selector state then each candidate's
                             state vector, in candidate order
 
-Version 4 (this build, written only for a forecaster with covariates) appends a fourth element
-``[covariate names, twin source indices, alive-filter hazard]`` and, after the candidates' state
-vectors (twins included, in candidate order), the covariate statistics (residual variance,
-count, information matrix, score vector) and the alive filter's state (alive probability,
-periods with demand, expected alive periods; :mod:`agents.forecasting.survival`). Version 3 is
-version 4 without the hazard and the alive-filter state; it still decodes, to a forecaster whose
-alive filter starts fresh (alive, no counts), as :meth:`DemandForecaster.enable_covariates`
-would start it. A forecaster without covariates is still written as version 2, byte for byte as
-before, and version-2 bytes decode as before.
+Version 3 (this build, written only for a forecaster with covariates) appends a fourth element
+``[covariate names, twin source indices]`` and, after the candidates' state vectors (twins
+included, in candidate order), the covariate statistics (residual variance, count, information
+matrix, score vector). A forecaster without covariates is still written as version 2, byte for
+byte as before, and version-2 bytes decode as before.
 
 Version 2 added the robust-updating, hysteresis and total-calibration parameters and,
 in the selector state, the robust size and scale, the warm-up count, the total-inflation EWMAs,
@@ -40,12 +36,7 @@ import numpy as np
 from agents.forecasting.base import OnlineForecaster
 from agents.forecasting.intermittent import SBA, TSB, Croston
 from agents.forecasting.seasonal import RiverRegressor, SeasonalProfile
-from agents.forecasting.selection import (
-    COVARIATE_V3_FORMAT_VERSION,
-    FORMAT_VERSION,
-    PLAIN_FORMAT_VERSION,
-    DemandForecaster,
-)
+from agents.forecasting.selection import FORMAT_VERSION, PLAIN_FORMAT_VERSION, DemandForecaster
 
 __all__ = ["encode", "decode", "FORMAT_VERSION"]
 
@@ -90,7 +81,7 @@ def encode(model: DemandForecaster) -> bytes:
     >>> blob = encode(f)
     >>> blob[0], decode(blob).forecast(2, [{}, {"promo_display": 1.0}]) == f.forecast(
     ...     2, [{}, {"promo_display": 1.0}])
-    (4, True)
+    (3, True)
 
     """
     if not isinstance(model, DemandForecaster):
@@ -128,12 +119,9 @@ def encode(model: DemandForecaster) -> bytes:
         state = np.concatenate(parts).tobytes()
         return bytes([PLAIN_FORMAT_VERSION]) + msgpack.packb([params, cands, state],
                                                              use_bin_type=True)
-    alive = model.alive_filter
-    assert alive is not None  # enabled together with the covariates
     parts.append(np.asarray(cov.state(), dtype=_DTYPE))
-    parts.append(np.asarray(alive.state(), dtype=_DTYPE))
     state = np.concatenate(parts).tobytes()
-    extra = [list(cov.names), list(model._twin_sources), alive.hazard]
+    extra = [list(cov.names), list(model._twin_sources)]
     return bytes([FORMAT_VERSION]) + msgpack.packb([params, cands, state, extra],
                                                    use_bin_type=True)
 
@@ -161,25 +149,24 @@ def decode(data: bytes) -> DemandForecaster:
     >>> decode(b"\x09abc")
     Traceback (most recent call last):
     ...
-    ValueError: unknown forecaster format version 9; this build reads versions 2, 3 and 4.
+    ValueError: unknown forecaster format version 9; this build reads versions 2 and 3.
 
     """
     if not isinstance(data, bytes | bytearray | memoryview) or len(data) < 2:
         raise ValueError("forecaster bytes are empty or not bytes; cannot decode.")
     data = bytes(data)
-    version = data[0]
-    if version not in (PLAIN_FORMAT_VERSION, COVARIATE_V3_FORMAT_VERSION, FORMAT_VERSION):
+    if data[0] not in (PLAIN_FORMAT_VERSION, FORMAT_VERSION):
         raise ValueError(
-            f"unknown forecaster format version {version}; this build reads versions "
-            f"{PLAIN_FORMAT_VERSION}, {COVARIATE_V3_FORMAT_VERSION} and {FORMAT_VERSION}."
+            f"unknown forecaster format version {data[0]}; this build reads versions "
+            f"{PLAIN_FORMAT_VERSION} and {FORMAT_VERSION}."
         )
     try:
         doc = msgpack.unpackb(data[1:], raw=False, strict_map_key=True)
         extra = None
-        if version == PLAIN_FORMAT_VERSION:
-            params, cands, state = doc
-        else:
+        if data[0] == FORMAT_VERSION:
             params, cands, state, extra = doc
+        else:
+            params, cands, state = doc
         (season_length, error_decay, min_periods, levels, variance_decay, calibration, robust,
          huber_k, switch_margin, total_window, total_rate) = params
         if not isinstance(robust, bool):
@@ -204,23 +191,19 @@ def decode(data: bytes) -> DemandForecaster:
             total_window=total_window,
             total_calibration_rate=total_rate,
         )
-        with_alive = version == FORMAT_VERSION
         if extra is not None:
-            names, twins = extra[0], extra[1]
-            hazard = float(extra[2]) if with_alive else None
-            model.enable_covariates([str(n) for n in names], [int(i) for i in twins],
-                                    hazard=hazard)
+            names, twins = extra
+            model.enable_covariates([str(n) for n in names], [int(i) for i in twins])
         if not isinstance(state, bytes) or len(state) % 8:
             raise ValueError("state is not a float64 byte string")
         values = np.frombuffer(state, dtype=_DTYPE)
         offset = model._selector_state_size
         sizes = [m.state_size for m in model._models]
-        cov, alive = model.covariate_effects, model.alive_filter
+        cov = model.covariate_effects
         cov_size = 0 if cov is None else cov.state_size
-        alive_size = alive.state_size if alive is not None and with_alive else 0
-        expected = offset + sum(sizes) + cov_size + alive_size
-        if len(values) != expected:
-            raise ValueError(f"state holds {len(values)} floats, expected {expected}")
+        if len(values) != offset + sum(sizes) + cov_size:
+            raise ValueError(
+                f"state holds {len(values)} floats, expected {offset + sum(sizes) + cov_size}")
         if not np.all(np.isfinite(values)):
             raise ValueError("state holds non-finite floats")
         model._load_selector_state(values[:offset].tolist())
@@ -228,10 +211,7 @@ def decode(data: bytes) -> DemandForecaster:
             m.load_state(values[offset : offset + size].copy())
             offset += size
         if cov is not None:
-            cov.load_state(values[offset : offset + cov_size].copy())
-            offset += cov_size
-        if alive is not None and alive_size:
-            alive.load_state(values[offset:].copy())
+            cov.load_state(values[offset:].copy())
     except (ValueError, TypeError, KeyError, IndexError, msgpack.exceptions.ExtraData,
             msgpack.exceptions.UnpackException) as exc:
         raise ValueError(f"corrupt forecaster bytes: {exc}") from exc

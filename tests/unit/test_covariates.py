@@ -86,16 +86,12 @@ def test_pool_sums_are_exact_and_order_independent() -> None:
 
 
 def test_covariates_off_equals_the_plain_model_exactly() -> None:
-    """No covariates, or enabled covariates that are all zero: identical forecasts.
-
-    (Enabled covariates also bring the alive filter, which is inert, ``P(alive) = 1``, while the
-    series has no empty period; the demand here is at least 1.)
-    """
+    """No covariates, or enabled covariates that are all zero: identical forecasts."""
     rng = np.random.default_rng(3)
     plain, same, enabled = DemandForecaster(), DemandForecaster(), DemandForecaster()
     enabled.enable_covariates()
     for t in range(120):
-        y = 1.0 + float(rng.poisson(5 + 3 * (t % 7 == 5)))
+        y = float(rng.poisson(5 + 3 * (t % 7 == 5)))
         x = {"season_pos": t % 7}
         plain.learn_one(y, x)
         same.learn_one(y, dict(x))
@@ -105,85 +101,9 @@ def test_covariates_off_equals_the_plain_model_exactly() -> None:
     assert encode(plain)[0] == 2  # a forecaster without covariates keeps format version 2
     assert enabled.forecast(14, xs) == plain.forecast(14, xs)
     assert enabled.forecast_distribution(14, xs).mean.tolist() == plain.forecast_distribution(14, xs).mean.tolist()
-    assert enabled.alive_filter is not None and enabled.alive_filter.alive == 1.0
     blob = encode(enabled)
-    assert blob[0] == 4
+    assert blob[0] == 3
     assert decode(blob).forecast_distribution(14, xs) == enabled.forecast_distribution(14, xs)
-
-
-def _dense_then_stops(f: DemandForecaster, rng: np.random.Generator, alive: int, dead: int,
-                      promo_every: int = 6) -> None:
-    for t in range(alive + dead):
-        promo = float(t % promo_every == 3)
-        y = float(rng.poisson(100.0 * np.exp(DISPLAY_LIFT * promo))) if t < alive else 0.0
-        f.learn_one(y, {"promo_display": promo})
-
-
-def test_alive_filter_drops_the_forecast_of_a_series_that_stops_and_restores_it() -> None:
-    """A series selling ~100 a period for 60 periods, then nothing: within 3 empty periods the
-    forecast is below 1 % of the level (SBA alone does not move at all); one sale restores it."""
-    rng = np.random.default_rng(11)
-    f = DemandForecaster(candidates=["sba", "tsb"])
-    f.enable_covariates()
-    plain = DemandForecaster(candidates=["sba", "tsb"])
-    _dense_then_stops(f, rng, 60, 0)
-    level = f.forecast(1)[0]
-    assert 80.0 < level < 120.0
-    f.learn_one(0.0, {})
-    one = f.forecast(1)[0]
-    assert 0.4 * level < one < 0.8 * level  # one empty period: likelihood ratio 1 - p vs h
-    for _ in range(2):
-        f.learn_one(0.0, {})
-    assert f.forecast(4) == pytest.approx([f.forecast(1)[0]] * 4)
-    assert f.forecast(1)[0] < 0.01 * level
-    assert f.forecast_distribution(4).quantiles[0.95].max() <= 1.0
-    # the plain model (no filter) still forecasts most of the level after the same history
-    rng = np.random.default_rng(11)
-    _dense_then_stops(plain, rng, 60, 3)
-    assert plain.forecast(1)[0] > 0.5 * level
-    # a sale: alive again, the forecast is the candidates' own again (TSB's occurrence
-    # probability has decayed a little over the three empty periods)
-    f.learn_one(90.0, {})
-    assert f.alive_filter.alive == 1.0
-    assert f.forecast(1)[0] > 0.7 * level
-
-
-def test_alive_filter_is_patient_with_intermittent_demand() -> None:
-    """Demand in one period of ten: ten empty periods in a row are ordinary, not a death."""
-    rng = np.random.default_rng(5)
-    f = DemandForecaster(candidates=["tsb"])
-    f.enable_covariates()
-    for _t in range(300):
-        f.learn_one(float(rng.poisson(20.0)) if rng.random() < 0.1 else 0.0, {})
-    f.learn_one(30.0, {})
-    for _ in range(10):
-        f.learn_one(0.0, {})
-    assert 0.7 < f.alive_filter.alive <= 1.0
-    assert f.alive_filter.occurrence == pytest.approx(0.1, abs=0.03)
-
-
-def test_version_3_bytes_still_decode_with_a_fresh_alive_filter() -> None:
-    """A forecaster written before the alive filter (format 3) decodes and forecasts as it did."""
-    import msgpack
-
-    rng = np.random.default_rng(2)
-    f = DemandForecaster(candidates=["sba", "tsb"])
-    f.enable_covariates()
-    _dense_then_stops(f, rng, 40, 0)
-    blob = encode(f)
-    assert blob[0] == 4
-    params, cands, state, extra = msgpack.unpackb(blob[1:], raw=False)
-    alive_size = f.alive_filter.state_size
-    v3 = bytes([3]) + msgpack.packb([params, cands, state[: -8 * alive_size], extra[:2]],
-                                    use_bin_type=True)
-    g = decode(v3)
-    assert g.alive_filter is not None and g.alive_filter.alive == 1.0
-    assert g.alive_filter.n_pos == 0.0  # counts start fresh
-    xs = [{}, {"promo_display": 1.0}]
-    assert g.forecast(2, xs) == f.forecast(2, xs)  # alive after 40 sales: the filter is inert
-    assert encode(g)[0] == 4
-    with pytest.raises(ValueError, match="expected"):
-        decode(bytes([4]) + msgpack.packb([params, cands, state[:-8], extra], use_bin_type=True))
 
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday
