@@ -151,8 +151,10 @@ class Derived:
 
     @property
     def moments(self) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and variance per period over the whole horizon (units, units squared), shape
-        ``(horizon_periods,)`` each: what projections read; computed once on use."""
+        """Mean and variance per period over the whole horizon (units, units squared).
+
+        Shape ``(horizon_periods,)`` each: what projections read; computed once on use.
+        """
         if self._moments is None:
             if self._dist is not None:
                 self._moments = (self._dist.mean, self._dist.variance)
@@ -527,7 +529,8 @@ class SkuProcessor:
         ``min_history_periods``.
         """
         y, f = state.level_ratio
-        if self.config.level_ratio_alpha <= 0 or state.model.n_periods < self.config.min_history_periods or f <= 0:
+        if (self.config.level_ratio_alpha <= 0 or f <= 0
+                or state.model.n_periods < self.config.min_history_periods):
             return 1.0
         lo, hi = self.config.level_ratio_bounds
         return float(min(hi, max(lo, y / f)))
@@ -615,7 +618,8 @@ class SkuProcessor:
         else:  # pragma: no cover - the decoders only produce the types above
             raise TypeError(f"unsupported event type {type(event).__name__}")
 
-    def _explanation(self, state: SkuState, d: Derived, meta: EventMeta, trigger_event_id: str) -> DecisionExplanation:
+    def _explanation(self, state: SkuState, d: Derived, meta: EventMeta,
+                     trigger_event_id: str) -> DecisionExplanation:
         pos, lv, p = state.position, d.levels, d.params
         return DecisionExplanation(
             on_hand=pos.on_hand,
@@ -639,7 +643,8 @@ class SkuProcessor:
             service_level_kind="cycle" if p.fill_rate is None else "fill_rate",
             model=d.model,
             model_version=state.model.model_version,
-            model_recent_mae=None if state.model.recent_mae is None else round(float(state.model.recent_mae), 4),
+            model_recent_mae=(None if state.model.recent_mae is None
+                              else round(float(state.model.recent_mae), 4)),
             trigger_event_id=trigger_event_id,
             trigger_topic=meta.topic,
             trigger_partition=meta.partition,

@@ -51,8 +51,8 @@ import asyncio
 import logging
 import os
 import time
-from pathlib import Path
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import faust
@@ -466,9 +466,12 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> f
             os._exit(FAULT_EXIT_CODE)
 
     async def _produce(decisions: list[tuple[bytes, bytes]], letters: list[tuple[bytes, bytes]]) -> None:
-        """Send all outputs of a batch, awaiting deliveries together; retry the whole set on a
-        broker error (consumers dedupe on the deterministic ids). Never raises: leaving the
-        batch body with an exception would ack its events without their outputs."""
+        """Send all outputs of a batch, awaiting deliveries together.
+
+        Retries the whole set on a broker error (consumers dedupe on the deterministic ids).
+        Never raises: leaving the batch body with an exception would ack its events without
+        their outputs.
+        """
         async def attempt() -> None:
             futures = [await reorders.send(key=k, value=v) for k, v in decisions]
             futures += [await dlq.send(key=k, value=v) for k, v in letters]
@@ -480,8 +483,10 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> f
             what=f"producing {len(decisions)} decisions / {len(letters)} dead letters")
 
     async def _with_redis_retry(fn: Callable[[], T]) -> T:
-        """Run ``fn`` (a pipeline step that reads Redis); on a Redis error forget the cached
-        states (they may be half-loaded) and retry with back-off."""
+        """Run ``fn``, a pipeline step that reads Redis, until it succeeds.
+
+        On a Redis error the cached states (maybe half-loaded) are forgotten before the retry.
+        """
         def failed(exc: BaseException) -> None:
             _redis_failed(exc)
             pipeline.reset()

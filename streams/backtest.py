@@ -158,6 +158,8 @@ def replay(sales: Sequence[Any], freq: Literal["H", "D", "W"], horizon: int,
         Demand period.
     horizon : int
         Forecast horizon H (periods).
+    progress : bool
+        Show a progress bar (rich) over the order lines.
     covariates : bool
         Learn from the orders' prices and promotion flags and forecast with the history's
         prices/promotions as plans published ``plan_lead`` periods ahead (module docstring).
@@ -354,12 +356,14 @@ def write_predictions(path: Path, arr: BacktestArrays) -> int:
     rows = 0
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["sku", "location", "period_start", "horizon", "y_true", "y_pred", "q50", "q90", "q95", "model"])
+        w.writerow(["sku", "location", "period_start", "horizon", "y_true", "y_pred", "q50", "q90", "q95",
+                    "model"])
         for i, k in enumerate(arr.keys):
             sku, _, loc = k.partition("@")
             ts, hs = np.nonzero(np.isfinite(arr.mean[i]))
             for t, h in zip(ts, hs, strict=True):
-                w.writerow([sku, loc, to_datetime(arr.first + int(t) * arr.step).date().isoformat(), int(h) + 1,
+                day = to_datetime(arr.first + int(t) * arr.step).date().isoformat()
+                w.writerow([sku, loc, day, int(h) + 1,
                             f"{arr.y[i, t]:g}", f"{arr.mean[i, t, h]:.4f}", f"{arr.q50[i, t, h]:g}",
                             f"{arr.q90[i, t, h]:g}", f"{arr.q95[i, t, h]:g}",
                             arr.model_names[arr.model[i, t, h]]])

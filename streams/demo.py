@@ -26,8 +26,8 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import shutil
 import os
+import shutil
 import time
 import uuid
 from collections import defaultdict
@@ -102,7 +102,8 @@ class PolicyTally:
         turns = (self.served_value / avg_val) * (365.0 / max(days, 1)) if avg_val > 0 else None
         return {
             "fill_rate": round(self.served_units / self.demand_units, 6) if self.demand_units else None,
-            "cycle_service_level": round(1 - self.cycles_with_stockout / self.cycles, 6) if self.cycles else None,
+            "cycle_service_level": (round(1 - self.cycles_with_stockout / self.cycles, 6)
+                                    if self.cycles else None),
             "stockout_sku_days": self.stockout_sku_days,
             "demand_units": self.demand_units,
             "served_units": self.served_units,
@@ -112,7 +113,8 @@ class PolicyTally:
             "inventory_turns_per_year": None if turns is None else round(turns, 4),
             "purchase_orders": self.purchase_orders,
             "received_units": self.received_units,
-            "forecast_wape": round(self.abs_error / self.forecast_demand, 6) if self.forecast_demand else None,
+            "forecast_wape": (round(self.abs_error / self.forecast_demand, 6)
+                              if self.forecast_demand else None),
         }
 
 
@@ -290,7 +292,8 @@ async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
         await asyncio.to_thread(worker.wait_ready)
         await producer.start()
         await decisions_consumer.start()
-        decisions_consumer.assign([_atp(settings.reorders_topic, p) for p in range(settings.topic_partitions)])
+        decisions_consumer.assign([_atp(settings.reorders_topic, p)
+                                   for p in range(settings.topic_partitions)])
         lock = _Lockstep(producer, admin, settings.app_id)
         restock = PolicyTally()
         baseline = PolicyTally()
@@ -362,7 +365,8 @@ async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
                 # Baseline: serve, then review at the end of the day.
                 for k, sim in sims.items():
                     q = demand_today.get(k, 0)
-                    served, short = sim.pos.sell(q, at=p0 + step - 1, unmet=opts.unmet_demand) if q else (0, 0)
+                    served, short = (sim.pos.sell(q, at=p0 + step - 1, unmet=opts.unmet_demand)
+                                     if q else (0, 0))
                     sim.served_total += served
                     if short:
                         sim.cycle_stockout = True
@@ -412,7 +416,8 @@ async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
                             restock.received_units += rec - restock_prev_received.get(k, 0)
                         restock_prev_received[k] = rec
                     lost_total = st.counters.get("lost_units", 0) if st else 0
-                    lost_today = lost_total - int(sim.trace["_lost_total"][-1] if sim.trace["_lost_total"] else 0)
+                    lost_before = sim.trace["_lost_total"][-1] if sim.trace["_lost_total"] else 0
+                    lost_today = lost_total - int(lost_before)
                     sim.trace["_lost_total"].append(lost_total)
                     if lost_today:
                         sim.restock_cycle_stockout = True
@@ -434,7 +439,8 @@ async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
                         sim.trace["q90"].append(q90_today)
                         sim.trace["on_hand"].append(on_hand)
                         sim.trace["day"].append(float(p0))
-                        sim.trace["reorder"].append(float(sum(d.quantity for d in new if isinstance(d, ReorderSuggested) and d.key == k)))
+                        sim.trace["reorder"].append(float(sum(
+                            d.quantity for d in new if isinstance(d, ReorderSuggested) and d.key == k)))
                 if in_eval:
                     eval_days += 1
                 elapsed = time.perf_counter() - t_start

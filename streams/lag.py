@@ -72,6 +72,8 @@ def consumer_lag(bootstrap: str, group: str, topics: list[str] | None = None,
         Topics to report; partitions without a commit report the whole log as lag.
     now : float, optional
         Wall-clock epoch seconds (for tests); default ``time.time()``.
+    timeout_s : float
+        Timeout of each broker request, seconds.
 
     Returns
     -------
@@ -89,7 +91,8 @@ def consumer_lag(bootstrap: str, group: str, topics: list[str] | None = None,
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000),
                              bootstrap_timeout_ms=int(timeout_s * 1000))
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             consumer_timeout_ms=int(timeout_s * 1000), request_timeout_ms=int(timeout_s * 1000) + 1)
+                             consumer_timeout_ms=int(timeout_s * 1000),
+                             request_timeout_ms=int(timeout_s * 1000) + 1)
     try:
         committed = {(tp.topic, tp.partition): om.offset
                      for tp, om in admin.list_group_offsets(group).get(group, {}).items()}

@@ -26,7 +26,8 @@ REDIS_WRITE_SECONDS = Histogram("restock_redis_write_seconds", "Pipelined state 
                                 buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1))
 REDIS_ERRORS = Counter("restock_redis_errors_total", "Failed Redis operations (retried)")
 REWINDS = Counter("restock_partition_rewinds_total",
-                  "Input partitions sought back to Redis' durable progress on assignment (Redis had lost writes)")
+                  "Input partitions sought back to Redis' durable progress on assignment "
+                  "(Redis had lost writes)")
 SKUS_CACHED = Gauge("restock_skus_cached", "SKU states held in the worker's hot cache")
 CONSUMER_LAG = Gauge("restock_consumer_lag_messages", "Consumer lag in messages", ["topic", "partition"])
 CONSUMER_LAG_SECONDS = Gauge("restock_consumer_lag_seconds", "Age of the oldest unprocessed event",

@@ -59,7 +59,8 @@ class WorkerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker", "--loglevel", os.environ.get("RESTOCK_WORKER_LOGLEVEL", "warn")],
+            [sys.executable, "-m", "streams.cli", "worker",
+             "--loglevel", os.environ.get("RESTOCK_WORKER_LOGLEVEL", "warn")],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         log.close()

@@ -113,7 +113,8 @@ def build_input(skus: int = 40, start: date = date(2011, 1, 4), end: date = date
         day0 = datetime.combine(first.date(), dt_time(8), tzinfo=UTC)
         k = 1
         while day0 + timedelta(days=7 * k) < mine[-1].occurred_at:
-            ev.append(StockReceived(event_id=f"{sku}@{loc}-rcv-w{k}", occurred_at=day0 + timedelta(days=7 * k),
+            ev.append(StockReceived(event_id=f"{sku}@{loc}-rcv-w{k}",
+                                    occurred_at=day0 + timedelta(days=7 * k),
                                     sku=sku, location=loc, quantity=weekly))
             k += 1
         for j, o in enumerate(mine[10::10]):
@@ -171,7 +172,8 @@ def state_parts(redis_url: str, prefix: str) -> dict[str, tuple[bytes, bytes]]:
 
 def decisions_of(kafka: str, topic: str) -> dict[str, bytes]:
     """Distinct decision ids on ``topic`` and their payloads (consumers dedupe on the id)."""
-    return {decode_decision(m.value).event_id: m.value for m in read_all(kafka, topic, PARTITIONS, idle_s=1.0)}
+    return {decode_decision(m.value).event_id: m.value
+            for m in read_all(kafka, topic, PARTITIONS, idle_s=1.0)}
 
 
 def _first_field(a: Any, b: Any, path: str) -> str:

@@ -46,7 +46,8 @@ def test_demo_on_a_real_slice_is_consistent_and_deterministic(
     topics = first["run"]["topics"]
     reorders = {d.event_id: d for d in (decode_decision(m.value)
                 for m in read_all(kafka_bootstrap, topics["reorders"], 4, idle_s=1.0))}
-    inventory = [decode_inventory(m.value) for m in read_all(kafka_bootstrap, topics["inventory"], 4, idle_s=1.0)]
+    inventory = [decode_inventory(m.value)
+                 for m in read_all(kafka_bootstrap, topics["inventory"], 4, idle_s=1.0)]
     pos = {e.purchase_order_id: e for e in inventory if e.kind == "purchase_order_placed"}
     receipts = [e for e in inventory if e.kind == "stock_received"]
     assert receipts, "the slice is long enough for purchase orders to arrive"

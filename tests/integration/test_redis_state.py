@@ -30,7 +30,8 @@ def test_progress_advances_with_the_batch_and_never_moves_back(redis_client: red
     store.save_many([], progress={("orders", 0): 2}, expected={("orders", 0): 4})  # lower: kept
     assert store.read_progress([0, 1]) == {("orders", 0): 4, ("inventory", 0): 7, ("orders", 1): 3}
     assert store.behind({("orders", 0): 4, ("orders", 1): 3}) == {}
-    assert store.behind({("orders", 0): 9, ("orders", 2): 0}) == {("orders", 0): (4, 9), ("orders", 2): (-1, 0)}
+    assert store.behind({("orders", 0): 9, ("orders", 2): 0}) == {("orders", 0): (4, 9),
+                                                                  ("orders", 2): (-1, 0)}
 
 
 def test_a_writer_notices_that_redis_lost_its_writes(redis_client: redis.Redis) -> None:
@@ -60,7 +61,8 @@ def test_a_batch_is_one_transaction(redis_client: redis.Redis) -> None:
     stats = redis_client.info("commandstats")
     assert stats["cmdstat_multi"]["calls"] == 1 and stats["cmdstat_exec"]["calls"] == 1
     # with an expected progress, the check and the write are one optimistic transaction
-    store.save_many([_state("S0@W", 6)], {"S0@W": 0}, progress={("orders", 0): 6}, expected={("orders", 0): 5})
+    store.save_many([_state("S0@W", 6)], {"S0@W": 0}, progress={("orders", 0): 6},
+                    expected={("orders", 0): 5})
     stats = redis_client.info("commandstats")
     assert stats["cmdstat_watch"]["calls"] == 1 and stats["cmdstat_exec"]["calls"] == 2
     assert len(store.keys()) == 50 and store.read_progress([0]) == {("orders", 0): 6}
@@ -87,8 +89,9 @@ def test_states_of_the_earlier_hash_layout_are_read_fenced_and_migrated(redis_cl
     store = RedisStateStore(redis_client, "t")
     old = _state("H@W", 20)
     key = store.redis_key("H@W")
-    redis_client.hset(key, mapping={"seq": old.sequence, "core": old.encode_core(), "model": old.encode_model(),
-                                    "model_name": old.model.served_model, "updated_at": old.updated_at})
+    redis_client.hset(key, mapping={"seq": old.sequence, "core": old.encode_core(),
+                                    "model": old.encode_model(), "model_name": old.model.served_model,
+                                    "updated_at": old.updated_at})
     mixed = store.load_many(["H@W", "A@W"])  # one key of each layout in the same round trip
     assert set(mixed) == {"H@W"} and mixed["H@W"].encode() == old.encode()
     assert store.dump() == {"H@W": old.encode_core() + b"|" + old.encode_model()}

@@ -37,7 +37,8 @@ from .reliability import (
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[LocalStack]:
     """A redis-server of this test's own (restartable; loads ``dump.rdb`` from its dir on start)."""
-    stack = LocalStack(tmp_path / "redis", kafka_port=free_port(), redis_port=free_port(), die_with_parent=True)
+    stack = LocalStack(tmp_path / "redis", kafka_port=free_port(), redis_port=free_port(),
+                       die_with_parent=True)
     stack.up(which=[REDIS])
     try:
         yield stack
@@ -63,7 +64,8 @@ def _progress_reached(redis_url: str, s, sc: Scenario) -> bool:
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("seed", SEEDS)
 def test_redis_restored_from_an_older_snapshot_is_rebuilt_from_kafka(
-        kafka_bootstrap: str, redis_url: str, fault_scenario: Scenario, own_redis: LocalStack, seed: int) -> None:
+        kafka_bootstrap: str, redis_url: str, fault_scenario: Scenario, own_redis: LocalStack,
+        seed: int) -> None:
     """Redis comes back from an older RDB snapshot while the worker runs: the worker notices that
     Redis is behind its own durable writes, exits without committing, and the restarted worker
     seeks back to Redis' progress and replays the lost updates."""
@@ -76,11 +78,13 @@ def test_redis_restored_from_an_older_snapshot_is_rebuilt_from_kafka(
     snap_at, restore_at = rng.uniform(0.15, 0.5), rng.uniform(0.6, 1.0)
     w = WorkerProcess(s, sc.tmp / f"{tag}.log").start()
     try:
-        wait_for(lambda: progress_total(url, s.redis_key_prefix) >= snap_at * total, 120, "progress before the snapshot")
+        wait_for(lambda: progress_total(url, s.redis_key_prefix) >= snap_at * total, 120,
+                 "progress before the snapshot")
         client = redis.Redis.from_url(url)
         client.save()  # the snapshot the restore goes back to
         client.close()
-        wait_for(lambda: progress_total(url, s.redis_key_prefix) >= restore_at * total, 120, "progress after it")
+        wait_for(lambda: progress_total(url, s.redis_key_prefix) >= restore_at * total, 120,
+                 "progress after it")
         own_redis.kill(REDIS, signal.SIGKILL)
         own_redis.up(which=[REDIS])  # loads dump.rdb: everything after the snapshot is lost
         assert w.proc is not None
@@ -122,8 +126,8 @@ def test_a_worker_joins_then_one_leaves_mid_stream(kafka_bootstrap: str, redis_u
     finally:
         w1.stop()
         w2.stop()
-    check_against_reference(kafka_bootstrap, redis_url, s, sc, f"rebalance: join, then leave by {leave}", seed,
-                            started)
+    check_against_reference(kafka_bootstrap, redis_url, s, sc, f"rebalance: join, then leave by {leave}",
+                            seed, started)
 
 
 def _assert_outage_handled(w: WorkerProcess, outage_s: float, what: str) -> float:

@@ -130,7 +130,8 @@ def test_bad_input_goes_to_the_dead_letter_topic_and_the_worker_continues(
     replayed = subprocess.run([sys.executable, "-m", "streams.cli", "dlq", "replay", "--yes"], env=env,
                               capture_output=True, text=True, timeout=60)
     assert replayed.returncode == 0 and "replayed 3 message(s)" in replayed.stdout, replayed.stderr
-    values = [m.value for m in read_all(kafka_bootstrap, topics["orders"], 4, expect=len(bad) * 2 + len(good))]
+    values = [m.value
+              for m in read_all(kafka_bootstrap, topics["orders"], 4, expect=len(bad) * 2 + len(good))]
     for _, v in bad:
         assert values.count(v) == 2
     state = RedisStateStore.from_url(redis_url, s.redis_key_prefix).load_many(["X@W1"])["X@W1"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import typing
 import pickle
 import re
+import typing
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
