@@ -20,7 +20,7 @@ DISPLAY_LIFT = np.log(1.8)  # display at the regular price sells 1.8x
 
 def _synthetic(rng: np.random.Generator, periods: int, base: float):
     """Per period: (demand, price ratio, display flag) with known effects, Poisson noise."""
-    for t in range(periods):
+    for _t in range(periods):
         ratio = 1.0
         display = 0.0
         u = rng.random()
@@ -100,7 +100,8 @@ def test_covariates_off_equals_the_plain_model_exactly() -> None:
     assert encode(plain) == encode(same)
     assert encode(plain)[0] == 2  # a forecaster without covariates keeps format version 2
     assert enabled.forecast(14, xs) == plain.forecast(14, xs)
-    assert enabled.forecast_distribution(14, xs).mean.tolist() == plain.forecast_distribution(14, xs).mean.tolist()
+    assert (enabled.forecast_distribution(14, xs).mean.tolist()
+            == plain.forecast_distribution(14, xs).mean.tolist())
     blob = encode(enabled)
     assert blob[0] == 3
     assert decode(blob).forecast_distribution(14, xs) == enabled.forecast_distribution(14, xs)
@@ -138,7 +139,8 @@ def test_planned_promotion_raises_the_forecast_and_the_order_up_to_level_and_is_
         proc.apply(st, ev, EventMeta("orders", 0, i))
     before = proc.derived(st)
     before_mean = before.dist.mean.copy()  # a Derived describes the state it was derived from
-    promo = PromotionPlanned(event_id="pp", occurred_at=T0 + timedelta(days=40), sku="P", location="W1",
+    promo = PromotionPlanned(event_id="pp", occurred_at=T0 + timedelta(days=40), sku="P",
+                             location="W1",
                              promotion_id="spring", valid_from=T0 + timedelta(days=43),
                              valid_to=T0 + timedelta(days=50), promo_kind="discount", depth=0.25)
     proc.apply(st, promo, EventMeta("promotions", 0, 0))
@@ -148,7 +150,8 @@ def test_planned_promotion_raises_the_forecast_and_the_order_up_to_level_and_is_
     offset = (T0 + timedelta(days=43) - datetime.fromtimestamp(st.demand.open_start, UTC)).days
     lift = np.asarray(after.dist.mean) / before_mean
     assert lift[:offset] == pytest.approx(1.0)
-    assert lift[offset:offset + 7] == pytest.approx(np.exp(-2.5 * np.log(0.75)), rel=1e-6)  # prior elasticity
+    # prior elasticity
+    assert lift[offset:offset + 7] == pytest.approx(np.exp(-2.5 * np.log(0.75)), rel=1e-6)
     assert after.levels.order_up_to > before.levels.order_up_to
     assert proc._promotions_in_window(st, after) == ["spring"]
 
@@ -159,7 +162,8 @@ def test_pipeline_keeps_a_fenced_pool_per_partition_and_replays_identically() ->
         for d in range(30):
             for sku in ("A", "B", "C"):
                 promo = d % 6 == 3
-                ev = OrderPlaced(event_id=f"{sku}-{d}", occurred_at=T0 + timedelta(days=d, hours=9), sku=sku,
+                ev = OrderPlaced(event_id=f"{sku}-{d}", occurred_at=T0 + timedelta(days=d, hours=9),
+                                 sku=sku,
                                  location="W1", order_id=f"{sku}-{d}", quantity=20 if promo else 5,
                                  unit_price=1.5 if promo else 2.0, promo=promo)
                 out.append(Record("orders", 0, off, ev.key.encode(), encode_event(ev)))

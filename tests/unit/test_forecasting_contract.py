@@ -15,7 +15,7 @@ SELECTORS = ("selector", "selector+cov")
 
 
 def _make(subject: str):
-    if subject == "selector+cov":  # covariate twins and the alive filter (format version 4)
+    if subject == "selector+cov":  # covariate twins and statistics (format version 3)
         f = DemandForecaster()
         f.enable_covariates()
         return f
