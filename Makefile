@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench soak stack-up stack-down schemas clean
+.PHONY: demo test lint bench soak stack-up stack-down schemas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/restock demo $(DEMO_ARGS)
 
-## The whole test suite (unit + integration against the real broker and redis-server).
-test: $(STAMP)
+## Lint (ruff, config in pyproject.toml): part of `make test`.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+## The whole test suite: lint, then unit + integration against the real broker and redis-server.
+test: $(STAMP) lint
 	$(PY) -m pytest -q -m "not bench and not soak"
 
 ## Benchmarks (never part of `make test`): six scripts under bench/, each a ratio against a baseline
