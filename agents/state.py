@@ -236,6 +236,23 @@ class SkuState:
         core, model = msgpack.unpackb(blob, raw=False)
         return cls.decode_parts(core, model)
 
+    @staticmethod
+    def decode_counters(core: bytes) -> dict[str, int]:
+        """The :attr:`counters` of an :meth:`encode_core` output, without decoding the model.
+
+        Raises
+        ------
+        ValueError
+            On an unknown state version or corrupt bytes.
+        """
+        try:
+            d = msgpack.unpackb(core, raw=False, strict_map_key=False)
+        except Exception as exc:  # msgpack raises several unrelated types
+            raise ValueError(f"corrupt SKU state: {exc}") from exc
+        if not isinstance(d, list) or len(d) < 11 or d[0] != STATE_VERSION:
+            raise ValueError(f"unknown SKU state version: {d[0] if isinstance(d, list) and d else d!r}")
+        return {str(k): int(v) for k, v in d[8].items()}
+
     @classmethod
     def decode_parts(cls, core: bytes, model: bytes) -> SkuState:
         """Rebuild a state from :meth:`encode_core` and :meth:`encode_model` outputs.

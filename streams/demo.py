@@ -15,6 +15,8 @@ the worker has committed every event published so far (consumer lag 0 on the inp
 (A) purchase orders answering the previous day's suggestions and receipts due today (at
 00:00), (B) the day's orders, (C) reading the resulting states from Redis and collecting every
 decision the states say were emitted. Two runs with the same input therefore give the same KPIs.
+Restock's KPIs of a day are computed from that day's state bytes in one background thread (in
+day order), so decoding the models overlaps the worker's next day.
 
 Seeding rule: every SKU starts with ``on_hand = ceil(S)`` of the baseline's static policy (the
 order-up-to level fitted on the warm-up period), for both policies, by a ``StockSnapshot`` at the
@@ -32,6 +34,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -288,6 +291,7 @@ async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
     decisions_consumer = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False,
                                           auto_offset_reset="earliest")
     admin = KafkaAdminClient(bootstrap_servers=kafka)
+    accounting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="demo-accounting")
     try:
         await asyncio.to_thread(worker.wait_ready)
         await producer.start()
@@ -302,6 +306,54 @@ async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
         receipts_due: dict[int, list[StockReceived]] = defaultdict(list)
         restock_prev_received: dict[str, int] = {}
         eval_days = 0
+
+        def account_day(parts: dict[str, tuple[bytes, bytes]], p0: int, in_eval: bool,
+                        demand_today: dict[str, int], new: list[Any]) -> None:
+            """Restock's KPIs and plot traces of day ``p0`` from its states' bytes."""
+            states = {k: SkuState.decode_parts(core, model) for k, (core, model) in parts.items()}
+            for k in keys:
+                st = states.get(k)
+                sim = sims[k]
+                q = demand_today.get(k, 0)
+                mean_today, q90_today = _forecast_for(st, p0, step, k in plot_keys)
+                if st is not None:
+                    rec = st.position.received
+                    if rec > restock_prev_received.get(k, 0):
+                        if in_eval:
+                            restock.cycles += 1
+                            restock.cycles_with_stockout += int(sim.restock_cycle_stockout)
+                        sim.restock_cycle_stockout = False
+                    if in_eval:
+                        restock.received_units += rec - restock_prev_received.get(k, 0)
+                    restock_prev_received[k] = rec
+                lost_total = st.counters.get("lost_units", 0) if st else 0
+                lost_before = sim.trace["_lost_total"][-1] if sim.trace["_lost_total"] else 0
+                lost_today = lost_total - int(lost_before)
+                sim.trace["_lost_total"].append(lost_total)
+                if lost_today:
+                    sim.restock_cycle_stockout = True
+                on_hand = st.position.on_hand if st else 0
+                if in_eval:
+                    restock.demand_units += q
+                    restock.served_units += q - lost_today
+                    restock.lost_units += lost_today
+                    restock.served_value += (q - lost_today) * sim.price
+                    restock.on_hand_unit_days += on_hand
+                    restock.on_hand_value_days += on_hand * sim.price
+                    restock.stockout_sku_days += int(on_hand == 0)
+                    restock.sku_days += 1
+                    restock.abs_error += abs(q - mean_today)
+                    restock.forecast_demand += q
+                if k in plot_keys:
+                    sim.trace["demand"].append(q)
+                    sim.trace["forecast"].append(mean_today)
+                    sim.trace["q90"].append(q90_today)
+                    sim.trace["on_hand"].append(on_hand)
+                    sim.trace["day"].append(float(p0))
+                    sim.trace["reorder"].append(float(sum(
+                        d.quantity for d in new if isinstance(d, ReorderSuggested) and d.key == k)))
+
+        accounted: list[Future[None]] = []
         await lock.publish(settings.inventory_topic, [
             StockSnapshot(event_id=f"seed-{k}", occurred_at=to_datetime(first), sku=k.split("@")[0],
                           location=k.split("@")[1], on_hand=math.ceil(sims[k].S))
@@ -392,60 +444,29 @@ async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
                         baseline.forecast_demand += q
                     if k in plot_keys:
                         sim.trace["baseline_on_hand"].append(sim.pos.on_hand)
-                # (C) states from Redis: restock's inventory, forecasts, decisions emitted.
-                states = store.load_many(keys)
-                expected = sum(s.counters.get("reorders", 0) + s.counters.get("overstocks", 0)
-                               for s in states.values())
+                # (C) states from Redis: the decisions emitted (their counters), then restock's
+                # inventory and forecasts. Only the counters are needed before the next day; the
+                # accounting (decoding every model, today's forecast) runs in one background
+                # thread, day after day in order, overlapping the worker's next day.
+                parts = store.read_parts(keys)
+                expected = 0
+                for core, _ in parts.values():
+                    counters = SkuState.decode_counters(core)
+                    expected += counters.get("reorders", 0) + counters.get("overstocks", 0)
                 new = await _collect_decisions(decisions_consumer, seen_decisions, expected)
                 # A newer suggestion for a SKU replaces its open one: act on the latest only.
                 latest = {d.key: d for d in new if isinstance(d, ReorderSuggested)}
                 pending_pos.extend(sorted(latest.values(), key=lambda d: (d.occurred_at, d.key)))
-                for k in keys:
-                    st = states.get(k)
-                    sim = sims[k]
-                    q = demand_today.get(k, 0)
-                    mean_today, q90_today = _forecast_for(st, p0, step, k in plot_keys)
-                    if st is not None:
-                        rec = st.position.received
-                        if rec > restock_prev_received.get(k, 0):
-                            if in_eval:
-                                restock.cycles += 1
-                                restock.cycles_with_stockout += int(sim.restock_cycle_stockout)
-                            sim.restock_cycle_stockout = False
-                        if in_eval:
-                            restock.received_units += rec - restock_prev_received.get(k, 0)
-                        restock_prev_received[k] = rec
-                    lost_total = st.counters.get("lost_units", 0) if st else 0
-                    lost_before = sim.trace["_lost_total"][-1] if sim.trace["_lost_total"] else 0
-                    lost_today = lost_total - int(lost_before)
-                    sim.trace["_lost_total"].append(lost_total)
-                    if lost_today:
-                        sim.restock_cycle_stockout = True
-                    on_hand = st.position.on_hand if st else 0
-                    if in_eval:
-                        restock.demand_units += q
-                        restock.served_units += q - lost_today
-                        restock.lost_units += lost_today
-                        restock.served_value += (q - lost_today) * sim.price
-                        restock.on_hand_unit_days += on_hand
-                        restock.on_hand_value_days += on_hand * sim.price
-                        restock.stockout_sku_days += int(on_hand == 0)
-                        restock.sku_days += 1
-                        restock.abs_error += abs(q - mean_today)
-                        restock.forecast_demand += q
-                    if k in plot_keys:
-                        sim.trace["demand"].append(q)
-                        sim.trace["forecast"].append(mean_today)
-                        sim.trace["q90"].append(q90_today)
-                        sim.trace["on_hand"].append(on_hand)
-                        sim.trace["day"].append(float(p0))
-                        sim.trace["reorder"].append(float(sum(
-                            d.quantity for d in new if isinstance(d, ReorderSuggested) and d.key == k)))
+                accounted.append(accounting.submit(account_day, parts, p0, in_eval, demand_today, new))
+                if accounted[0].done():
+                    accounted.pop(0).result()  # re-raise a failure of the accounting now
                 if in_eval:
                     eval_days += 1
                 elapsed = time.perf_counter() - t_start
                 progress.update(task, advance=1, date=day.date().isoformat(),
                                 eps=lock.published / max(elapsed, 1e-9), lag=lock.lag_messages)
+            for fut in accounted:
+                fut.result()
         wall = time.perf_counter() - t_start
         final = store.load_many(keys)
         seeded = sum(math.ceil(sims[k].S) for k in keys)
@@ -498,6 +519,7 @@ async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
             opts.json_path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
         return result
     finally:
+        accounting.shutdown(wait=True, cancel_futures=True)
         worker.stop()
         shutil.rmtree(settings.worker_data_dir, ignore_errors=True)
         await producer.stop()

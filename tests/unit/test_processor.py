@@ -147,3 +147,13 @@ def test_level_ratio_corrects_a_biased_mean_and_is_neutral_on_steady_demand() ->
     assert p.level_ratio(steady) == pytest.approx(1.0, abs=0.05)
     assert p.level_ratio(bulky) > 1.2  # the robust mean under-forecasts the bulk orders
     assert p.level_ratio(SkuState.new("N@W")) == 1.0  # no history: no correction
+
+
+def test_counters_are_read_from_the_core_bytes_alone() -> None:
+    st = SkuState.new("A@W")
+    st.bump("reorders")
+    st.bump("reorders")
+    st.bump("overstocks")
+    assert SkuState.decode_counters(st.encode_core()) == st.counters == {"reorders": 2, "overstocks": 1}
+    with pytest.raises(ValueError):
+        SkuState.decode_counters(b"\x93\x01\x02\x03")
