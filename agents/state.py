@@ -245,13 +245,7 @@ class SkuState:
         ValueError
             On an unknown state version or corrupt bytes.
         """
-        try:
-            d = msgpack.unpackb(core, raw=False, strict_map_key=False)
-        except Exception as exc:  # msgpack raises several unrelated types
-            raise ValueError(f"corrupt SKU state: {exc}") from exc
-        if not isinstance(d, list) or len(d) < 11 or d[0] != STATE_VERSION:
-            raise ValueError(f"unknown SKU state version: {d[0] if isinstance(d, list) and d else d!r}")
-        return {str(k): int(v) for k, v in d[8].items()}
+        return {str(k): int(v) for k, v in _unpack_core(core)[8].items()}
 
     @classmethod
     def decode_parts(cls, core: bytes, model: bytes) -> SkuState:
@@ -262,12 +256,7 @@ class SkuState:
         ValueError
             On an unknown state version or corrupt bytes.
         """
-        try:
-            d = msgpack.unpackb(core, raw=False, strict_map_key=False)
-        except Exception as exc:  # msgpack raises several unrelated types
-            raise ValueError(f"corrupt SKU state: {exc}") from exc
-        if not isinstance(d, list) or not d or d[0] != STATE_VERSION:
-            raise ValueError(f"unknown SKU state version: {d[0] if isinstance(d, list) and d else d!r}")
+        d = _unpack_core(core)
         ext: dict[str, Any] = d[11] if len(d) > 11 else {}
         (_, key, fence, demand, position, reorder, overstock, promos, counters, updated,
          ratio) = d[:11]
@@ -290,6 +279,17 @@ class SkuState:
                           if cov else {}),
             pool=CovariatePool.from_list(pool) if pool else None,
         )
+
+
+def _unpack_core(core: bytes) -> list[Any]:
+    """The fields of an :meth:`SkuState.encode_core` output (ValueError if not a known version)."""
+    try:
+        d = msgpack.unpackb(core, raw=False, strict_map_key=False)
+    except Exception as exc:  # msgpack raises several unrelated types
+        raise ValueError(f"corrupt SKU state: {exc}") from exc
+    if not isinstance(d, list) or len(d) < 11 or d[0] != STATE_VERSION:
+        raise ValueError(f"unknown SKU state version: {d[0] if isinstance(d, list) and d else d!r}")
+    return d
 
 
 class StateStore(Protocol):
