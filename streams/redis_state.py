@@ -230,7 +230,20 @@ class RedisStateStore:
         pipe = self.client.pipeline(transaction=False)
         for k in keys:
             pipe.getrange(self.redis_key(k), 0, _SEQ_DIGITS - 1)
-        return {k: int(raw) for k, raw in zip(keys, pipe.execute(), strict=True) if raw}
+        out: dict[str, int] = {}
+        legacy: list[str] = []
+        for k, raw in zip(keys, pipe.execute(raise_on_error=False), strict=True):
+            if isinstance(raw, redis.ResponseError) and "WRONGTYPE" in str(raw):
+                legacy.append(k)  # a hash of the earlier layout
+            elif isinstance(raw, Exception):
+                raise raw
+            elif raw:
+                out[k] = int(raw)
+        for k in legacy:
+            raw = self.client.hget(self.redis_key(k), "seq")
+            if raw is not None:
+                out[k] = int(raw)
+        return out
 
     def partition_key(self, partition: int) -> str:
         """Redis set of the SKU keys owned by input partition ``partition``."""

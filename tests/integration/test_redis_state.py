@@ -95,6 +95,7 @@ def test_states_of_the_earlier_hash_layout_are_read_fenced_and_migrated(redis_cl
     mixed = store.load_many(["H@W", "A@W"])  # one key of each layout in the same round trip
     assert set(mixed) == {"H@W"} and mixed["H@W"].encode() == old.encode()
     assert store.dump() == {"H@W": old.encode_core() + b"|" + old.encode_model()}
+    assert store.sequences(["H@W"]) == {"H@W": old.sequence}
     assert store.save_many([_state("H@W", 5)]) == 0  # the hash's seq fences the write too
     assert redis_client.type(key) == b"hash"
     assert store.save_many([_state("H@W", 25), _state("A@W", 1)]) == 2
