@@ -21,7 +21,10 @@ byte-identical to the reference. The ``orders`` partitions start with :data:`PAD
 records (event time ``-inf`` for the aligner), which go to the dead-letter topic under every fault
 too. Any difference from the reference is a real loss, double count or reordering.
 
-Knobs (environment): ``RESTOCK_FAULT_SEEDS`` seeds per fault (3 here, 20 in ``make soak``),
+Knobs (environment): ``RESTOCK_FAULT_SKUS`` / ``RESTOCK_FAULT_END`` the size of the scenario
+(40 SKUs to 2011-03-15; ``make soak-large``: 2,000 SKUs to 2011-02-01) and
+``RESTOCK_FAULT_WAIT_SCALE`` a factor on every wait and timeout,
+``RESTOCK_FAULT_SEEDS`` seeds per fault (3 here, 20 in ``make soak``),
 ``RESTOCK_OUTAGE_S`` broker / Redis outage length in seconds (6 here, 30 in ``make soak``) and
 ``RESTOCK_OUTAGE_SEEDS`` outage runs (moments) per kind (1 here, 20 in ``make soak``),
 ``RESTOCK_SOAK_REPORT`` a JSON-lines file every faulted run appends its outcome to (read by
@@ -61,6 +64,17 @@ OUTAGE_SEEDS = tuple(range(1, int(os.environ.get("RESTOCK_OUTAGE_SEEDS", "1")) +
 REBALANCE_CASES = tuple((leave, seed) for seed in SEEDS for leave in ("sigterm", "kill-9")
                         if os.environ.get("RESTOCK_SOAK") == "1" or leave == ("kill-9", "sigterm")[seed % 2])
 REPORT = os.environ.get("RESTOCK_SOAK_REPORT", "")
+#: size of the scenario: the top ``RESTOCK_FAULT_SKUS`` SKUs from 2011-01-04 to
+#: ``RESTOCK_FAULT_END`` (40 SKUs to 2011-03-15 in make test and make soak; ``make soak-large``
+#: runs 2,000 SKUs to 2011-02-01), and a factor on every wait and timeout of the fault tests
+SCENARIO_SKUS = int(os.environ.get("RESTOCK_FAULT_SKUS", "40"))
+SCENARIO_END = date.fromisoformat(os.environ.get("RESTOCK_FAULT_END", "2011-03-15"))
+WAIT_SCALE = float(os.environ.get("RESTOCK_FAULT_WAIT_SCALE", "1"))
+
+
+def scaled(seconds: float) -> float:
+    """A wait or timeout of the fault tests, times ``RESTOCK_FAULT_WAIT_SCALE``."""
+    return seconds * WAIT_SCALE
 
 #: fields of the versioned core record (agents.state.SkuState.encode_core), for mismatch reports
 CORE_FIELDS = ("version", "key", "fence", "demand", "position", "reorder", "overstock", "promotions",
@@ -154,7 +168,7 @@ def settings_for(kafka: str, redis_url: str, sc_topics: dict[str, str], tag: str
 
 def publish_scenario(kafka: str, tmp: Path) -> tuple[dict[str, str], dict[tuple[str, int], int], int]:
     """Create the input topics and publish the scenario; returns topics, targets, event count."""
-    orders, inventory = build_input()
+    orders, inventory = build_input(SCENARIO_SKUS, end=SCENARIO_END)
     topics = {role: f"rel-{role}-{tmp.name}" for role in ("orders", "inventory", "promotions", "dlq")}
     ensure_topics(kafka, {t: PARTITIONS for t in topics.values()})
     targets = publish(kafka, topics["inventory"], inventory) if inventory else {}

@@ -23,10 +23,10 @@ import pytest
 
 from streams.workerproc import WorkerProcess, wait_committed
 
-from .reliability import SEEDS, Scenario, check_against_reference, settings_for
+from .reliability import SEEDS, Scenario, check_against_reference, scaled, settings_for
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(int(scaled(240)))
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("point", ["after_produce", "after_save"])
 def test_exit_between_output_state_and_commit(kafka_bootstrap: str, redis_url: str,
@@ -40,16 +40,16 @@ def test_exit_between_output_state_and_commit(kafka_bootstrap: str, redis_url: s
                      fault_after_batches=batch)
     w = WorkerProcess(s, sc.tmp / f"{tag}.log").start()
     assert w.proc is not None
-    code = w.proc.wait(timeout=120)
+    code = w.proc.wait(timeout=scaled(120))
     assert code == 86, f"the fault at batch {batch} did not fire:\n{w.log_tail()}"
     healthy = s.model_copy(update={"fault_point": None})
     with WorkerProcess(healthy, sc.tmp / f"{tag}-restart.log") as w2:
         w2.wait_ready()
-        wait_committed(kafka_bootstrap, s.app_id, sc.targets, timeout_s=120)
+        wait_committed(kafka_bootstrap, s.app_id, sc.targets, timeout_s=scaled(120))
     check_against_reference(kafka_bootstrap, redis_url, s, sc, f"exit {point}", seed, started)
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(int(scaled(240)))
 @pytest.mark.parametrize("seed", SEEDS)
 def test_kill_minus_9_at_a_random_moment(kafka_bootstrap: str, redis_url: str, fault_scenario: Scenario,
                                          seed: int) -> None:
@@ -64,5 +64,5 @@ def test_kill_minus_9_at_a_random_moment(kafka_bootstrap: str, redis_url: str, f
     w.stop(sig=signal.SIGKILL)
     with WorkerProcess(s, sc.tmp / f"{tag}-restart.log") as w2:
         w2.wait_ready()
-        wait_committed(kafka_bootstrap, s.app_id, sc.targets, timeout_s=120)
+        wait_committed(kafka_bootstrap, s.app_id, sc.targets, timeout_s=scaled(120))
     check_against_reference(kafka_bootstrap, redis_url, s, sc, "worker kill -9", seed, started)

@@ -29,6 +29,7 @@ from .reliability import (
     Scenario,
     check_against_reference,
     progress_total,
+    scaled,
     settings_for,
     wait_for,
 )
@@ -61,7 +62,7 @@ def _progress_reached(redis_url: str, s, sc: Scenario) -> bool:
     return all(have.get(tp, -1) >= target - 1 for tp, target in sc.targets.items())
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(int(scaled(300)))
 @pytest.mark.parametrize("seed", SEEDS)
 def test_redis_restored_from_an_older_snapshot_is_rebuilt_from_kafka(
         kafka_bootstrap: str, redis_url: str, fault_scenario: Scenario, own_redis: LocalStack,
@@ -78,29 +79,30 @@ def test_redis_restored_from_an_older_snapshot_is_rebuilt_from_kafka(
     snap_at, restore_at = rng.uniform(0.15, 0.5), rng.uniform(0.6, 1.0)
     w = WorkerProcess(s, sc.tmp / f"{tag}.log").start()
     try:
-        wait_for(lambda: progress_total(url, s.redis_key_prefix) >= snap_at * total, 120,
+        wait_for(lambda: progress_total(url, s.redis_key_prefix) >= snap_at * total, scaled(120),
                  "progress before the snapshot")
         client = redis.Redis.from_url(url)
         client.save()  # the snapshot the restore goes back to
         client.close()
-        wait_for(lambda: progress_total(url, s.redis_key_prefix) >= restore_at * total, 120,
+        wait_for(lambda: progress_total(url, s.redis_key_prefix) >= restore_at * total, scaled(120),
                  "progress after it")
         own_redis.kill(REDIS, signal.SIGKILL)
         own_redis.up(which=[REDIS])  # loads dump.rdb: everything after the snapshot is lost
         assert w.proc is not None
-        code = w.proc.wait(timeout=60)
+        code = w.proc.wait(timeout=scaled(60))
         assert code == REDIS_REGRESSION_EXIT_CODE, f"worker did not stop on the regression:\n{w.log_tail()}"
         assert "Redis is behind this worker's last durable write" in w.log_path.read_text()
     finally:
         w.stop(sig=signal.SIGKILL)
     with WorkerProcess(s, sc.tmp / f"{tag}-restart.log") as w2:
         w2.wait_ready()
-        wait_for(lambda: _progress_reached(url, s, sc), 120, "the replay to reach the end of the input")
-        wait_committed(kafka_bootstrap, s.app_id, sc.targets, timeout_s=60)
+        wait_for(lambda: _progress_reached(url, s, sc), scaled(120),
+                 "the replay to reach the end of the input")
+        wait_committed(kafka_bootstrap, s.app_id, sc.targets, timeout_s=scaled(60))
     check_against_reference(kafka_bootstrap, url, s, sc, "redis restore (older snapshot)", seed, started)
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(int(scaled(300)))
 @pytest.mark.parametrize(("leave", "seed"), REBALANCE_CASES)
 def test_a_worker_joins_then_one_leaves_mid_stream(kafka_bootstrap: str, redis_url: str,
                                                   fault_scenario: Scenario, leave: str, seed: int) -> None:
@@ -116,13 +118,13 @@ def test_a_worker_joins_then_one_leaves_mid_stream(kafka_bootstrap: str, redis_u
     try:
         w1.wait_ready()
         wait_for(lambda: progress_total(redis_url, s.redis_key_prefix) >= rng.uniform(0.05, 0.3) * total,
-                 120, "progress before the join")
+                 scaled(120), "progress before the join")
         w2.start().wait_ready()
         leaver = w2 if rng.random() < 0.5 else w1
         wait_for(lambda: progress_total(redis_url, s.redis_key_prefix) >= rng.uniform(0.5, 0.8) * total,
-                 120, "progress before the leave")
+                 scaled(120), "progress before the leave")
         leaver.stop(sig=signal.SIGTERM if leave == "sigterm" else signal.SIGKILL)
-        wait_committed(kafka_bootstrap, s.app_id, sc.targets, timeout_s=180)
+        wait_committed(kafka_bootstrap, s.app_id, sc.targets, timeout_s=scaled(180))
     finally:
         w1.stop()
         w2.stop()
@@ -143,7 +145,7 @@ def _assert_outage_handled(w: WorkerProcess, outage_s: float, what: str) -> floa
     return cpu
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(int(scaled(300)))
 @pytest.mark.parametrize("seed", OUTAGE_SEEDS)
 @pytest.mark.parametrize("dependency", ["broker", "redis"])
 def test_dependency_unavailable_mid_stream(kafka_bootstrap: str, redis_url: str, fault_scenario: Scenario,
@@ -165,7 +167,7 @@ def test_dependency_unavailable_mid_stream(kafka_bootstrap: str, redis_url: str,
     with WorkerProcess(s, sc.tmp / f"{tag}.log") as w:
         w.wait_ready()
         wait_for(lambda: progress_total(url, s.redis_key_prefix) >= rng.uniform(0.1, 0.6) * total,
-                 120, "progress before the outage")
+                 scaled(120), "progress before the outage")
         freeze()
         try:
             if dependency == "broker":  # (committed offsets cannot be read from a frozen broker)
@@ -181,5 +183,5 @@ def test_dependency_unavailable_mid_stream(kafka_bootstrap: str, redis_url: str,
             thaw()
         wait_for(w.ready, 60, f"the worker to be ready again after the {dependency} came back",
                  interval_s=0.2)
-        wait_committed(kafka_bootstrap, s.app_id, sc.targets, timeout_s=180)
+        wait_committed(kafka_bootstrap, s.app_id, sc.targets, timeout_s=scaled(180))
     check_against_reference(kafka_bootstrap, url, s, sc, f"{dependency} unavailable", seed, started)
