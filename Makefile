@@ -41,13 +41,14 @@ soak: $(STAMP)
 	$(PY) -m pytest -q -p no:randomly tests/integration/test_faults.py tests/integration/test_reliability.py; \
 	rc=$$?; $(PY) tests/integration/soak_report.py out/soak.jsonl; exit $$rc
 
-## Reliability at scale: every fault once (one seed, 10 s outages) on 2,000 SKUs x 4 weeks
-## (34,485 orders, 12,699 inventory events), waits and timeouts x6.
+## Reliability at scale: every fault test on 2,000 SKUs x 4 weeks (34,485 orders, 12,699
+## inventory events), 3 seeds each, both rebalance kinds, 10 s outages, waits and timeouts x6.
+SOAK_LARGE_SEEDS ?= 3
 soak-large: $(STAMP)
 	mkdir -p out
 	rm -f out/soak_large.jsonl
-	RESTOCK_FAULT_SKUS=2000 RESTOCK_FAULT_END=2011-02-01 RESTOCK_FAULT_WAIT_SCALE=6 \
-	RESTOCK_FAULT_SEEDS=1 RESTOCK_OUTAGE_SEEDS=1 RESTOCK_OUTAGE_S=10 \
+	RESTOCK_SOAK=1 RESTOCK_FAULT_SKUS=2000 RESTOCK_FAULT_END=2011-02-01 RESTOCK_FAULT_WAIT_SCALE=6 \
+	RESTOCK_FAULT_SEEDS=$(SOAK_LARGE_SEEDS) RESTOCK_OUTAGE_SEEDS=$(SOAK_LARGE_SEEDS) RESTOCK_OUTAGE_S=10 \
 	RESTOCK_SOAK_REPORT=out/soak_large.jsonl \
 	$(PY) -m pytest -q -p no:randomly tests/integration/test_faults.py tests/integration/test_reliability.py; \
 	rc=$$?; $(PY) tests/integration/soak_report.py out/soak_large.jsonl; exit $$rc
