@@ -120,6 +120,21 @@ def decode_value(value: bytes) -> tuple[int, bytes, bytes, str, int]:
     return seq, core, model, name, int(updated_at)
 
 
+def _is_legacy(reply: object) -> bool:
+    """True when a string command's reply says the key is a hash of the earlier layout.
+
+    Raises
+    ------
+    redis.RedisError
+        Any other error reply (re-raised).
+    """
+    if isinstance(reply, redis.ResponseError) and "WRONGTYPE" in str(reply):
+        return True
+    if isinstance(reply, Exception):
+        raise reply
+    return False
+
+
 # KEYS[i]: the progress hash of a partition; ARGV[2i-1..2i]: topic, new offset (never lowered).
 _PROGRESS_LUA = """
 for i = 1, #KEYS do
@@ -205,10 +220,8 @@ class RedisStateStore:
         out: dict[str, tuple[bytes, bytes]] = {}
         legacy: list[str] = []
         for k, raw in zip(keys, pipe.execute(raise_on_error=False), strict=True):
-            if isinstance(raw, redis.ResponseError) and "WRONGTYPE" in str(raw):
+            if _is_legacy(raw):
                 legacy.append(k)
-            elif isinstance(raw, Exception):
-                raise raw
             elif raw is not None:
                 _, core, model, _, _ = decode_value(raw)
                 out[k] = (core, model)
@@ -233,10 +246,8 @@ class RedisStateStore:
         out: dict[str, int] = {}
         legacy: list[str] = []
         for k, raw in zip(keys, pipe.execute(raise_on_error=False), strict=True):
-            if isinstance(raw, redis.ResponseError) and "WRONGTYPE" in str(raw):
-                legacy.append(k)  # a hash of the earlier layout
-            elif isinstance(raw, Exception):
-                raise raw
+            if _is_legacy(raw):
+                legacy.append(k)
             elif raw:
                 out[k] = int(raw)
         for k in legacy:
