@@ -36,7 +36,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -56,6 +55,8 @@ from schemas.events import (
     decode_decision,
     encode_event,
 )
+from streams.kpis import PolicyTally
+from streams.panel import load_panel
 from streams.settings import Settings
 from streams.workerproc import WorkerProcess, free_port
 
@@ -78,47 +79,6 @@ class DemoOptions:
     plot_skus: int = 4
     settings: Settings | None = None
     run_id: str | None = None
-
-
-@dataclass
-class PolicyTally:
-    """Running KPI sums of one policy over the evaluation window (units unless named)."""
-
-    demand_units: int = 0
-    served_units: int = 0
-    lost_units: int = 0
-    on_hand_unit_days: float = 0.0
-    on_hand_value_days: float = 0.0
-    served_value: float = 0.0
-    stockout_sku_days: int = 0
-    sku_days: int = 0
-    purchase_orders: int = 0
-    received_units: int = 0
-    cycles: int = 0
-    cycles_with_stockout: int = 0
-    abs_error: float = 0.0
-    forecast_demand: float = 0.0
-
-    def kpis(self, days: int) -> dict[str, float | int | None]:
-        """Named KPIs with units in the names."""
-        avg_val = self.on_hand_value_days / max(days, 1)
-        turns = (self.served_value / avg_val) * (365.0 / max(days, 1)) if avg_val > 0 else None
-        return {
-            "fill_rate": round(self.served_units / self.demand_units, 6) if self.demand_units else None,
-            "cycle_service_level": (round(1 - self.cycles_with_stockout / self.cycles, 6)
-                                    if self.cycles else None),
-            "stockout_sku_days": self.stockout_sku_days,
-            "demand_units": self.demand_units,
-            "served_units": self.served_units,
-            "lost_sales_units": self.lost_units,
-            "mean_on_hand_units": round(self.on_hand_unit_days / max(days, 1), 4),
-            "mean_on_hand_value_gbp": round(avg_val, 2),
-            "inventory_turns_per_year": None if turns is None else round(turns, 4),
-            "purchase_orders": self.purchase_orders,
-            "received_units": self.received_units,
-            "forecast_wape": (round(self.abs_error / self.forecast_demand, 6)
-                              if self.forecast_demand else None),
-        }
 
 
 @dataclass
@@ -191,7 +151,6 @@ async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
     from kafka import KafkaAdminClient
 
-    from streams.datasets import load
     from streams.kafka_admin import ensure_topics
     from streams.redis_state import RedisStateStore
     from streams.topics import all_topics
@@ -231,43 +190,17 @@ async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
     lead_s = int(settings.lead_time_days * 86400)
 
     # --- data and the baseline's static policy -----------------------------------------
-    start = datetime.fromisoformat(opts.start).date() if opts.start else None
-    end = datetime.fromisoformat(opts.end).date() if opts.end else None
-    ds = load(opts.data, opts.fmt, start=start, end=end)
-    sales = ds.sales
-    if not sales:
-        raise ValueError("no sales in the selected data")
-    first = period_start(opts.freq, epoch(sales[0].occurred_at))
-    last = period_start(opts.freq, epoch(sales[-1].occurred_at))
-    n_periods = (last - first) // step + 1
-    warm = max(1, int(n_periods * opts.warmup_fraction))
-    warm_end = first + warm * step
-    vol: dict[str, int] = defaultdict(int)
-    for r in sales:
-        if epoch(r.occurred_at) < warm_end:
-            vol[r.key] += r.quantity
-    keys = sorted(vol, key=lambda k: (-vol[k], k))
-    if opts.skus:
-        keys = keys[: opts.skus]
-    keyset = set(keys)
-    sales = [r for r in sales if r.key in keyset]
-    daily = {k: np.zeros(warm) for k in keys}
-    prices: dict[str, list[float]] = defaultdict(list)
-    for r in sales:
-        t = epoch(r.occurred_at)
-        if t < warm_end:
-            daily[r.key][(period_start(opts.freq, t) - first) // step] += r.quantity
-        if r.unit_price:
-            prices[r.key].append(r.unit_price)
+    panel = load_panel(opts.data, opts.fmt, opts.freq, opts.skus, opts.start, opts.end,
+                       opts.warmup_fraction)
+    ds, keys, first, last = panel.dataset, panel.keys, panel.first, panel.last
+    sales, n_periods, warm, warm_end = panel.sales, panel.n_periods, panel.warmup_periods, panel.warm_end
     sims: dict[str, SkuSim] = {}
     horizon = settings.forecast_horizon_periods
-    for k in keys:
-        s, S, mean = _fit_static_policy(daily[k], params, horizon)
-        sims[k] = SkuSim(s=s, S=S, mean=mean, price=float(np.median(prices[k])) if prices[k] else 1.0)
+    for i, k in enumerate(keys):
+        s, S, mean = _fit_static_policy(panel.demand[i, :warm].astype(float), params, horizon)
+        sims[k] = SkuSim(s=s, S=S, mean=mean, price=float(panel.price[i]))
         sims[k].pos.snapshot(math.ceil(S), at=first)
-    by_period: dict[int, list[Any]] = defaultdict(list)
-    for r in sales:
-        by_period[period_start(opts.freq, epoch(r.occurred_at))].append(r)
+    by_period = panel.by_period()
     plot_keys = keys[: opts.plot_skus]
     # Generic CSV: each SKU-period's price / promotion flag / x_* values are the plan of that
     # period, published on the promotions topic `forecast_horizon_periods` ahead ("known in
@@ -487,8 +420,8 @@ async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
             },
         }
         result = {
-            "restock": restock.kpis(eval_days),
-            "baseline": baseline.kpis(eval_days),
+            "restock": restock.kpis(eval_days, panel.period_days),
+            "baseline": baseline.kpis(eval_days, panel.period_days),
             "run": {
                 "data": str(opts.data),
                 "skus": len(keys),
