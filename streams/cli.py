@@ -127,6 +127,34 @@ def demo(data_path: Path, fmt: str, freq: str, skus: int, start: str | None, end
 
 
 @main.command()
+@click.option("--data", "data_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=DEFAULT_DATA, show_default="shipped Online Retail file")
+@click.option("--format", "fmt", type=click.Choice(["online-retail", "generic", "auto"]), default="auto")
+@click.option("--freq", type=click.Choice(["H", "D", "W"]), default="D")
+@click.option("--skus", type=int, default=300, show_default=True,
+              help="The N SKUs with the largest volume in the warm-up period (0: all).")
+@click.option("--start", default=None, help="First date replayed (YYYY-MM-DD).")
+@click.option("--end", default=None, help="Last date replayed (YYYY-MM-DD).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("out/simulate_kpis.json"), show_default=True)
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("out/simulate_skus.png"), show_default=True)
+@click.option("--backorders", is_flag=True, help="Unserved orders become backorders (default: lost sales).")
+@click.option("--no-progress", is_flag=True, help="Disable the progress bar.")
+def simulate(data_path: Path, fmt: str, freq: str, skus: int, start: str | None, end: str | None,
+             json_path: Path, plot_path: Path, backorders: bool, no_progress: bool) -> None:
+    """The main job's closed loop in one process (same pipeline, in-memory state): same KPIs as demo."""
+    from streams.demo import print_kpis
+    from streams.simulate import DemoOptions, run_simulation
+
+    opts = DemoOptions(data=data_path, fmt=fmt, freq=freq, skus=skus or None,  # type: ignore[arg-type]
+                       start=start, end=end, json_path=json_path, plot_path=plot_path,
+                       unmet_demand="backorder" if backorders else "lost_sales",
+                       progress=not no_progress)
+    print_kpis(run_simulation(opts))
+
+
+@main.command()
 @click.option("--group", default=None, help="Consumer group (default: the worker's app_id).")
 @click.option("--topic", "topics", multiple=True, help="Topics to report (default: the input topics).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")

@@ -127,7 +127,14 @@ class Settings(BaseSettings):
     lead_time_days: float = Field(default=7.0, gt=0)
     lead_time_std_days: float = Field(default=0.0, ge=0)
     review_period_days: float = Field(default=1.0, gt=0)
-    cycle_service_level: float = Field(default=0.95, gt=0, lt=1)
+    cycle_service_level: float = Field(
+        default=0.95, gt=0, lt=1,
+        description="cycle service level target (share of replenishment cycles without a stockout); "
+                    "ignored when fill_rate is set")
+    fill_rate: float | None = Field(
+        default=None, gt=0, lt=1,
+        description="fill-rate target (units served / units demanded); replaces the cycle service "
+                    "level target when set")
     unit_cost: float = Field(default=1.0, ge=0)
     holding_cost_rate: float = Field(default=0.25, ge=0)
     ordering_cost: float | None = None
@@ -153,6 +160,13 @@ class Settings(BaseSettings):
     def period_days(self) -> float:
         """Length of one demand period in days (H: 1/24, D: 1, W: 7)."""
         return {"H": 1 / 24, "D": 1.0, "W": 7.0}[self.freq]
+
+    @property
+    def service_target(self) -> tuple[str, float]:
+        """The service target in force: ``("fill_rate", v)`` or ``("cycle_service_level", v)``."""
+        if self.fill_rate is not None:
+            return "fill_rate", self.fill_rate
+        return "cycle_service_level", self.cycle_service_level
 
     def days_to_periods(self, days: float) -> float:
         """Convert a duration in days into demand periods of ``freq``."""

@@ -1,0 +1,457 @@
+"""The closed loop shared by ``restock demo`` (Kafka path) and ``restock simulate`` (in-process).
+
+One loop, two transports. The loop is the storefront, the warehouse and the accountant; the
+transport is how events reach restock's :class:`~agents.pipeline.Pipeline` and how its states and
+decisions come back:
+
+* :class:`streams.demo.KafkaTransport`: topics on a real broker, a ``restock worker`` process,
+  states in Redis (the production path);
+* :class:`streams.simulate.InProcessTransport`: the same ``Pipeline`` and ``SkuProcessor`` called
+  in this process with the in-memory state store, records numbered per partition exactly as the
+  broker numbers them (Kafka's default murmur2 partitioner), so decisions are identical.
+
+Time advances one period at a time in three phases, each applied completely before the next:
+(A) purchase orders answering the previous period's suggestions and receipts due now (at the
+period's start), then the period's price/promotion plans (generic CSV only); (B) the period's
+orders; (C) restock's states and the decisions they emitted are read back and accounted. A
+warehouse turns each ``ReorderSuggested`` (the latest per SKU of a period) into a
+``PurchaseOrderPlaced`` and, ``lead_time_days`` after the start of the decision's period, a
+``StockReceived`` at the start of that period. Orders beyond on_hand are lost sales (or
+backorders with ``--backorders``).
+
+A **baseline** runs on the same demand in-process: a static (s, S) fitted on the warm-up period
+(the first quarter of the history, no forecasting), same lead time, same lost-sales rule.
+
+Seeding rule: every SKU starts with ``on_hand = ceil(S)`` of the baseline's static policy, for both
+policies, by a ``StockSnapshot`` at the first period's start. KPIs are measured on the periods
+after the warm-up period (:mod:`streams.panel`, :mod:`streams.kpis`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from agents.demand import epoch, period_start, to_datetime
+from agents.inventory import InventoryPosition
+from agents.policy import PolicyParams, compute_levels, order_quantity
+from agents.state import SkuState
+from schemas.events import (
+    OrderPlaced,
+    PurchaseOrderPlaced,
+    ReorderSuggested,
+    StockReceived,
+    StockSnapshot,
+)
+from streams.kpis import PolicyTally
+from streams.panel import DemandPanel
+from streams.settings import Settings
+
+Role = Literal["orders", "inventory", "promotions"]
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """Options of the closed loop (``restock demo`` / ``restock simulate``; see their ``--help``)."""
+
+    data: Path
+    fmt: str = "auto"
+    freq: Literal["H", "D", "W"] = "D"
+    skus: int | None = 300
+    start: str | None = None
+    end: str | None = None
+    json_path: Path | None = Path("out/demo_kpis.json")
+    plot_path: Path | None = Path("out/demo_skus.png")
+    unmet_demand: Literal["lost_sales", "backorder"] = "lost_sales"
+    progress: bool = True
+    warmup_fraction: float = 0.25
+    plot_skus: int = 4
+    settings: Settings | None = None
+    run_id: str | None = None
+
+
+class Transport(Protocol):
+    """How the loop reaches restock (see the module docstring)."""
+
+    published: int
+
+    async def publish(self, role: Role, events: list[Any]) -> None:
+        """Deliver ``events`` on the input topic of ``role`` and return once all are applied."""
+        ...
+
+    async def end_period(self, keys: list[str]) -> tuple[Callable[[], dict[str, SkuState]], list[Any]]:
+        """Close the period's phase C.
+
+        Returns a thunk giving the states of ``keys`` as they are now (the demo decodes them in a
+        background thread) and the decisions emitted since the last call, sorted by
+        ``(occurred_at, key, trigger partition, trigger offset, kind)``.
+        """
+        ...
+
+    def final_states(self, keys: list[str]) -> dict[str, SkuState]:
+        """States of ``keys`` at the end of the run."""
+        ...
+
+    @property
+    def lag_messages(self) -> int:
+        """Consumer lag seen when the last phase was released (0 in-process)."""
+        ...
+
+
+@dataclass
+class SkuSim:
+    """Baseline-side simulation state and plot traces of one SKU."""
+
+    s: float
+    S: float
+    mean: float
+    price: float
+    pos: InventoryPosition = field(default_factory=InventoryPosition)
+    arrivals: dict[int, list[tuple[str, int]]] = field(default_factory=lambda: defaultdict(list))
+    cycle_stockout: bool = False
+    served_total: int = 0
+    restock_cycle_stockout: bool = False
+    trace: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+
+def _fit_static_policy(daily: np.ndarray, params: PolicyParams, horizon: int) -> tuple[float, float, float]:
+    """Static (s, S) from warm-up daily demand: constant mean and variance per period."""
+    mean = float(daily.mean()) if daily.size else 0.0
+    var = float(daily.var(ddof=1)) if daily.size > 1 else 0.0
+    lv = compute_levels(np.full(horizon, mean), np.full(horizon, var), params)
+    return lv.reorder_point, lv.order_up_to, mean
+
+
+def policy_params(settings: Settings) -> PolicyParams:
+    """The loop's default policy parameters from the run's settings (days converted to periods)."""
+    return PolicyParams(
+        lead_time_periods=settings.days_to_periods(settings.lead_time_days),
+        review_period_periods=settings.days_to_periods(settings.review_period_days),
+        cycle_service_level=settings.cycle_service_level,
+        pack_size=settings.pack_size, moq=settings.moq,
+    )
+
+
+async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPanel, transport: Transport,
+                          *, progress: Any = None, run_extra: dict[str, Any] | None = None,
+                          account_async: Callable[[Callable[[], None]], Any] | None = None) -> dict[str, Any]:
+    """Run the closed loop over ``panel`` through ``transport``; return the KPI dictionary.
+
+    Parameters
+    ----------
+    opts : DemoOptions
+        Run options (data, period, SKUs, window, unmet-demand rule, outputs).
+    settings : Settings
+        The run's settings (lead time and review period in days, service target, horizon).
+    panel : DemandPanel
+        The selected SKUs' demand (:func:`streams.panel.load_panel`).
+    transport : Transport
+        Kafka (``restock demo``) or in-process (``restock simulate``).
+    progress : rich.progress.Progress, optional
+        Progress display (a period per step).
+    run_extra : dict, optional
+        Entries added to the result's ``run`` block (topics, run id).
+    account_async : callable, optional
+        ``account_async(fn)`` runs a period's accounting ``fn`` in order, possibly in a
+        background thread, returning a future; None runs it at once.
+
+    Returns
+    -------
+    dict
+        ``restock`` and ``baseline`` KPIs (:meth:`streams.kpis.PolicyTally.kpis`) and a ``run``
+        block (window, target, conservation of units, decisions, wall time, cleaning report).
+    """
+    t_start = time.perf_counter()
+    step = panel.step
+    params = policy_params(settings)
+    lead_s = int(settings.lead_time_days * 86400)
+    keys, first, last = panel.keys, panel.first, panel.last
+    n_periods, warm, warm_end = panel.n_periods, panel.warmup_periods, panel.warm_end
+    sims: dict[str, SkuSim] = {}
+    horizon = settings.forecast_horizon_periods
+    for i, k in enumerate(keys):
+        s, S, mean = _fit_static_policy(panel.demand[i, :warm].astype(float), params, horizon)
+        sims[k] = SkuSim(s=s, S=S, mean=mean, price=float(panel.price[i]))
+        sims[k].pos.snapshot(math.ceil(S), at=first)
+    by_period = panel.by_period()
+    plot_keys = keys[: opts.plot_skus]
+    # Generic CSV: each SKU-period's price / promotion flag / x_* values are the plan of that
+    # period, published on the promotions topic `forecast_horizon_periods` ahead ("known in
+    # advance", as in `restock backtest`).
+    plans_due: dict[int, list[Any]] = defaultdict(list)
+    if panel.dataset.fmt == "generic":
+        from streams.backtest import plan_events
+
+        for ev in plan_events(panel.sales, opts.freq, settings.forecast_horizon_periods):
+            plans_due[max(first, period_start(opts.freq, epoch(ev.occurred_at)))].append(ev)
+
+    restock = PolicyTally()
+    baseline = PolicyTally()
+    decisions_seen = 0
+    pending_pos: list[ReorderSuggested] = []
+    receipts_due: dict[int, list[StockReceived]] = defaultdict(list)
+    restock_prev_received: dict[str, int] = {}
+    eval_days = 0
+
+    def account_day(states: dict[str, SkuState], p0: int, in_eval: bool,
+                    demand_today: dict[str, int], new: list[Any]) -> None:
+        """Restock's KPIs and plot traces of period ``p0`` from its states."""
+        for k in keys:
+            st = states.get(k)
+            sim = sims[k]
+            q = demand_today.get(k, 0)
+            mean_today, q90_today = _forecast_for(st, p0, step, k in plot_keys)
+            if st is not None:
+                rec = st.position.received
+                if rec > restock_prev_received.get(k, 0):
+                    if in_eval:
+                        restock.cycles += 1
+                        restock.cycles_with_stockout += int(sim.restock_cycle_stockout)
+                    sim.restock_cycle_stockout = False
+                if in_eval:
+                    restock.received_units += rec - restock_prev_received.get(k, 0)
+                restock_prev_received[k] = rec
+            lost_total = st.counters.get("lost_units", 0) if st else 0
+            lost_before = sim.trace["_lost_total"][-1] if sim.trace["_lost_total"] else 0
+            lost_today = lost_total - int(lost_before)
+            sim.trace["_lost_total"].append(lost_total)
+            if lost_today:
+                sim.restock_cycle_stockout = True
+            on_hand = st.position.on_hand if st else 0
+            if in_eval:
+                restock.demand_units += q
+                restock.served_units += q - lost_today
+                restock.lost_units += lost_today
+                restock.served_value += (q - lost_today) * sim.price
+                restock.on_hand_unit_days += on_hand
+                restock.on_hand_value_days += on_hand * sim.price
+                restock.stockout_sku_days += int(on_hand == 0)
+                restock.sku_days += 1
+                restock.abs_error += abs(q - mean_today)
+                restock.forecast_demand += q
+            if k in plot_keys:
+                sim.trace["demand"].append(q)
+                sim.trace["forecast"].append(mean_today)
+                sim.trace["q90"].append(q90_today)
+                sim.trace["on_hand"].append(on_hand)
+                sim.trace["day"].append(float(p0))
+                sim.trace["reorder"].append(float(sum(
+                    d.quantity for d in new if isinstance(d, ReorderSuggested) and d.key == k)))
+
+    accounted: list[Any] = []
+    await transport.publish("inventory", [
+        StockSnapshot(event_id=f"seed-{k}", occurred_at=to_datetime(first), sku=k.split("@")[0],
+                      location=k.split("@")[1], on_hand=math.ceil(sims[k].S))
+        for k in keys
+    ])
+    task = progress.add_task("replay", total=n_periods, date="", eps=0.0, lag=0) if progress else None
+    for i in range(n_periods):
+        p0 = first + i * step
+        in_eval = p0 >= warm_end
+        # (A) purchase orders for the previous period's suggestions, receipts due now.
+        inv: list[Any] = []
+        for d in pending_pos:
+            po_id = f"PO-{d.event_id[:16]}"
+            arrival = period_start(opts.freq, epoch(d.occurred_at)) + lead_s
+            inv.append(PurchaseOrderPlaced(
+                event_id=f"po-{po_id}", occurred_at=d.occurred_at, sku=d.sku, location=d.location,
+                purchase_order_id=po_id, quantity=d.quantity, expected_arrival=to_datetime(arrival),
+                decision_id=d.event_id))
+            receipts_due[arrival].append(StockReceived(
+                event_id=f"rcv-{po_id}", occurred_at=to_datetime(arrival), sku=d.sku,
+                location=d.location, quantity=d.quantity, purchase_order_id=po_id))
+            if in_eval:
+                restock.purchase_orders += 1
+        pending_pos = []
+        inv.extend(receipts_due.pop(p0, []))
+        if inv:
+            await transport.publish("inventory", inv)
+        # Baseline receipts (same timing rule).
+        for sim in sims.values():
+            for po_id, q in sim.arrivals.pop(p0, []):
+                sim.pos.receive(q, po_id, at=p0)
+                if in_eval:
+                    baseline.received_units += q
+                    baseline.cycles += 1
+                    baseline.cycles_with_stockout += int(sim.cycle_stockout)
+                sim.cycle_stockout = False
+        # (A2) plans published now (generic CSV only).
+        if plans_due.get(p0):
+            await transport.publish("promotions", plans_due.pop(p0))
+        # (B) the period's orders.
+        day_rows = by_period.get(p0, [])
+        orders = [
+            OrderPlaced(event_id=f"{r.order_id}:{r.sku}:{j}", occurred_at=r.occurred_at, sku=r.sku,
+                        location=r.location, order_id=r.order_id, quantity=r.quantity,
+                        unit_price=r.unit_price or 0.0, customer_id=r.customer_id,
+                        promo=bool(r.promo))
+            for j, r in enumerate(day_rows)
+        ]
+        if orders:
+            await transport.publish("orders", orders)
+        demand_today: dict[str, int] = defaultdict(int)
+        for r in day_rows:
+            demand_today[r.key] += r.quantity
+        # Baseline: serve, then review at the end of the period.
+        for k, sim in sims.items():
+            q = demand_today.get(k, 0)
+            served, short = (sim.pos.sell(q, at=p0 + step - 1, unmet=opts.unmet_demand)
+                             if q else (0, 0))
+            sim.served_total += served
+            if short:
+                sim.cycle_stockout = True
+            ip = sim.pos.inventory_position
+            if ip <= sim.s and sim.S > 0:
+                oq = order_quantity(ip, sim.s, sim.S, params.pack_size, params.moq)
+                if oq > 0:
+                    po_id = f"B-{k}-{i}"
+                    sim.pos.place_purchase_order(po_id, oq, expected_arrival=p0 + lead_s)
+                    sim.arrivals[p0 + lead_s].append((po_id, oq))
+                    if in_eval:
+                        baseline.purchase_orders += 1
+            if in_eval:
+                baseline.demand_units += q
+                baseline.served_units += served
+                baseline.lost_units += short
+                baseline.served_value += served * sim.price
+                baseline.on_hand_unit_days += sim.pos.on_hand
+                baseline.on_hand_value_days += sim.pos.on_hand * sim.price
+                baseline.stockout_sku_days += int(sim.pos.on_hand == 0)
+                baseline.sku_days += 1
+                baseline.abs_error += abs(q - sim.mean)
+                baseline.forecast_demand += q
+            if k in plot_keys:
+                sim.trace["baseline_on_hand"].append(sim.pos.on_hand)
+        # (C) restock's states and the decisions they emitted.
+        states_of, new = await transport.end_period(keys)
+        decisions_seen += len(new)
+        # A newer suggestion for a SKU replaces its open one: act on the latest only.
+        latest = {d.key: d for d in new if isinstance(d, ReorderSuggested)}
+        pending_pos.extend(sorted(latest.values(), key=lambda d: (d.occurred_at, d.key)))
+
+        def account(states_of: Any = states_of, p0: int = p0, in_eval: bool = in_eval,
+                    demand_today: dict[str, int] = demand_today, new: list[Any] = new) -> None:
+            account_day(states_of(), p0, in_eval, demand_today, new)
+
+        if account_async is None:
+            account()
+        else:
+            accounted.append(account_async(account))
+            if accounted[0].done():
+                accounted.pop(0).result()  # re-raise a failure of the accounting now
+        if in_eval:
+            eval_days += 1
+        if progress is not None:
+            elapsed = time.perf_counter() - t_start
+            progress.update(task, advance=1, date=to_datetime(p0).date().isoformat(),
+                            eps=transport.published / max(elapsed, 1e-9), lag=transport.lag_messages)
+    for fut in accounted:
+        fut.result()
+    wall = time.perf_counter() - t_start
+    final = transport.final_states(keys)
+    seeded = sum(math.ceil(sims[k].S) for k in keys)
+    conservation = {
+        "restock": {
+            "start_on_hand_units": seeded,
+            "received_units": sum(st.position.received for st in final.values()),
+            "served_units": sum(st.counters.get("served_units", 0) for st in final.values()),
+            "lost_sales_units": sum(st.counters.get("lost_units", 0) for st in final.values()),
+            "end_on_hand_units": sum(st.position.on_hand for st in final.values()),
+        },
+        "baseline": {
+            "start_on_hand_units": seeded,
+            "received_units": sum(sim.pos.received for sim in sims.values()),
+            "served_units": sum(sim.served_total for sim in sims.values()),
+            "lost_sales_units": sum(sim.pos.lost_sales for sim in sims.values()),
+            "end_on_hand_units": sum(sim.pos.on_hand for sim in sims.values()),
+        },
+    }
+    result: dict[str, Any] = {
+        "restock": restock.kpis(eval_days, panel.period_days),
+        "baseline": baseline.kpis(eval_days, panel.period_days),
+        "run": {
+            "data": str(opts.data),
+            "skus": len(keys),
+            "freq": opts.freq,
+            "first_period": to_datetime(first).date().isoformat(),
+            "last_period": to_datetime(last).date().isoformat(),
+            "warmup_periods": warm,
+            "evaluation_periods": eval_days,
+            "lead_time_days": settings.lead_time_days,
+            "cycle_service_level_target": settings.cycle_service_level,
+            "service_target": dict([settings.service_target]),
+            "unmet_demand": opts.unmet_demand,
+            "events_published": transport.published,
+            "conservation": conservation,
+            "decisions": decisions_seen,
+            "wall_time_s": round(wall, 2),
+            "events_per_s": round(transport.published / wall, 1),
+            "cleaning": panel.dataset.report.as_dict(),
+            **(run_extra or {}),
+        },
+    }
+    if opts.plot_path:
+        plot_skus(opts.plot_path, plot_keys, sims)
+        result["run"]["plot"] = str(opts.plot_path)
+    if opts.json_path:
+        opts.json_path.parent.mkdir(parents=True, exist_ok=True)
+        opts.json_path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    return result
+
+
+def _forecast_for(st: SkuState | None, p0: int, step: int, with_q90: bool) -> tuple[float, float]:
+    """Mean (and q90 when asked: plots only, it costs a distribution) for period ``p0``."""
+    if st is None or st.demand.open_start is None or st.model.n_periods == 0:
+        return 0.0, 0.0
+    h = max(1, (p0 - st.demand.open_start) // step + 1)
+    if not with_q90:
+        return float(st.model.forecast(h)[h - 1]), 0.0
+    dist = st.model.forecast_distribution(h)
+    q90 = dist.quantiles.get(0.9)
+    return float(dist.mean[h - 1]), float(q90[h - 1]) if q90 is not None else float(dist.mean[h - 1])
+
+
+def progress_display(enabled: bool, label: str = "demo") -> Any:
+    """A rich progress bar for the loop (one step per period)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn(f"[bold]{label}[/] {{task.fields[date]}}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[eps]:.0f} events/s"),
+        TextColumn("consumer lag {task.fields[lag]} msgs at release"), TimeElapsedColumn(),
+        disable=not enabled, transient=False,
+    )
+
+
+def plot_skus(path: Path, keys: list[str], sims: dict[str, SkuSim]) -> None:
+    """PNG of demand, forecast, q90 band, on_hand of both policies and reorders per SKU."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(len(keys), 1, figsize=(11, 2.8 * len(keys)), sharex=True, squeeze=False)
+    for ax, k in zip(axes[:, 0], keys, strict=True):
+        tr = sims[k].trace
+        days = [to_datetime(d) for d in tr["day"]]
+        ax.bar(days, tr["demand"], color="#bbbbbb", width=1.0, label="demand (units)")
+        ax.plot(days, tr["forecast"], color="C0", lw=1, label="forecast mean")
+        ax.fill_between(days, 0, tr["q90"], color="C0", alpha=0.15, label="forecast q90 band")
+        ax.plot(days, tr["on_hand"], color="C2", lw=1.2, label="on_hand (restock)")
+        ax.plot(days, tr["baseline_on_hand"], color="C3", lw=1, ls="--", label="on_hand (baseline)")
+        marks = [d for d, q in zip(days, tr["reorder"], strict=True) if q > 0]
+        ax.plot(marks, [0] * len(marks), "v", color="C1", label="reorder")
+        ax.set_title(k, fontsize=9)
+        ax.legend(fontsize=6, ncol=6, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

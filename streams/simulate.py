@@ -1,0 +1,158 @@
+"""``restock simulate``: the closed loop of ``restock demo`` in one process, no broker, no Redis.
+
+The same loop (:mod:`streams.closed_loop`: storefront, warehouse, baseline, accounting) drives
+the same :class:`~agents.pipeline.Pipeline` and :class:`~agents.processor.SkuProcessor` the Faust
+worker runs, with the in-memory state store (:class:`~agents.state.InMemoryStateStore`) in place
+of Redis. Records are given the partition Kafka's default partitioner would give their key
+(murmur2 of the key bytes, as the Java client, kafka-python and aiokafka compute it) and the
+offsets the broker would give them (per topic-partition, in publish order), so the decisions, the
+states and the KPI JSON equal the demo's (``tests/integration/test_simulate.py`` holds them
+equal on a real slice): backtest = production, only the transport differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from agents.pipeline import Pipeline, Record
+from agents.processor import SkuProcessor
+from agents.state import InMemoryStateStore, SkuState
+from schemas.events import decode_decision, encode_event
+from streams.closed_loop import DemoOptions, Role, progress_display, run_closed_loop
+from streams.panel import load_panel
+from streams.settings import Settings
+
+__all__ = ["DemoOptions", "InProcessTransport", "kafka_partition", "run_simulation", "simulation_settings"]
+
+
+def kafka_partition(key: bytes, partitions: int) -> int:
+    """Partition of a keyed record under Kafka's default partitioner (murmur2, positive, modulo).
+
+    Examples
+    --------
+    >>> kafka_partition(b"85123A@UK", 4)
+    3
+    """
+    from kafka.partitioner.default import murmur2
+
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+class InProcessTransport:
+    """Records straight into the worker's pipeline; states in the in-memory store.
+
+    Parameters
+    ----------
+    settings : Settings
+        The run's settings (topic names, partition count, processor configuration).
+    cache_size : int
+        Hot SKUs kept by the pipeline (at least every simulated SKU: nothing is evicted).
+    """
+
+    def __init__(self, settings: Settings, cache_size: int) -> None:
+        from agents.worker import processor_config
+
+        self.settings = settings
+        self.store = InMemoryStateStore()
+        self._topics: dict[Role, str] = {"orders": settings.orders_topic,
+                                         "inventory": settings.inventory_topic,
+                                         "promotions": settings.promotions_topic}
+        roles: dict[str, Any] = {t: r for r, t in self._topics.items()}
+        self.pipeline = Pipeline(SkuProcessor(processor_config(settings)), self.store, roles,
+                                 cache_size=cache_size)
+        self._offsets: dict[tuple[str, int], int] = {}
+        self._decisions: list[Any] = []
+        self._dirty: dict[str, SkuState] = {}
+        self._partition_of: dict[str, int] = {}
+        self.published = 0
+        self.lag_messages = 0
+        self.dead_letters: list[bytes] = []
+
+    async def publish(self, role: Role, events: list[Any]) -> None:
+        """Number the events as the broker would and apply them as one batch."""
+        topic = self._topics[role]
+        n = self.settings.topic_partitions
+        records = []
+        for ev in events:
+            key = ev.key.encode()
+            p = kafka_partition(key, n)
+            off = self._offsets.get((topic, p), 0)
+            self._offsets[(topic, p)] = off + 1
+            records.append(Record(topic, p, off, key, encode_event(ev)))
+        self.published += len(records)
+        out = self.pipeline.process(records)
+        self._decisions.extend(decode_decision(v) for _, v in out.decisions)
+        self.dead_letters.extend(v for _, v in out.dead_letters)
+        for st in out.dirty:
+            self._dirty[st.key] = st
+        self._partition_of.update(out.partition_of)
+
+    async def end_period(self, keys: list[str]) -> tuple[Callable[[], dict[str, SkuState]], list[Any]]:
+        """Persist the period's dirty states; the live states and the period's decisions."""
+        self.store.save_many(list(self._dirty.values()), self._partition_of)
+        self._dirty.clear()
+        self._partition_of = {}
+        new = sorted(self._decisions, key=lambda d: (d.occurred_at, d.key, d.explanation.trigger_partition,
+                                                     d.explanation.trigger_offset, d.kind))
+        self._decisions = []
+        cache = self.pipeline.cache
+
+        def states() -> dict[str, SkuState]:
+            return {k: cache[k] for k in keys if k in cache}
+
+        return states, new
+
+    def final_states(self, keys: list[str]) -> dict[str, SkuState]:
+        """States as written to the in-memory store."""
+        return self.store.load_many(keys)
+
+
+def simulation_settings(opts: DemoOptions, base: Settings | None = None) -> Settings:
+    """The settings of a closed-loop run (the demo's worker gets the same processing knobs)."""
+    base = base or opts.settings or Settings()
+    return base.model_copy(update={
+        "freq": opts.freq,
+        "allowed_lateness_s": 0.0,
+        "unmet_demand": opts.unmet_demand,
+        "orders_topic": "sim.orders",
+        "inventory_topic": "sim.inventory",
+        "promotions_topic": "sim.promotions",
+        "reorders_topic": "sim.reorders",
+        "dlq_topic": "sim.dlq",
+    })
+
+
+def run_simulation(opts: DemoOptions) -> dict[str, Any]:
+    """Run the closed loop in-process (module docstring) and return the KPI dictionary.
+
+    Raises
+    ------
+    ValueError
+        When the selected data holds no sales.
+    RuntimeError
+        When an event of the loop itself is dead-lettered (a defect, never expected).
+    """
+    settings = simulation_settings(opts)
+    panel = load_panel(opts.data, opts.fmt, opts.freq, opts.skus, opts.start, opts.end,
+                       opts.warmup_fraction)
+    transport = InProcessTransport(settings, cache_size=max(settings.hot_sku_cache_size,
+                                                            len(panel.keys) + settings.topic_partitions))
+    with progress_display(opts.progress, "simulate") as progress:
+        result = asyncio.run(run_closed_loop(opts, settings, panel, transport, progress=progress))
+    if transport.dead_letters:
+        raise RuntimeError(f"{len(transport.dead_letters)} loop event(s) dead-lettered, first: "
+                           f"{transport.dead_letters[0][:300]!r}")
+    return result
+
+
+def with_target(opts: DemoOptions, kind: str, value: float) -> DemoOptions:
+    """``opts`` with a service target of ``kind`` (``fill_rate`` or ``cycle_service_level``)."""
+    base = opts.settings or Settings()
+    if kind == "fill_rate":
+        s = base.model_copy(update={"fill_rate": value})
+    else:
+        s = base.model_copy(update={"fill_rate": None, "cycle_service_level": value})
+    return replace(opts, settings=s)
