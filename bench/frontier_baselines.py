@@ -42,6 +42,7 @@ from streams.frontier import (  # noqa: E402
     summary,
 )
 from streams.panel import load_panel  # noqa: E402
+from streams.rules import baseline_specs  # noqa: E402
 
 TARGETS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9999)
 PROMO = ROOT.parent / "shared" / "data" / "promo"
@@ -88,9 +89,12 @@ def main() -> None:
         print(format_summary(summ))
         print("\nwall time (s): " + ", ".join(f"{k} {v:.3f}" for k, v in timing.items()))
         if name == "retail" and args.review_period_days == 1.0 and args.lead_time_days == 7.0:
-            print("\ncross-check against issue #17 (fill rate, mean on-hand value):")
+            # The issue's runs all started from the demo's default seed, ceil(S_static) at CSL 0.95.
+            seeded, _ = run_baselines(panel, params, sorted({t for _, t in ISSUE}), specs=[
+                s for s in baseline_specs(freq) if s.name in {p for p, _ in ISSUE}], seed_params=params)
+            print("\ncross-check against issue #17 (fill rate, mean on-hand value; seed at CSL 0.95):")
             for (pol, t), (f, v) in ISSUE.items():
-                r = next(r for r in rows if r["policy"] == pol and r["target"] == t)
+                r = next(r for r in seeded if r["policy"] == pol and r["target"] == t)
                 print(f"  {pol} @ CSL {t}: here {r['fill_rate']:.4f} / {r['mean_on_hand_value']:,.0f}, "
                       f"issue {f:.3f} / {v:,}  (value ratio {r['mean_on_hand_value'] / v:.4f})")
         tag = f"{name}_R{args.review_period_days:g}d"

@@ -139,3 +139,18 @@ def test_run_baselines_sweeps_targets() -> None:
         assert curve[0]["fill_rate"] < curve[2]["fill_rate"]
     assert set(timing) == {"static.fit_s", "static.per_target_s",
                            "rolling_10d.fit_s", "rolling_10d.per_target_s"}
+
+
+def test_run_baselines_seed_params_fix_one_seed() -> None:
+    rng = np.random.default_rng(8)
+    demand = rng.poisson(2.0, (3, 60)).astype(np.int64)
+    panel = DemandPanel(keys=[f"S{i}@L" for i in range(3)], freq="D", first=0, step=86400, warmup_periods=5,
+                        demand=demand, price=np.ones(3), sales=[], dataset=None)
+    specs = [RuleSpec("static", "static")]
+    base = PolicyParams(lead_time_periods=2, cycle_service_level=0.99)
+    own, _ = run_baselines(panel, base, [0.99], specs=specs)
+    same, _ = run_baselines(panel, base, [0.99], specs=specs, seed_params=base)
+    assert own == same
+    low, _ = run_baselines(panel, base, [0.99], specs=specs,
+                           seed_params=base.with_overrides(cycle_service_level=0.5))
+    assert low[0]["target"] == 0.99 and low[0]["fill_rate"] is not None
