@@ -210,7 +210,8 @@ def levels_flat(mean: np.ndarray, var: np.ndarray, params: PolicyParams) -> tupl
     ``X = L`` and ``X = L + R``; ``s = mu_L + max(0, z_L sigma_L)``, ``S = mu_{L+R} + max(0,
     z_{L+R} sigma_{L+R})``, ``S = max(S, s + EOQ)`` with an ordering cost, ``S = max(S, s)``.
     z from the cycle service level (``Phi^{-1}``) or from the fill rate (normal loss,
-    :func:`z_for_fill_rate_vec` with Q = EOQ or the mean demand over R).
+    :func:`z_for_fill_rate_vec` with Q = EOQ or the mean demand over R). Equal to
+    :func:`compute_levels` up to float rounding (and the root search's 1e-10 tolerance).
 
     Parameters
     ----------
@@ -310,7 +311,8 @@ def static_seed(panel: DemandPanel, params: PolicyParams,
         Units on hand at the start of the first period.
     """
     mean, var = _warmup_moments(panel)
-    _, S = _static_levels(mean, var, params, horizon_periods)
+    moments = RuleMoments(np.zeros(1, dtype=np.int64), mean[None, :], var[None, :])
+    S = _fit_levels(moments, params, horizon_periods)[0][2]
     return np.ceil(S).astype(np.int64)
 
 
@@ -404,6 +406,27 @@ def rule_moments(panel: DemandPanel, rule: Rule, *, window_periods: int | None =
 # --------------------------------------------------------------------------------------------
 # Simulation
 # --------------------------------------------------------------------------------------------
+def _fit_levels(moments: RuleMoments, params: PolicyParams,
+                horizon: int) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """``(from period, s, S)`` of every fit.
+
+    A cycle-service target's warm-up fit goes SKU by SKU through :func:`compute_levels`, as the
+    demo's baseline (bit-identical levels); every other fit, and every fit of a fill-rate target
+    (whose scalar z is a root search per SKU), through :func:`levels_flat`, all fits in one call.
+    """
+    periods = [int(p) for p in moments.fit_periods.tolist()]
+    k, n = moments.mean.shape
+    if params.distribution != "normal":
+        return [(p, *_static_levels(moments.mean[j], moments.var[j], params, horizon))
+                for j, p in enumerate(periods)]
+    s_all, S_all = levels_flat(moments.mean.ravel(), moments.var.ravel(), params)
+    s_all, S_all = s_all.reshape(k, n), S_all.reshape(k, n)
+    out = [(p, s_all[j], S_all[j]) for j, p in enumerate(periods)]
+    if params.cycle_service_level is not None:
+        out[0] = (periods[0], *_static_levels(moments.mean[0], moments.var[0], params, horizon))
+    return out
+
+
 def _lead_periods(params: PolicyParams) -> int:
     L = params.lead_time_periods
     if abs(L - round(L)) > 1e-9 or round(L) < 1:
@@ -473,14 +496,7 @@ def simulate_rule(panel: DemandPanel, rule: Rule, params: PolicyParams, *, unmet
     price = panel.price.astype(float)
     warm = panel.warmup_periods
     backorder = unmet == "backorder"
-    # Levels of each fit: the first (warm-up) one through compute_levels, as the demo.
-    levels: list[tuple[int, np.ndarray, np.ndarray]] = []
-    for j, p in enumerate(moments.fit_periods.tolist()):
-        if j == 0 or params.distribution != "normal":
-            s, S = _static_levels(moments.mean[j], moments.var[j], params, horizon_periods)
-        else:
-            s, S = levels_flat(moments.mean[j], moments.var[j], params)
-        levels.append((int(p), s, S))
+    levels = _fit_levels(moments, params, horizon_periods)
     if seed_on_hand is None:
         seed = np.ceil(levels[0][2]).astype(np.int64)
     else:
