@@ -13,7 +13,8 @@ in the demand moments (mean and variance per period) they feed it:
 * ``"batch"``: a batch forecaster (statsforecast ADIDA [^2] by default, or AutoETS [^3])
   re-fitted on all the history so far at the same times, its one-step mean taken as the
   per-period mean, and the mean squared error of that mean against the trailing
-  ``window_periods`` periods of demand as the per-period variance.
+  ``window_periods`` periods of demand as the per-period variance (on histories shorter than
+  the model accepts, 8 periods for AutoETS, the mean demand so far instead of the forecast).
 
 Timing (identical to the demo's baseline): every SKU starts the first period with
 ``on_hand = ceil(S_static)`` (:func:`static_seed`); a purchase order placed at the end of period
@@ -62,6 +63,9 @@ Unmet = Literal["lost_sales", "backorder"]
 
 #: Forecast horizon of the static fit, in periods (``Settings.forecast_horizon_periods``, as the demo).
 DEFAULT_HORIZON_PERIODS = 28
+#: Shortest history (periods) each batch model is fitted on (statsforecast's AutoETS refuses
+#: fewer than 7 points); a refit on less history takes the mean demand so far.
+_MIN_BATCH_HISTORY = {"adida": 1, "autoets": 8}
 #: Bisection steps of the vectorised fill-rate safety factor: (Z_MAX - Z_MIN) / 2**60 < 1e-16.
 _BISECTION_STEPS = 60
 
@@ -393,7 +397,10 @@ def rule_moments(panel: DemandPanel, rule: Rule, *, window_periods: int | None =
                 mean = win.mean(axis=1)
                 var = win.var(axis=1, ddof=1) if win.shape[1] > 1 else np.zeros(mean.shape)
             else:
-                mean = _batch_forecast(demand[:, :p], model)
+                if p < _MIN_BATCH_HISTORY[model]:
+                    mean = demand[:, :p].mean(axis=1)  # too short for the model: the mean so far
+                else:
+                    mean = _batch_forecast(demand[:, :p], model)
                 var = ((win - mean[:, None]) ** 2).mean(axis=1)
             fits.append(p)
             means.append(mean)

@@ -261,3 +261,18 @@ def test_batch_rule_on_a_tiny_panel() -> None:
     assert res.kpis["fill_rate"] is not None and res.kpis["fill_rate"] > 0.5
     assert np.array_equal(res.start_on_hand + res.received - res.served, res.end_on_hand)
     assert res.received[2] == 0
+
+
+@pytest.mark.parametrize("model", ["adida", "autoets"])
+@pytest.mark.parametrize("warm", [1, 3, 10])
+def test_batch_rule_short_warmups(model: str, warm: int) -> None:
+    pytest.importorskip("statsforecast")
+    rng = np.random.default_rng(warm)
+    demand = rng.poisson(2.0, (3, 24))
+    panel = _panel(demand, warm=warm)
+    mom = rule_moments(panel, "batch", window_periods=5, refit_every_periods=3, model=model)  # type: ignore[arg-type]
+    assert mom.fit_periods[1] == warm and np.all(np.isfinite(mom.mean)) and np.all(mom.mean >= 0)
+    if model == "autoets" and warm < 8:
+        assert mom.mean[1].tolist() == demand[:, :warm].mean(axis=1).tolist()
+    res = simulate_rule(panel, "batch", PolicyParams(lead_time_periods=2), moments=mom)
+    assert np.array_equal(res.start_on_hand + res.received - res.served, res.end_on_hand)
