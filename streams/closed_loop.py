@@ -76,6 +76,7 @@ class DemoOptions:
     plot_skus: int = 4
     settings: Settings | None = None
     run_id: str | None = None
+    per_sku: bool = False  # add a per-SKU block (mean on-hand value, lost units) to the result
 
 
 class Transport(Protocol):
@@ -199,6 +200,7 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
     pending_pos: list[ReorderSuggested] = []
     receipts_due: dict[int, list[StockReceived]] = defaultdict(list)
     restock_prev_received: dict[str, int] = {}
+    per_sku: dict[str, dict[str, float]] = {k: defaultdict(float) for k in keys}
     eval_days = 0
 
     def account_day(states: dict[str, SkuState], p0: int, in_eval: bool,
@@ -233,6 +235,9 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
                 restock.served_value += (q - lost_today) * sim.price
                 restock.on_hand_unit_days += on_hand
                 restock.on_hand_value_days += on_hand * sim.price
+                per_sku[k]["restock_value_days"] += on_hand * sim.price
+                per_sku[k]["restock_lost_units"] += lost_today
+                per_sku[k]["demand_units"] += q
                 restock.stockout_sku_days += int(on_hand == 0)
                 restock.sku_days += 1
                 restock.abs_error += abs(q - mean_today)
@@ -260,7 +265,10 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
         inv: list[Any] = []
         for d in pending_pos:
             po_id = f"PO-{d.event_id[:16]}"
-            arrival = period_start(opts.freq, epoch(d.occurred_at)) + lead_s
+            # Lead time counted from the start of the decision's period; a decision stamped with
+            # an older event's time (one triggered by a purchase order of the previous period)
+            # cannot arrive before the period in which the warehouse places it.
+            arrival = max(period_start(opts.freq, epoch(d.occurred_at)) + lead_s, p0)
             inv.append(PurchaseOrderPlaced(
                 event_id=f"po-{po_id}", occurred_at=d.occurred_at, sku=d.sku, location=d.location,
                 purchase_order_id=po_id, quantity=d.quantity, expected_arrival=to_datetime(arrival),
@@ -324,6 +332,8 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
                 baseline.served_value += served * sim.price
                 baseline.on_hand_unit_days += sim.pos.on_hand
                 baseline.on_hand_value_days += sim.pos.on_hand * sim.price
+                per_sku[k]["baseline_value_days"] += sim.pos.on_hand * sim.price
+                per_sku[k]["baseline_lost_units"] += short
                 baseline.stockout_sku_days += int(sim.pos.on_hand == 0)
                 baseline.sku_days += 1
                 baseline.abs_error += abs(q - sim.mean)
@@ -398,6 +408,15 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
             **(run_extra or {}),
         },
     }
+    if opts.per_sku:
+        days = max(eval_days, 1)
+        result["per_sku"] = {
+            k: {"price": sims[k].price, "demand_units": int(v["demand_units"]),
+                "restock_mean_on_hand_value": round(v["restock_value_days"] / days, 2),
+                "restock_lost_units": int(v["restock_lost_units"]),
+                "baseline_mean_on_hand_value": round(v["baseline_value_days"] / days, 2),
+                "baseline_lost_units": int(v["baseline_lost_units"])}
+            for k, v in per_sku.items()}
     if opts.plot_path:
         plot_skus(opts.plot_path, plot_keys, sims)
         result["run"]["plot"] = str(opts.plot_path)
