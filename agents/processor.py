@@ -211,6 +211,35 @@ class ProcessorConfig:
         season position of a period is taken modulo it.
     reference_price_alpha : float
         Downward smoothing of the regular price (a higher regular price is taken at once).
+    demand_source : {"window", "forecaster"}
+        Demand distribution the levels read. ``"window"`` (default): the rate of the last
+        ``rate_window_periods`` periods and the long-run dispersion of
+        :class:`~agents.inventory_demand.InventoryDemand` (flat over the protection interval,
+        per-period variance ``CV^2 rate^2``). ``"forecaster"``: the forecaster's moments scaled
+        by :meth:`SkuProcessor.level_ratio` (the policy before issue #17, kept for comparison).
+    rate_window_periods : int
+        Long window of the demand rate (periods; 84 days by default).
+    rate_short_window_periods : int
+        Short window (periods; 28 days by default). The rate is the lower of the two window
+        means: it follows a fall in demand within the short window and a rise only as the long
+        window confirms it, so one bulk order does not lift the levels for long.
+    dispersion_span_periods : float
+        Memory of the long-run dispersion (periods; 365 days by default).
+    promotion_lift : bool
+        With ``demand_source="window"``: learn the window from regular-price demand (each
+        period divided by the lift the forecaster attributes to its realised promotion/price)
+        and multiply planned periods by the planned lift. Off by default: on the Dominick's tuna
+        panel (30-50x promotion weeks, lead time one week) it held 4x the stock for a higher
+        fill rate, because an order placed during a promotion arrives after it; it needs an
+        order rule on the projected position at the lead time (issue #17 note).
+    lost_unit_cost : float or None
+        Cost assigned to one lost (or backordered) unit of demand, in currency. When set, each
+        SKU's service level is the critical fractile ``p / (p + h v R)`` of its own holding cost
+        per review period (``h`` the policy's holding cost rate per year, ``v`` the SKU's unit
+        value: its learned regular price, else the policy's ``unit_cost``; ``R`` in years), in
+        place of the policy's target: the allocation that minimises stock value for the units
+        served (the Lagrangian of a unit fill-rate constraint; Silver, Pyke & Thomas 2017, Ch. 7,
+        cost per unit short, and Ch. 8 exchange curves). None: the policy's target.
     """
 
     freq: Freq = "D"
@@ -228,6 +257,12 @@ class ProcessorConfig:
     covariate_extras: tuple[str, ...] = ()
     season_length: int | None = None
     reference_price_alpha: float = 0.05
+    demand_source: Literal["window", "forecaster"] = "window"
+    rate_window_periods: int = 84
+    rate_short_window_periods: int = 28
+    promotion_lift: bool = False
+    dispersion_span_periods: float = 365.0
+    lost_unit_cost: float | None = None
 
     @property
     def covariate_names(self) -> tuple[str, ...]:
@@ -496,9 +531,14 @@ class SkuProcessor:
         coef = None if self._pool is None else self._pool.coef
         if model.covariates_enabled:
             model.set_pool_mean(coef)
-        mean, var = model.forecast_moments(hl, self.period_features(state, start, hl))
-        ratio = self.level_ratio(state)
-        levels = compute_levels(mean * ratio, var * ratio, params)
+        params = self._service_params(state, params)
+        if self.config.demand_source == "window":
+            mean, var = self.window_moments(state, hl)
+        else:
+            mean, var = model.forecast_moments(hl, self.period_features(state, start, hl))
+            ratio = self.level_ratio(state)
+            mean, var = mean * ratio, var * ratio
+        levels = compute_levels(mean, var, params)
         lead = max(1, math.ceil(params.lead_time_periods))
 
         def full(quantiles: bool) -> Any:
@@ -511,6 +551,48 @@ class SkuProcessor:
         state.derived = Derived(state, levels, params, lead, self._pool_boundary(state),
                                 model.served_model, full)
         return state.derived
+
+    def window_moments(self, state: SkuState, periods: int) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and variance of demand per period for the next ``periods`` periods (units).
+
+        The rate is the lower of the short- and long-window means of the SKU's regular-price
+        demand (:class:`~agents.inventory_demand.InventoryDemand`), the per-period variance
+        ``CV^2 rate^2`` of its long-run dispersion; with ``promotion_lift``, periods covered by a
+        planned promotion or price are multiplied by the forecaster's learned lift (mean by
+        ``lift``, variance by ``lift^2``). Shapes ``(periods,)``.
+        """
+        inv, cfg = state.inventory_demand, self.config
+        rate = min(inv.rate(cfg.rate_window_periods), inv.rate(cfg.rate_short_window_periods))
+        cv2 = inv.cv2(long_span=cfg.dispersion_span_periods)
+        mean = np.full(periods, rate)
+        if (cfg.promotion_lift and cfg.covariates and state.model.covariates_enabled and state.promotions
+                and state.demand.open_start is not None):
+            start = state.demand.open_start
+            mean = mean * self._lift(state.model, self.period_features(state, start, periods))
+        return mean, cv2 * mean * mean
+
+    @staticmethod
+    def _lift(model: Any, xs: list[dict[str, Any]]) -> np.ndarray:
+        """Forecast with covariates ``xs`` over the forecast with their calendar alone, per period.
+
+        Clipped to ``[e^-5, e^5]`` (the covariate model's own bound); 1 where the calendar-only
+        forecast is 0.
+        """
+        plain = [{"season_pos": x["season_pos"]} for x in xs]
+        with_cov = np.asarray(model.forecast(len(xs), xs), dtype=float)
+        without = np.asarray(model.forecast(len(xs), plain), dtype=float)
+        lift = np.where(without > 0.0, with_cov / np.where(without > 0.0, without, 1.0), 1.0)
+        return np.clip(lift, math.exp(-5.0), math.exp(5.0))
+
+    def _service_params(self, state: SkuState, params: PolicyParams) -> PolicyParams:
+        """``params`` with the SKU's critical fractile as its target when ``lost_unit_cost`` is set."""
+        p = self.config.lost_unit_cost
+        if p is None:
+            return params
+        value = state.reference_price if state.reference_price > 0.0 else params.unit_cost
+        holding = params.holding_cost_rate * value * params.review_period_periods / params.periods_per_year
+        level = p / (p + holding) if holding > 0.0 else 1.0 - 1e-9
+        return params.with_overrides(cycle_service_level=min(max(level, 0.5), 1.0 - 1e-9))
 
     def _pool_boundary(self, state: SkuState) -> int:
         if self._pool is None or not state.model.covariates_enabled:
@@ -557,6 +639,13 @@ class SkuProcessor:
                     model.set_pool_mean(None if pool is None else pool.coef)
                 if model.covariates_enabled:
                     x.update(feats)
+            base_units = units
+            if self.config.promotion_lift and model.covariates_enabled and len(x) > 1 and model.n_periods:
+                # promotion / price lift of this period, as the forecaster has learned it: the
+                # window rate keeps the regular-price demand, planned lifts are applied ahead
+                base_units = units / float(self._lift(model, [x])[0])
+            state.inventory_demand.update(base_units, capacity=self.config.rate_window_periods,
+                                          long_span=self.config.dispersion_span_periods)
             if a > 0:
                 f = model.forecast(1, [x])[0]
                 r = state.level_ratio

@@ -37,6 +37,7 @@ from agents.demand import DemandAccumulator
 from agents.forecasting import DemandForecaster, decode, encode
 from agents.forecasting.covariates import CovariatePool
 from agents.inventory import InventoryPosition
+from agents.inventory_demand import InventoryDemand
 
 STATE_VERSION = 1
 
@@ -132,6 +133,9 @@ class SkuState:
     pool : CovariatePool | None
         Only on a partition's pool pseudo-state (:func:`pool_key`): the shared covariate
         coefficient of the partition's SKUs.
+    inventory_demand : InventoryDemand
+        Recent demand window and long-run dispersion read by the replenishment decisions
+        (:mod:`agents.inventory_demand`); encoded only once it has learned a period.
 
     The three covariate fields are encoded only when set, so a state without prices,
     promotions or pool encodes byte for byte as before they existed.
@@ -151,6 +155,7 @@ class SkuState:
     reference_price: float = 0.0
     period_sales: dict[int, list[float]] = field(default_factory=dict)
     pool: CovariatePool | None = None
+    inventory_demand: InventoryDemand = field(default_factory=InventoryDemand)
     derived: Any = field(default=None, repr=False, compare=False)  # cached forecast/levels, not stored
 
     @classmethod
@@ -198,6 +203,8 @@ class SkuState:
             ext["cov"] = [self.reference_price, dict(sorted(self.period_sales.items()))]
         if self.pool is not None:
             ext["pool"] = self.pool.to_list()
+        if self.inventory_demand.n:
+            ext["inv"] = self.inventory_demand.to_list()
         return msgpack.packb(
             [
                 STATE_VERSION,
@@ -262,6 +269,7 @@ class SkuState:
          ratio) = d[:11]
         cov = ext.get("cov")
         pool = ext.get("pool")
+        inv = ext.get("inv")
         return cls(
             key=str(key),
             fence={str(k): int(v) for k, v in fence.items()},
@@ -278,6 +286,7 @@ class SkuState:
             period_sales=({int(k): [float(x) for x in v] for k, v in cov[1].items()}
                           if cov else {}),
             pool=CovariatePool.from_list(pool) if pool else None,
+            inventory_demand=InventoryDemand.from_list(inv) if inv else InventoryDemand(),
         )
 
 

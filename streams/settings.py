@@ -17,6 +17,7 @@ False
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -115,8 +116,13 @@ class Settings(BaseSettings):
     freq: Freq = "D"
     allowed_lateness_s: float = Field(default=3600.0, ge=0)
     forecast_horizon_periods: int = Field(default=28, ge=1)
-    min_history_periods: int = Field(
-        default=28, ge=0, description="periods a SKU must have learned before restock decides about it")
+    min_history_days: float = Field(
+        default=28.0, ge=0,
+        description="days of history a SKU must have before restock decides about it (converted to "
+                    "periods: 28 daily, 4 weekly)")
+    min_history_periods: int | None = Field(
+        default=None, ge=0,
+        description="the same in periods; overrides min_history_days when set")
     covariates_enabled: bool = Field(
         default=True, description="learn/forecast with order prices and promotion plans (issue #8)")
     covariate_extras: str = Field(
@@ -144,6 +150,23 @@ class Settings(BaseSettings):
     suggestion_expiry_days: float = Field(default=14.0, gt=0)
     reemit_change_fraction: float = Field(default=0.25, ge=0)
     unmet_demand: Literal["lost_sales", "backorder"] = "lost_sales"
+    demand_source: Literal["window", "forecaster"] = Field(
+        default="window",
+        description="demand the reorder levels read: the recent rate and long-run dispersion "
+                    "(window) or the forecaster's moments scaled by the actual/forecast ratio")
+    rate_window_days: float = Field(default=84.0, gt=0, description="long window of the demand rate, days")
+    rate_short_window_days: float = Field(
+        default=28.0, gt=0, description="short window of the demand rate, days (the rate is the lower mean)")
+    dispersion_span_days: float = Field(
+        default=365.0, gt=0, description="memory of the long-run demand dispersion, days")
+    promotion_lift: bool = Field(
+        default=False,
+        description="window demand: regular-price rate, planned periods lifted by the forecaster's "
+                    "learned promotion/price effect")
+    lost_unit_cost: float | None = Field(
+        default=None, gt=0,
+        description="currency per lost unit: each SKU's service level becomes p / (p + holding cost "
+                    "of its unit value per review period), replacing the service target")
     policy_overrides_file: Path | None = None
 
     @field_validator("kafka_bootstrap_servers")
@@ -167,6 +190,13 @@ class Settings(BaseSettings):
         if self.fill_rate is not None:
             return "fill_rate", self.fill_rate
         return "cycle_service_level", self.cycle_service_level
+
+    @property
+    def min_history(self) -> int:
+        """Periods of history required before deciding (``min_history_periods`` or the days)."""
+        if self.min_history_periods is not None:
+            return self.min_history_periods
+        return math.ceil(self.days_to_periods(self.min_history_days) - 1e-9)
 
     def days_to_periods(self, days: float) -> float:
         """Convert a duration in days into demand periods of ``freq``."""

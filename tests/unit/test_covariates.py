@@ -132,8 +132,10 @@ def test_processor_without_prices_or_promotions_is_byte_identical_with_covariate
     assert out_a  # the scenario does decide
 
 
-def test_planned_promotion_raises_the_forecast_and_the_order_up_to_level_and_is_named() -> None:
-    proc = SkuProcessor(ProcessorConfig(min_history_periods=14))
+@pytest.mark.parametrize("source", ["forecaster", "window"])
+def test_planned_promotion_raises_the_forecast_and_the_order_up_to_level_and_is_named(source: str) -> None:
+    proc = SkuProcessor(ProcessorConfig(min_history_periods=14, demand_source=source,  # type: ignore[arg-type]
+                                        promotion_lift=True))
     st = SkuState.new("P@W1")
     for i, ev in enumerate(_orders("P", 40, 10)):
         proc.apply(st, ev, EventMeta("orders", 0, i))

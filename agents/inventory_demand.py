@@ -1,0 +1,132 @@
+"""Demand statistics for inventory decisions: the recent rate and the long-run dispersion.
+
+The forecaster (:mod:`agents.forecasting`) is tuned for accuracy: it cleans bulk orders
+(Huber) so that one wholesale order does not move the next day's forecast. Inventory needs the
+opposite: the *expected* demand over the lead time and review period, bulk orders included, and
+a dispersion that knows how lumpy the SKU has been over a long memory. :class:`InventoryDemand`
+keeps both, per SKU, from the closed periods the processor learns:
+
+* **rate** ``mu``: the mean demand per period over the last ``window`` periods, periods before
+  the SKU's first sale counted as zero up to the window (so a SKU first seen with one bulk order
+  is not given the bulk as its daily rate);
+* **dispersion**: the squared coefficient of variation of per-period demand, ``CV^2 = Var/E^2``,
+  from exponentially weighted first and second moments with a long memory (``long_span``
+  periods; bias-corrected for the first periods, as Adam's moments are); the per-period
+  variance used for decisions is ``CV^2 mu^2``, i.e. the SKU's long-run lumpiness at today's
+  rate.
+
+Measured on the shipped Online Retail data (300 SKUs, daily, L = 7, R = 1, closed loop; script
+``bench/frontier.py``), this pair holds less stock at equal fill rate than the forecaster's
+moments scaled by an actual/forecast ratio, which followed bulk orders up and drained for months
+(issue #17).
+
+References
+----------
+[^1]: Silver, E. A., Pyke, D. F. & Thomas, D. J. (2017). *Inventory and Production Management in
+    Supply Chains*, 4th ed., Sec. 4.5 (moving averages and exponential smoothing of demand) and
+    Sec. 6.7 (estimating the standard deviation of forecast errors over the lead time).
+[^2]: Kingma, D. P. & Ba, J. (2015). Adam: A method for stochastic optimization. ICLR,
+    Algorithm 1 (bias correction ``1 - beta^t`` of exponentially weighted moments).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["InventoryDemand"]
+
+
+@dataclass(slots=True)
+class InventoryDemand:
+    """Recent demand window and long-run moments of one SKU (units per period).
+
+    Attributes
+    ----------
+    recent : list of float
+        Demand of the last closed periods, oldest first (at most the capacity given to
+        :meth:`update`).
+    n : int
+        Periods learned.
+    m1, m2 : float
+        Exponentially weighted sums of demand and squared demand (not bias-corrected).
+
+    Examples
+    --------
+    >>> d = InventoryDemand()
+    >>> for y in [0, 10, 0, 10, 0, 10]:
+    ...     d.update(y, capacity=4, long_span=365)
+    >>> d.recent, d.rate(4), d.rate(2)
+    ([0.0, 10.0, 0.0, 10.0], 5.0, 5.0)
+    >>> round(d.cv2(long_span=365), 3)  # mean 5, variance 25 (recent periods weigh a little more)
+    0.995
+
+    A SKU first seen with one bulk order of 120 units is given 10 units per period over a
+    12-period window, not 120:
+
+    >>> new = InventoryDemand()
+    >>> new.update(120, capacity=12, long_span=52)
+    >>> new.rate(12)
+    10.0
+    """
+
+    recent: list[float] = field(default_factory=list)
+    n: int = 0
+    m1: float = 0.0
+    m2: float = 0.0
+
+    def update(self, units: float, *, capacity: int, long_span: float) -> None:
+        """Learn one closed period's demand (units >= 0).
+
+        Parameters
+        ----------
+        units : float
+            Demand of the period (units of stock).
+        capacity : int
+            Periods kept in :attr:`recent` (the longest rate window used).
+        long_span : float
+            Span ``N`` of the long-run moments in periods (weight ``2 / (N + 1)``).
+        """
+        y = float(units)
+        self.recent.append(y)
+        if len(self.recent) > capacity:
+            del self.recent[: len(self.recent) - capacity]
+        a = 2.0 / (long_span + 1.0)
+        self.m1 = (1.0 - a) * self.m1 + a * y
+        self.m2 = (1.0 - a) * self.m2 + a * y * y
+        self.n += 1
+
+    def rate(self, window: int) -> float:
+        """Mean demand per period over the last ``window`` periods (units per period).
+
+        Periods not yet seen (a SKU younger than the window) count as zero demand, up to
+        the window, so one early bulk order is spread over the window.
+        """
+        if window <= 0 or not self.recent:
+            return 0.0
+        tail = self.recent[-window:]
+        return sum(tail) / window
+
+    def cv2(self, *, long_span: float) -> float:
+        """Squared coefficient of variation of per-period demand over the long memory.
+
+        ``(E[y^2] - E[y]^2) / E[y]^2`` from the bias-corrected weighted moments; 0 before any
+        demand.
+        """
+        if self.n == 0:
+            return 0.0
+        a = 2.0 / (long_span + 1.0)
+        corr = 1.0 - (1.0 - a) ** self.n
+        e1, e2 = self.m1 / corr, self.m2 / corr
+        if e1 <= 0.0:
+            return 0.0
+        return max(e2 - e1 * e1, 0.0) / (e1 * e1)
+
+    def to_list(self) -> list[Any]:
+        """Compact form for the state encoding (integral demands kept as ints)."""
+        return [[int(y) if float(y).is_integer() else y for y in self.recent], self.n, self.m1, self.m2]
+
+    @classmethod
+    def from_list(cls, d: list[Any]) -> InventoryDemand:
+        """Inverse of :meth:`to_list`."""
+        return cls(recent=[float(y) for y in d[0]], n=int(d[1]), m1=float(d[2]), m2=float(d[3]))
