@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench soak soak-large stack-up stack-down schemas clean
+.PHONY: demo test lint bench frontier soak soak-large stack-up stack-down schemas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,22 @@ $(STAMP): pyproject.toml
 ## The main job: replay real Online Retail orders through Kafka, Faust and Redis (embedded stack).
 demo: $(STAMP)
 	$(VENV)/bin/restock demo $(DEMO_ARGS)
+
+## Decisions on a frontier (issue #17): restock's closed loop (in-process, same code as the worker)
+## swept over its lost-unit cost, against the ERP reorder rules, on the shipped daily data and on
+## both weekly promo sets (../shared/data/promo, when present). Writes out/frontier/<set>/.
+PROMO ?= ../shared/data/promo
+FRONTIER_ARGS ?= --targets default --ablation
+frontier: $(STAMP)
+	$(VENV)/bin/restock simulate --no-progress $(FRONTIER_ARGS) --label "Online Retail, 300 SKUs, daily, L 7 d" \
+		--frontier-dir out/frontier/online_retail
+	@for set in tuna cheese; do \
+		if [ -f $(PROMO)/$${set}_weekly.csv ]; then \
+			$(VENV)/bin/restock simulate --no-progress --data $(PROMO)/$${set}_weekly.csv --format generic \
+				--freq W --skus 0 $(FRONTIER_ARGS) --label "$$set, weekly, L 7 d" \
+				--frontier-dir out/frontier/$$set || exit 1; \
+		else echo "$(PROMO)/$${set}_weekly.csv not found: skipped"; fi; \
+	done
 
 ## Lint (ruff, config in pyproject.toml): part of `make test`.
 lint: $(STAMP)

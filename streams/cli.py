@@ -141,17 +141,46 @@ def demo(data_path: Path, fmt: str, freq: str, skus: int, start: str | None, end
               default=Path("out/simulate_skus.png"), show_default=True)
 @click.option("--backorders", is_flag=True, help="Unserved orders become backorders (default: lost sales).")
 @click.option("--no-progress", is_flag=True, help="Disable the progress bar.")
+@click.option("--targets", default=None,
+              help="Sweep restock over these comma-separated targets (or 'default') and write its "
+                   "frontier against the baseline reorder rules into --frontier-dir.")
+@click.option("--target-kind", type=click.Choice(["lost_unit_cost", "fill_rate", "cycle_service_level"]),
+              default="lost_unit_cost", show_default=True,
+              help="What --targets are: currency per lost unit (each SKU's critical fractile) or a "
+                   "service target.")
+@click.option("--frontier-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("out/frontier"), show_default=True,
+              help="Where frontier.json, frontier.md and frontier.png go.")
+@click.option("--label", default="", help="Title of the frontier (the data set).")
+@click.option("--ablation", is_flag=True,
+              help="Also run restock's previous policy (forecaster moments) on the frontier.")
+@click.option("--workers", type=int, default=2, show_default=True, help="Simulations run at once.")
 def simulate(data_path: Path, fmt: str, freq: str, skus: int, start: str | None, end: str | None,
-             json_path: Path, plot_path: Path, backorders: bool, no_progress: bool) -> None:
-    """The main job's closed loop in one process (same pipeline, in-memory state): same KPIs as demo."""
+             json_path: Path, plot_path: Path, backorders: bool, no_progress: bool, targets: str | None,
+             target_kind: str, frontier_dir: Path, label: str, ablation: bool, workers: int) -> None:
+    """The main job's closed loop in one process (same pipeline, in-memory state): same KPIs as demo.
+
+    With --targets: restock's service/stock frontier against the ERP reorder rules (static,
+    rolling windows, batch forecast), on the same demand (see README, "Decisions").
+    """
     from streams.demo import print_kpis
-    from streams.simulate import DemoOptions, run_simulation
+    from streams.simulate import DEFAULT_TARGETS, DemoOptions, run_frontier, run_simulation
 
     opts = DemoOptions(data=data_path, fmt=fmt, freq=freq, skus=skus or None,  # type: ignore[arg-type]
                        start=start, end=end, json_path=json_path, plot_path=plot_path,
                        unmet_demand="backorder" if backorders else "lost_sales",
                        progress=not no_progress)
-    print_kpis(run_simulation(opts))
+    if targets is None:
+        print_kpis(run_simulation(opts))
+        return
+    values = (DEFAULT_TARGETS[target_kind] if targets == "default"
+              else tuple(float(x) for x in targets.split(",") if x.strip()))
+    from streams.frontier import format_summary
+
+    result = run_frontier(opts, target_kind, values, frontier_dir, label=label, workers=workers,
+                          ablation=ablation)
+    click.echo(format_summary(result["summary"]))
+    click.echo(f"wrote {frontier_dir}/frontier.json, frontier.md, frontier.png ({result['timing_s']})")
 
 
 @main.command()

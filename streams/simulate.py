@@ -13,8 +13,10 @@ equal on a real slice): backtest = production, only the transport differs.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from agents.pipeline import Pipeline, Record
@@ -25,7 +27,8 @@ from streams.closed_loop import DemoOptions, Role, progress_display, run_closed_
 from streams.panel import load_panel
 from streams.settings import Settings
 
-__all__ = ["DemoOptions", "InProcessTransport", "kafka_partition", "run_simulation", "simulation_settings"]
+__all__ = ["DemoOptions", "InProcessTransport", "kafka_partition", "run_frontier", "run_simulation",
+           "simulation_settings"]
 
 
 def kafka_partition(key: bytes, partitions: int) -> int:
@@ -156,3 +159,121 @@ def with_target(opts: DemoOptions, kind: str, value: float) -> DemoOptions:
     else:
         s = base.model_copy(update={"fill_rate": None, "cycle_service_level": value})
     return replace(opts, settings=s)
+
+
+#: Default restock sweep of ``restock simulate --targets`` per target kind.
+DEFAULT_TARGETS: dict[str, tuple[float, ...]] = {
+    "lost_unit_cost": (0.02, 0.05, 0.1, 0.3, 1.0, 3.0),
+    "fill_rate": (0.85, 0.90, 0.93, 0.95, 0.98),
+    "cycle_service_level": (0.8, 0.9, 0.95, 0.98, 0.99),
+}
+#: Service targets the baseline rules are swept over (wide, so their curves cover the fills read).
+BASELINE_TARGETS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9999)
+
+
+def _simulate_kpis(opts: DemoOptions) -> dict[str, Any]:
+    return run_simulation(opts)
+
+
+def run_frontier(opts: DemoOptions, kind: str, targets: tuple[float, ...], out_dir: Path, *,
+                 label: str = "", workers: int = 2, ablation: bool = False,
+                 baselines: bool = True) -> dict[str, Any]:
+    """Restock's frontier against the baseline reorder rules, on the same demand and seed.
+
+    restock runs the closed loop (:func:`run_simulation`) once per target, ``workers`` runs at a
+    time (separate processes); the baselines (:func:`streams.frontier.run_baselines`: static,
+    rolling windows, batch forecast when statsforecast is installed) are swept over
+    :data:`BASELINE_TARGETS` cycle service levels from the same seed stock (the loop's static
+    policy at its own target). Writes ``frontier.json`` (rows, summary, timing), ``frontier.md``
+    (tables) and ``frontier.png`` into ``out_dir``.
+
+    Parameters
+    ----------
+    opts : DemoOptions
+        Data, period, SKUs and loop options (its settings give lead time and review period).
+    kind : {"lost_unit_cost", "fill_rate", "cycle_service_level"}
+        What ``targets`` are: currency per lost unit, or a service target.
+    targets : tuple of float
+        restock's sweep.
+    out_dir : Path
+        Output folder (created).
+    label : str
+        Title of the plot and tables (the data set).
+    workers : int
+        Simulations run at once.
+    ablation : bool
+        Also run restock's previous policy (``demand_source="forecaster"``) at cycle service
+        levels 0.8, 0.9, 0.95 as the curve ``restock_forecaster`` (shown, not a baseline).
+    baselines : bool
+        Run the baseline rules (False: restock only).
+
+    Returns
+    -------
+    dict
+        ``rows`` (frontier rows of every policy), ``summary`` (restock against the best baseline
+        at fill 0.90, 0.93, 0.95; :func:`streams.frontier.summary`), ``timing_s``.
+
+    Raises
+    ------
+    ValueError
+        On an unknown ``kind``.
+    """
+    import json
+    from concurrent.futures import ProcessPoolExecutor
+
+    from streams.closed_loop import policy_params
+    from streams.frontier import (
+        format_summary,
+        format_table,
+        frontier_row,
+        plot_frontier,
+        run_baselines,
+        summary,
+    )
+
+    if kind not in DEFAULT_TARGETS:
+        raise ValueError(f"unknown target kind {kind!r}; expected one of {sorted(DEFAULT_TARGETS)}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    base = opts.settings or Settings()
+    quiet = replace(opts, json_path=None, plot_path=None, progress=False, per_sku=False)
+    jobs: list[tuple[str, str, float, DemoOptions]] = []
+    for t in targets:
+        if kind == "lost_unit_cost":
+            s = base.model_copy(update={"lost_unit_cost": float(t)})
+        elif kind == "fill_rate":
+            s = base.model_copy(update={"fill_rate": float(t), "lost_unit_cost": None})
+        else:
+            s = base.model_copy(update={"fill_rate": None, "lost_unit_cost": None,
+                                        "cycle_service_level": float(t)})
+        jobs.append(("restock", kind, float(t), replace(quiet, settings=s)))
+    if ablation:
+        for t in (0.8, 0.9, 0.95):
+            s = base.model_copy(update={"demand_source": "forecaster", "fill_rate": None,
+                                        "lost_unit_cost": None, "cycle_service_level": t})
+            jobs.append(("restock_forecaster", "cycle_service_level", t, replace(quiet, settings=s)))
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = list(pool.map(_simulate_kpis, [j[3] for j in jobs]))
+    timing = {"restock_runs": len(jobs), "restock_wall_s": round(time.perf_counter() - t0, 1)}
+    rows = [frontier_row(name, k, t, r["restock"]) for (name, k, t, _), r in zip(jobs, results, strict=True)]
+    if baselines:
+        settings = simulation_settings(opts)
+        panel = load_panel(opts.data, opts.fmt, opts.freq, opts.skus, opts.start, opts.end,
+                           opts.warmup_fraction)
+        params = policy_params(settings)
+        t1 = time.perf_counter()
+        base_rows, base_timing = run_baselines(panel, params, BASELINE_TARGETS, unmet=opts.unmet_demand,
+                                               seed_params=params)
+        timing["baselines_wall_s"] = round(time.perf_counter() - t1, 1)
+        timing.update({k: round(v, 3) for k, v in base_timing.items()})
+        rows += base_rows
+    compared = [r for r in rows if r["policy"] != "restock_forecaster"]
+    summ = summary(compared)
+    result = {"label": label, "data": str(opts.data), "freq": opts.freq, "target_kind": kind,
+              "rows": rows, "summary": summ, "timing_s": timing,
+              "run": {k: v for k, v in results[0]["run"].items() if k not in ("cleaning", "plot")}}
+    (out_dir / "frontier.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    (out_dir / "frontier.md").write_text(
+        f"# Frontier: {label or opts.data}\n\n{format_summary(summ)}\n\n{format_table(rows)}\n")
+    plot_frontier(rows, out_dir / "frontier.png", title=label or str(opts.data))
+    return result
