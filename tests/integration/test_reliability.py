@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from agents.worker import REDIS_REGRESSION_EXIT_CODE
+from streams.app import REDIS_REGRESSION_EXIT_CODE
 from streams.redis_state import RedisStateStore
 from streams.stack import REDIS, LocalStack, free_port
 from streams.workerproc import WorkerProcess, committed_offsets, wait_committed

@@ -11,8 +11,8 @@ import pytest
 from agents.policy import PolicyParams
 from agents.processor import EventMeta, ProcessorConfig, SkuProcessor, decision_id
 from agents.state import InMemoryStateStore, SkuState
-from agents.worker import load_policy_overrides, processor_config
 from schemas.events import OrderPlaced, PurchaseOrderPlaced, StockSnapshot
+from streams.config import load_policy_overrides, processor_config
 from streams.settings import Settings
 
 T0 = datetime(2011, 3, 7, tzinfo=UTC)
