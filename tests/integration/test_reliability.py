@@ -17,8 +17,9 @@ import pytest
 import redis
 
 from streams.app import REDIS_REGRESSION_EXIT_CODE
+from streams.ports import free_port
 from streams.redis_state import RedisStateStore
-from streams.stack import REDIS, LocalStack, free_port
+from streams.stack import REDIS, LocalStack
 from streams.workerproc import WorkerProcess, committed_offsets, wait_committed
 
 from .reliability import (

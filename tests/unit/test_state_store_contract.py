@@ -46,7 +46,8 @@ class StateStoreContract:
             got = list(inspect.signature(getattr(type(store), name)).parameters)
             assert got == want, f"{type(store).__name__}.{name}{got} != StateStore.{name}{want}"
 
-    def test_saved_states_load_byte_identical_and_missing_keys_are_absent(self, make_store: MakeStore) -> None:
+    def test_saved_states_load_byte_identical_and_missing_keys_are_absent(
+            self, make_store: MakeStore) -> None:
         store = make_store()
         a, b = state("A@W", orders_0=3), state("B@W", orders_1=7, inventory_1=2)
         assert store.save_many([a, b], {"A@W": 0, "B@W": 1}) == 2
@@ -87,7 +88,8 @@ class StateStoreContract:
     def test_progress_advances_with_the_batch_and_never_moves_back(self, make_store: MakeStore) -> None:
         store = make_store()
         assert store.read_progress([0, 1]) == {}
-        store.save_many([state("A@W", orders_0=4)], {"A@W": 0}, progress={("orders", 0): 4, ("inventory", 0): 7})
+        store.save_many([state("A@W", orders_0=4)], {"A@W": 0},
+                        progress={("orders", 0): 4, ("inventory", 0): 7})
         assert store.read_progress([0, 1]) == {("orders", 0): 4, ("inventory", 0): 7}
         store.save_many([], progress={("orders", 1): 3})  # a batch of dead letters still advances it
         store.save_many([], progress={("orders", 0): 2}, expected={("orders", 0): 4})  # lower: kept
@@ -112,7 +114,8 @@ class StateStoreContract:
             store.save_many([state("A@W", orders_0=12), state("B@W", orders_0=11)], {"B@W": 0},
                             progress={("orders", 0): 12}, expected={("orders", 0): 10})
         assert err.value.lagging == {("orders", 0): (-1, 10)}
-        assert f"{store.name} is behind this worker's last durable write: orders[0] at -1 < 10" in str(err.value)
+        assert (f"{store.name} is behind this worker's last durable write: orders[0] at -1 < 10"
+                in str(err.value))
         # nothing of the batch is written: no state runs ahead of the recovery point
         assert store.read_progress([0]) == {}
         assert store.load_many(["A@W"])["A@W"].fence == {"orders:0": 10}
