@@ -98,6 +98,57 @@ class OpenDecision:
         return cls(str(d[0]), int(d[1]), int(d[2]), int(d[3]), float(d[4]))
 
 
+@dataclass(frozen=True, slots=True)
+class PromotionPlan:
+    """A planned promotion or price of one SKU@location (from a ``PromotionPlanned`` event).
+
+    Attributes
+    ----------
+    valid_from, valid_to : int
+        Validity interval ``[valid_from, valid_to)``, epoch seconds (event time).
+    unit_price : float
+        Planned unit price (currency); ``-1.0`` when the plan gives none.
+    depth : float
+        Planned discount depth (fraction of the regular price, 0..1).
+    kind : str
+        Promotion kind (``discount``, ``display``, ``feature``, ``multi_buy``, ``none``).
+    covariates : dict[str, float] or None
+        Extra planned covariates ``x_* -> value``, sorted by name; None when there are none.
+
+    The encoding is the list ``[valid_from, valid_to, unit_price, depth, kind]`` plus the
+    covariates map when there is one, exactly as states stored it before the type existed.
+
+    Examples
+    --------
+    >>> p = PromotionPlan(100, 200, -1.0, 0.2, "discount", {"x_b": 1.0, "x_a": 2.0})
+    >>> p.to_list()
+    [100, 200, -1.0, 0.2, 'discount', {'x_a': 2.0, 'x_b': 1.0}]
+    >>> PromotionPlan.from_list(p.to_list()) == PromotionPlan(100, 200, -1.0, 0.2, "discount",
+    ...                                                       {"x_a": 2.0, "x_b": 1.0})
+    True
+    """
+
+    valid_from: int
+    valid_to: int
+    unit_price: float
+    depth: float
+    kind: str
+    covariates: dict[str, float] | None = None
+
+    def to_list(self) -> list[Any]:
+        """Compact encoding (see the class docstring)."""
+        out: list[Any] = [self.valid_from, self.valid_to, self.unit_price, self.depth, self.kind]
+        if self.covariates:
+            out.append(dict(sorted(self.covariates.items())))
+        return out
+
+    @classmethod
+    def from_list(cls, d: list[Any]) -> PromotionPlan:
+        """Inverse of :meth:`to_list` (values keep their stored types, for byte-identical re-encoding)."""
+        extras = d[5] if len(d) > 5 and isinstance(d[5], dict) else None
+        return cls(d[0], d[1], d[2], d[3], d[4], extras)
+
+
 @dataclass(slots=True)
 class SkuState:
     """Everything restock knows about one SKU@location.
@@ -116,8 +167,8 @@ class SkuState:
         on_hand, on_order, backorders.
     reorder, overstock : OpenDecision | None
         The open suggestion of each kind, if any.
-    promotions : dict[str, list[float]]
-        Planned promotions ``id -> [valid_from s, valid_to s, unit_price or -1, depth, kind]``.
+    promotions : dict[str, PromotionPlan]
+        Planned promotions ``promotion_id -> plan``.
     counters : dict[str, int]
         ``events``, ``late``, ``periods``, ``orders_units`` and the like.
     updated_at : int
@@ -145,7 +196,7 @@ class SkuState:
     position: InventoryPosition = field(default_factory=InventoryPosition)
     reorder: OpenDecision | None = None
     overstock: OpenDecision | None = None
-    promotions: dict[str, list[Any]] = field(default_factory=dict)
+    promotions: dict[str, PromotionPlan] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
     updated_at: int = 0
     level_ratio: list[float] = field(default_factory=lambda: [0.0, 0.0])
@@ -208,7 +259,7 @@ class SkuState:
                 position,
                 self.reorder.to_list() if self.reorder else None,
                 self.overstock.to_list() if self.overstock else None,
-                dict(sorted(self.promotions.items())),
+                {k: v.to_list() for k, v in sorted(self.promotions.items())},
                 dict(sorted(self.counters.items())),
                 self.updated_at,
                 list(self.level_ratio),
@@ -271,7 +322,7 @@ class SkuState:
             position=InventoryPosition.from_list(position),
             reorder=OpenDecision.from_list(reorder) if reorder else None,
             overstock=OpenDecision.from_list(overstock) if overstock else None,
-            promotions={str(k): list(v) for k, v in promos.items()},
+            promotions={str(k): PromotionPlan.from_list(v) for k, v in promos.items()},
             counters={str(k): int(v) for k, v in counters.items()},
             updated_at=int(updated),
             level_ratio=[float(ratio[0]), float(ratio[1])],
