@@ -68,3 +68,13 @@ def test_faust_internals_are_touched_only_in_faust_compat() -> None:
             if names & FAUST_INTERNALS:
                 found[str(p.relative_to(ROOT))] = names & FAUST_INTERNALS
     assert found == {}
+
+
+def test_the_processor_config_comes_without_faust_kafka_or_redis() -> None:
+    import subprocess
+
+    code = ("import sys; from streams.config import processor_config; from streams.settings import Settings; "
+            "processor_config(Settings()); "
+            "print(sorted(m for m in ('faust', 'aiokafka', 'kafka', 'redis') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
