@@ -58,6 +58,7 @@ from streams import metrics
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 H = TypeVar("H")  # the transport's handle of one consumed message (a Faust event in production)
+H_contra = TypeVar("H_contra", contravariant=True)
 
 BACKOFF_INITIAL_S = 0.2  # first retry delay of a failed broker or store call
 BACKOFF_MAX_S = 5.0  # cap of the doubling retry delay
@@ -66,7 +67,7 @@ ALIGNER_HELD = Gauge("restock_aligner_held_records",
                      "Input records consumed but held by the event-time aligner (not yet applied or acked)")
 
 
-class Transport(Protocol[H]):
+class Transport(Protocol[H_contra]):
     """What the committer needs from the message transport (Faust in production)."""
 
     async def produce(self, decisions: list[tuple[bytes, bytes]],
@@ -80,7 +81,7 @@ class Transport(Protocol[H]):
         """
         ...
 
-    async def ack(self, handles: Sequence[H]) -> None:
+    async def ack(self, handles: Sequence[H_contra]) -> None:
         """Acknowledge processed messages (their offsets may now be committed)."""
         ...
 
@@ -88,11 +89,11 @@ class Transport(Protocol[H]):
         """The high watermark the broker last reported for ``tp`` (None: unknown)."""
         ...
 
-    def hold(self, handles: Sequence[H]) -> None:
+    def hold(self, handles: Sequence[H_contra]) -> None:
         """Take messages out of the in-flight set (a rebalance must not wait for them)."""
         ...
 
-    def unhold(self, handles: Sequence[H]) -> None:
+    def unhold(self, handles: Sequence[H_contra]) -> None:
         """Put messages back into the in-flight set (they are about to be processed and acked)."""
         ...
 
