@@ -215,12 +215,15 @@ def create_app(settings: Settings, *, store: StateStore | None = None) -> faust.
         assigned = [tp for tp in consumer.assignment() if tp.topic in roles]
         if not assigned:
             return
+        async def earliest(tps: list[Any]) -> dict[Any, int]:
+            """Log start offsets ({} when the broker does not answer)."""
+            try:
+                return dict(await consumer.earliest_offsets(*tps))
+            except Exception as exc:  # noqa: BLE001 - alignment degrades to the idle bound
+                log.warning("reading log start offsets failed (%r); alignment uses its idle bound", exc)
+                return {}
+
         committed = faust_compat.committed_offsets(consumer, assigned)
-        try:
-            earliest = dict(await consumer.earliest_offsets(*assigned))
-        except Exception as exc:  # noqa: BLE001 - alignment degrades to the idle bound
-            log.warning("reading log start offsets failed (%r); alignment uses its idle bound", exc)
-            earliest = {}
         await committer.rewind(assigned, committed, earliest, consumer.seek_wait)
 
     faust_compat.after_seek(app, _after_seek)

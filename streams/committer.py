@@ -365,7 +365,7 @@ class BatchCommitter(Generic[H]):
             self.durable.clear()
 
     async def rewind(self, assigned: list[Any], committed: dict[Any, int | None],
-                     earliest: dict[Any, int],
+                     earliest: Callable[[list[Any]], Awaitable[dict[Any, int]]],
                      seek: Callable[[dict[Any, int]], Awaitable[None]]) -> dict[Any, int]:
         """After the transport's seek to the committed offsets: seek back to the stored progress.
 
@@ -375,8 +375,9 @@ class BatchCommitter(Generic[H]):
             The assigned input topic-partitions (with ``.topic`` and ``.partition``).
         committed : dict
             Topic-partition -> committed offset (None: nothing committed).
-        earliest : dict
-            Topic-partition -> log start offset ({} when unknown: alignment uses its idle bound).
+        earliest : callable
+            Awaited with ``assigned`` after the store was read: topic-partition -> log start
+            offset ({} when unknown: alignment then uses its idle bound).
         seek : callable
             Awaited with ``{topic-partition: offset}`` when some partition must be sought back.
 
@@ -389,13 +390,14 @@ class BatchCommitter(Generic[H]):
             return {}
 
         async def attempt() -> dict[TopicPartition, int]:
-            return self.store.read_progress({tp.partition for tp in assigned})
+            return await self._io(self.store.read_progress, {tp.partition for tp in assigned})
 
         # not _with_store_retry: its reset would drop the states just loaded by assign()
         stored = await retry_with_backoff(
             attempt, retry_on=self.store_errors, what="reading partition progress",
             on_failure=lambda exc: metrics.REDIS_ERRORS.inc(), initial_s=self.backoff_initial_s)
         targets = rewind_targets(committed, stored)
+        starts_low = await earliest(assigned)
         topics = {tp.topic for tp in assigned}
         self.durable.clear()
         self.durable.update({tp: off for tp, off in stored.items() if tp[0] in topics})
@@ -412,7 +414,7 @@ class BatchCommitter(Generic[H]):
         starts: dict[TopicPartition, int] = {}
         for tp in assigned:
             pos = targets[tp] if tp in targets else committed.get(tp)
-            low = earliest.get(tp)
+            low = starts_low.get(tp)
             if low is not None:
                 pos = max(pos or 0, low)
             if pos is not None:

@@ -267,7 +267,11 @@ def test_rewind_seeks_back_to_the_stored_progress_and_sets_the_aligner_positions
         sought.append(targets)
 
     o0, i0 = TP("orders", 0), TP("inventory", 0)
-    targets = run(c.rewind([o0, i0], {o0: 10, i0: 10}, {o0: 2}, seek))
+    async def earliest(tps: list[Any]) -> dict[Any, int]:
+        assert tps == [o0, i0]
+        return {o0: 2}
+
+    targets = run(c.rewind([o0, i0], {o0: 10, i0: 10}, earliest, seek))
     assert targets == sought[0] == {o0: 5}
     assert c.durable == {("orders", 0): 4, ("inventory", 0): 9}
     assert c.aligner.position("orders", 0) == 5 and c.aligner.position("inventory", 0) == 10
