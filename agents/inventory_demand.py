@@ -6,9 +6,10 @@ opposite: the *expected* demand over the lead time and review period, bulk order
 a dispersion that knows how lumpy the SKU has been over a long memory. :class:`InventoryDemand`
 keeps both, per SKU, from the closed periods the processor learns:
 
-* **rate** ``mu``: the mean demand per period over the last ``window`` periods, periods before
-  the SKU's first sale counted as zero up to the window (so a SKU first seen with one bulk order
-  is not given the bulk as its daily rate);
+* **rate** ``mu``: the mean demand per period over the last ``window`` periods; a SKU younger
+  than ``min_periods`` periods (its required history) is averaged over ``min_periods``, its
+  unseen periods counted as zero, so a SKU first seen with one bulk order is not given the
+  bulk as its rate, and a new SKU is decided from its own first periods;
 * **dispersion**: the squared coefficient of variation of per-period demand, ``CV^2 = Var/E^2``,
   from exponentially weighted first and second moments with a long memory (``long_span``
   periods; bias-corrected for the first periods, as Adam's moments are); the per-period
@@ -61,13 +62,13 @@ class InventoryDemand:
     >>> round(d.cv2(long_span=365), 3)  # mean 5, variance 25 (recent periods weigh a little more)
     0.995
 
-    A SKU first seen with one bulk order of 120 units is given 10 units per period over a
-    12-period window, not 120:
+    A SKU first seen with one bulk order of 120 units, required to show 12 periods of history,
+    is given 10 units per period, not 120:
 
     >>> new = InventoryDemand()
     >>> new.update(120, capacity=12, long_span=52)
-    >>> new.rate(12)
-    10.0
+    >>> new.rate(12, min_periods=12), new.rate(12)
+    (10.0, 120.0)
     """
 
     recent: list[float] = field(default_factory=list)
@@ -96,16 +97,21 @@ class InventoryDemand:
         self.m2 = (1.0 - a) * self.m2 + a * y * y
         self.n += 1
 
-    def rate(self, window: int) -> float:
+    def rate(self, window: int, min_periods: int = 1) -> float:
         """Mean demand per period over the last ``window`` periods (units per period).
 
-        Periods not yet seen (a SKU younger than the window) count as zero demand, up to
-        the window, so one early bulk order is spread over the window.
+        Parameters
+        ----------
+        window : int
+            Periods averaged (at most the capacity kept).
+        min_periods : int
+            A SKU with fewer learned periods is averaged over ``min(window, min_periods)``
+            periods, its unseen periods counted as zero demand.
         """
         if window <= 0 or not self.recent:
             return 0.0
         tail = self.recent[-window:]
-        return sum(tail) / window
+        return sum(tail) / max(len(tail), min(window, max(1, min_periods)))
 
     def cv2(self, *, long_span: float) -> float:
         """Squared coefficient of variation of per-period demand over the long memory.

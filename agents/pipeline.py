@@ -1,6 +1,7 @@
 """Batch pipeline between Kafka records and per-SKU state: decode, fence, apply, dead-letter.
 
-Transport-free: the Faust agent (:mod:`agents.worker`) hands it the records of one
+Transport-free: the batch committer (:mod:`streams.committer`, driven by the Faust agent in
+:mod:`streams.app`) hands it the records of one
 ``stream.take_events`` batch and gets back what to produce and which states to write. Tests
 and tools can drive it with plain :class:`Record` values.
 
@@ -37,18 +38,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
 
 from agents.demand import epoch, period_seconds, period_start
 from agents.forecasting.covariates import CovariatePool
 from agents.processor import EventMeta, SkuProcessor
 from agents.state import SkuState, StateStore, pool_key
-from schemas.events import DeadLetter, EventValidationError, decode_for_topic_role, encode_event
+from schemas.events import DeadLetter, EventValidationError, TopicRole, decode_for_topic_role, encode_event
 
 log = logging.getLogger(__name__)
-
-Role = Literal["orders", "inventory", "promotions"]
-
 
 @dataclass(frozen=True, slots=True)
 class Record:
@@ -86,7 +83,7 @@ class Pipeline:
         The pure per-SKU logic.
     store : StateStore
         Where states are loaded from (misses) and written to (by the caller, after producing).
-    roles : dict[str, Role]
+    roles : dict[str, TopicRole]
         Topic name -> role (``orders``, ``inventory``, ``promotions``).
     cache_size : int
         Hot SKUs kept in memory (LRU over clean states).
@@ -94,7 +91,7 @@ class Pipeline:
         Processing-time clock for dead-letter timestamps (metrics only, never in the math).
     """
 
-    def __init__(self, processor: SkuProcessor, store: StateStore, roles: dict[str, Role],
+    def __init__(self, processor: SkuProcessor, store: StateStore, roles: dict[str, TopicRole],
                  cache_size: int = 200_000, now: Callable[[], datetime] | None = None) -> None:
         self.processor = processor
         self.store = store

@@ -2,7 +2,7 @@
 
 :class:`SkuProcessor` is pure: it takes a :class:`~agents.state.SkuState`, a decoded event and
 where the event came from (topic, partition, offset), mutates the state and returns the
-decisions to emit. The Faust agent (``agents.worker``), ``restock backtest`` and ``restock demo``
+decisions to emit. The Faust agent (``streams.app``), ``restock backtest`` and ``restock demo``
 all call it; only the transport around it differs.
 
 Order of work for one event:
@@ -76,7 +76,7 @@ from agents.policy import (
     order_quantity,
     project_inventory,
 )
-from agents.state import OpenDecision, SkuState
+from agents.state import OpenDecision, PromotionPlan, SkuState
 from schemas.events import (
     DecisionExplanation,
     OrderCancelled,
@@ -311,8 +311,6 @@ class SkuProcessor:
         self._step = period_seconds(config.freq)
         self._season = config.season_length or season_length(config.freq)
         self._names = config.covariate_names
-        self._pool: CovariatePool | None = None  # the pool of the call in progress
-        self._pool_changed = False
 
     # --- public entry points -------------------------------------------------------------
     def apply(self, state: SkuState, event: Any, meta: EventMeta,
@@ -339,16 +337,9 @@ class SkuProcessor:
         """
         if not state.fence_passed(meta.topic, meta.partition, meta.offset):
             return ApplyResult("skipped")
-        self._pool = pool
-        self._pool_changed = False
-        try:
-            result = self._apply(state, event, meta)
-        finally:
-            self._pool = None
-        result.pool_changed = self._pool_changed
-        return result
+        return self._apply(state, event, meta, pool)
 
-    def _apply(self, state: SkuState, event: Any, meta: EventMeta) -> ApplyResult:
+    def _apply(self, state: SkuState, event: Any, meta: EventMeta, pool: CovariatePool | None) -> ApplyResult:
         self._init_model(state)
         t = epoch(event.occurred_at)
         result = ApplyResult("applied")
@@ -360,7 +351,7 @@ class SkuProcessor:
                 state.mark_applied(meta.topic, meta.partition, meta.offset)
                 state.bump("late")
                 return ApplyResult("late", error=str(exc))
-            result.periods_closed = self._learn(state, closed)
+            result.periods_closed, result.pool_changed = self._learn(state, closed, pool)
             if self.config.covariates:
                 self._record_sale(state, event, t)
             served, short = state.position.sell(event.quantity, at=t, unmet=self.config.unmet_demand)
@@ -369,14 +360,13 @@ class SkuProcessor:
             if short and self.config.unmet_demand == "lost_sales":
                 state.bump("lost_units", short)
         else:
-            result.periods_closed = self._learn(
-                state, state.demand.advance(self.config.freq, t, lateness_s=self.config.allowed_lateness_s)
-            )
+            closed = state.demand.advance(self.config.freq, t, lateness_s=self.config.allowed_lateness_s)
+            result.periods_closed, result.pool_changed = self._learn(state, closed, pool)
             self._apply_other(state, event, t)
         state.mark_applied(meta.topic, meta.partition, meta.offset)
         state.bump("events")
         state.updated_at = max(state.updated_at, t)
-        result.decisions = self._decide(state, meta, event.event_id, t)
+        result.decisions = self._decide(state, meta, event.event_id, t, pool)
         return result
 
     def advance(self, state: SkuState, watermark: int, meta: EventMeta, trigger_event_id: str,
@@ -390,15 +380,10 @@ class SkuProcessor:
         closed = state.demand.advance(self.config.freq, watermark, lateness_s=self.config.allowed_lateness_s)
         if not closed:
             return ApplyResult("skipped")
-        self._pool = pool
-        self._pool_changed = False
-        try:
-            self._init_model(state)
-            result = ApplyResult("applied", periods_closed=self._learn(state, closed))
-            result.decisions = self._decide(state, meta, trigger_event_id, watermark)
-        finally:
-            self._pool = None
-        result.pool_changed = self._pool_changed
+        self._init_model(state)
+        n, changed = self._learn(state, closed, pool)
+        result = ApplyResult("applied", periods_closed=n, pool_changed=changed)
+        result.decisions = self._decide(state, meta, trigger_event_id, watermark, pool)
         return result
 
     # --- covariates -----------------------------------------------------------------------
@@ -429,7 +414,8 @@ class SkuProcessor:
         end = start + self._step
         ref = state.reference_price
         for _pid, plan in sorted(state.promotions.items()):
-            vf, vt, price, depth, kind = plan[:5]
+            vf, vt = plan.valid_from, plan.valid_to
+            price, depth, kind = plan.unit_price, plan.depth, plan.kind
             ov = (min(int(vt), end) - max(int(vf), start)) / self._step
             if ov <= 0.0:
                 continue
@@ -442,7 +428,7 @@ class SkuProcessor:
                 lpr = _dead_zone(math.log(planned / ref))
                 if lpr:
                     out["log_price_ratio"] = out.get("log_price_ratio", 0.0) + ov * lpr
-            extras = plan[5] if len(plan) > 5 and isinstance(plan[5], dict) else {}
+            extras = plan.covariates or {}
             for name, v in sorted(extras.items()):
                 if name in self._names and float(v):
                     out[name] = out.get(name, 0.0) + ov * float(v)
@@ -513,10 +499,13 @@ class SkuProcessor:
         sku = key.partition("@")[0]
         return ov.get(sku, self.config.policy)
 
-    def derived(self, state: SkuState) -> Derived | None:
-        """Forecast distribution and policy levels for the open period (cached on the state)."""
+    def derived(self, state: SkuState, pool: CovariatePool | None = None) -> Derived | None:
+        """Forecast distribution and policy levels for the open period (cached on the state).
+
+        ``pool`` is the partition's covariate pool of the call (None: the prior).
+        """
         if state.derived is not None:
-            if state.derived.pool_boundary == self._pool_boundary(state):
+            if state.derived.pool_boundary == self._pool_boundary(state, pool):
                 return state.derived  # type: ignore[no-any-return]
             state.derived = None  # the pool was re-published since
         if state.demand.open_start is None:
@@ -528,7 +517,7 @@ class SkuProcessor:
         hl = h if params.ordering_cost is not None else min(
             h, max(1, math.ceil(params.lead_time_periods + params.review_period_periods)))
         model = state.model
-        coef = None if self._pool is None else self._pool.coef
+        coef = None if pool is None else pool.coef
         if model.covariates_enabled:
             model.set_pool_mean(coef)
         params = self._service_params(state, params)
@@ -548,7 +537,7 @@ class SkuProcessor:
             xs = self.period_features(state, start, h)
             return model.forecast_distribution(h, xs) if quantiles else model.forecast_moments(h, xs)
 
-        state.derived = Derived(state, levels, params, lead, self._pool_boundary(state),
+        state.derived = Derived(state, levels, params, lead, self._pool_boundary(state, pool),
                                 model.served_model, full)
         return state.derived
 
@@ -556,13 +545,15 @@ class SkuProcessor:
         """Mean and variance of demand per period for the next ``periods`` periods (units).
 
         The rate is the lower of the short- and long-window means of the SKU's regular-price
-        demand (:class:`~agents.inventory_demand.InventoryDemand`), the per-period variance
+        demand (:class:`~agents.inventory_demand.InventoryDemand`; a SKU younger than
+        ``min_history_periods`` averaged over that many periods), the per-period variance
         ``CV^2 rate^2`` of its long-run dispersion; with ``promotion_lift``, periods covered by a
         planned promotion or price are multiplied by the forecaster's learned lift (mean by
         ``lift``, variance by ``lift^2``). Shapes ``(periods,)``.
         """
         inv, cfg = state.inventory_demand, self.config
-        rate = min(inv.rate(cfg.rate_window_periods), inv.rate(cfg.rate_short_window_periods))
+        k = cfg.min_history_periods
+        rate = min(inv.rate(cfg.rate_window_periods, k), inv.rate(cfg.rate_short_window_periods, k))
         cv2 = inv.cv2(long_span=cfg.dispersion_span_periods)
         mean = np.full(periods, rate)
         if (cfg.promotion_lift and cfg.covariates and state.model.covariates_enabled and state.promotions
@@ -594,10 +585,10 @@ class SkuProcessor:
         level = p / (p + holding) if holding > 0.0 else 1.0 - 1e-9
         return params.with_overrides(cycle_service_level=min(max(level, 0.5), 1.0 - 1e-9))
 
-    def _pool_boundary(self, state: SkuState) -> int:
-        if self._pool is None or not state.model.covariates_enabled:
+    def _pool_boundary(self, state: SkuState, pool: CovariatePool | None) -> int:
+        if pool is None or not state.model.covariates_enabled:
             return -1
-        return self._pool.boundary
+        return pool.boundary
 
     def level_ratio(self, state: SkuState) -> float:
         """Bias correction of the demand used for inventory levels (dimensionless).
@@ -618,10 +609,12 @@ class SkuProcessor:
         return float(min(hi, max(lo, y / f)))
 
     # --- internals ----------------------------------------------------------------------------
-    def _learn(self, state: SkuState, closed: list[tuple[int, float]]) -> int:
+    def _learn(self, state: SkuState, closed: list[tuple[int, float]],
+               pool: CovariatePool | None) -> tuple[int, bool]:
+        """Learn the closed periods; returns how many and whether ``pool``'s sums changed."""
         a = self.config.level_ratio_alpha
         model = state.model
-        pool = self._pool
+        pool_changed = False
         cov = self.config.covariates
         for start, units in closed:
             x = self.calendar(start)
@@ -658,17 +651,17 @@ class SkuProcessor:
                 after = eff.quantised()
                 if after != before:
                     pool.add(before, after)
-                    self._pool_changed = True
+                    pool_changed = True
             else:
                 model.learn_one(units, x)
             state.bump("periods")
         if closed and cov and state.promotions:  # plans that ended are no longer needed
             done = closed[-1][0] + self._step
-            for pid in [p for p, plan in state.promotions.items() if int(plan[1]) <= done]:
+            for pid in [p for p, plan in state.promotions.items() if int(plan.valid_to) <= done]:
                 del state.promotions[pid]
         if closed:
             state.derived = None
-        return len(closed)
+        return len(closed), pool_changed
 
     def _apply_other(self, state: SkuState, event: Any, t: int) -> None:
         pos = state.position
@@ -690,14 +683,12 @@ class SkuProcessor:
                 pos.give_back(event.quantity, at=t)
             state.bump("returned_units", event.quantity)
         elif isinstance(event, PromotionPlanned):
-            plan: list[Any] = [
+            state.promotions[event.promotion_id] = PromotionPlan(
                 epoch(event.valid_from), epoch(event.valid_to),
                 -1.0 if event.unit_price is None else float(event.unit_price),
                 float(event.depth), event.promo_kind,
-            ]
-            if event.covariates:
-                plan.append(dict(sorted(event.covariates.items())))
-            state.promotions[event.promotion_id] = plan
+                dict(sorted(event.covariates.items())) if event.covariates else None,
+            )
             if self.config.covariates and not state.model.covariates_enabled:
                 state.model.enable_covariates(self._names)
             state.derived = None
@@ -753,7 +744,7 @@ class SkuProcessor:
         window = math.ceil(d.params.lead_time_periods + d.params.review_period_periods)
         end = start + window * self._step
         return sorted(pid for pid, plan in state.promotions.items()
-                      if int(plan[0]) < end and int(plan[1]) > start)
+                      if int(plan.valid_from) < end and int(plan.valid_to) > start)
 
     def _project(self, state: SkuState, d: Derived, t: int) -> Any:
         """Projected inventory over the horizon from now (see :func:`agents.policy.project_inventory`)."""
@@ -772,10 +763,11 @@ class SkuProcessor:
         mean[0] = max(0.0, mean[0] - state.demand.pending[0]) if state.demand.pending else mean[0]
         return mean, var
 
-    def _decide(self, state: SkuState, meta: EventMeta, trigger_event_id: str, t: int) -> list[Decision]:
+    def _decide(self, state: SkuState, meta: EventMeta, trigger_event_id: str, t: int,
+                pool: CovariatePool | None = None) -> list[Decision]:
         if state.model.n_periods < self.config.min_history_periods:
             return []
-        d = self.derived(state)
+        d = self.derived(state, pool)
         if d is None:
             return []
         out: list[Decision] = []

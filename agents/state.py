@@ -28,6 +28,7 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -98,6 +99,57 @@ class OpenDecision:
         return cls(str(d[0]), int(d[1]), int(d[2]), int(d[3]), float(d[4]))
 
 
+@dataclass(frozen=True, slots=True)
+class PromotionPlan:
+    """A planned promotion or price of one SKU@location (from a ``PromotionPlanned`` event).
+
+    Attributes
+    ----------
+    valid_from, valid_to : int
+        Validity interval ``[valid_from, valid_to)``, epoch seconds (event time).
+    unit_price : float
+        Planned unit price (currency); ``-1.0`` when the plan gives none.
+    depth : float
+        Planned discount depth (fraction of the regular price, 0..1).
+    kind : str
+        Promotion kind (``discount``, ``display``, ``feature``, ``multi_buy``, ``none``).
+    covariates : dict[str, float] or None
+        Extra planned covariates ``x_* -> value``, sorted by name; None when there are none.
+
+    The encoding is the list ``[valid_from, valid_to, unit_price, depth, kind]`` plus the
+    covariates map when there is one, exactly as states stored it before the type existed.
+
+    Examples
+    --------
+    >>> p = PromotionPlan(100, 200, -1.0, 0.2, "discount", {"x_b": 1.0, "x_a": 2.0})
+    >>> p.to_list()
+    [100, 200, -1.0, 0.2, 'discount', {'x_a': 2.0, 'x_b': 1.0}]
+    >>> PromotionPlan.from_list(p.to_list()) == PromotionPlan(100, 200, -1.0, 0.2, "discount",
+    ...                                                       {"x_a": 2.0, "x_b": 1.0})
+    True
+    """
+
+    valid_from: int
+    valid_to: int
+    unit_price: float
+    depth: float
+    kind: str
+    covariates: dict[str, float] | None = None
+
+    def to_list(self) -> list[Any]:
+        """Compact encoding (see the class docstring)."""
+        out: list[Any] = [self.valid_from, self.valid_to, self.unit_price, self.depth, self.kind]
+        if self.covariates:
+            out.append(dict(sorted(self.covariates.items())))
+        return out
+
+    @classmethod
+    def from_list(cls, d: list[Any]) -> PromotionPlan:
+        """Inverse of :meth:`to_list` (values keep their stored types, for byte-identical re-encoding)."""
+        extras = d[5] if len(d) > 5 and isinstance(d[5], dict) else None
+        return cls(d[0], d[1], d[2], d[3], d[4], extras)
+
+
 @dataclass(slots=True)
 class SkuState:
     """Everything restock knows about one SKU@location.
@@ -116,8 +168,8 @@ class SkuState:
         on_hand, on_order, backorders.
     reorder, overstock : OpenDecision | None
         The open suggestion of each kind, if any.
-    promotions : dict[str, list[float]]
-        Planned promotions ``id -> [valid_from s, valid_to s, unit_price or -1, depth, kind]``.
+    promotions : dict[str, PromotionPlan]
+        Planned promotions ``promotion_id -> plan``.
     counters : dict[str, int]
         ``events``, ``late``, ``periods``, ``orders_units`` and the like.
     updated_at : int
@@ -148,7 +200,7 @@ class SkuState:
     position: InventoryPosition = field(default_factory=InventoryPosition)
     reorder: OpenDecision | None = None
     overstock: OpenDecision | None = None
-    promotions: dict[str, list[Any]] = field(default_factory=dict)
+    promotions: dict[str, PromotionPlan] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
     updated_at: int = 0
     level_ratio: list[float] = field(default_factory=lambda: [0.0, 0.0])
@@ -214,7 +266,7 @@ class SkuState:
                 position,
                 self.reorder.to_list() if self.reorder else None,
                 self.overstock.to_list() if self.overstock else None,
-                dict(sorted(self.promotions.items())),
+                {k: v.to_list() for k, v in sorted(self.promotions.items())},
                 dict(sorted(self.counters.items())),
                 self.updated_at,
                 list(self.level_ratio),
@@ -278,7 +330,7 @@ class SkuState:
             position=InventoryPosition.from_list(position),
             reorder=OpenDecision.from_list(reorder) if reorder else None,
             overstock=OpenDecision.from_list(overstock) if overstock else None,
-            promotions={str(k): list(v) for k, v in promos.items()},
+            promotions={str(k): PromotionPlan.from_list(v) for k, v in promos.items()},
             counters={str(k): int(v) for k, v in counters.items()},
             updated_at=int(updated),
             level_ratio=[float(ratio[0]), float(ratio[1])],
@@ -301,56 +353,183 @@ def _unpack_core(core: bytes) -> list[Any]:
     return d
 
 
-class StateStore(Protocol):
-    """Where SKU states live between batches (Redis in production, a dict in unit tests).
+TopicPartition = tuple[str, int]
+"""``(topic, partition)`` of an input topic-partition."""
 
-    Implementations write each SKU's state and its fence atomically, and refuse a write whose
-    :attr:`SkuState.sequence` is lower than the stored one (a zombie worker's stale write).
+
+class StateRegressionError(RuntimeError):
+    """The store holds less progress than this writer already made durable: it lost writes.
+
+    Raised by :meth:`StateStore.save_many` (and reported by :meth:`StateStore.behind`) with
+    ``lagging``: ``(topic, partition) -> (stored offset, expected offset)`` (stored ``-1`` when
+    the progress entry is gone). The worker must stop without committing and be restarted: on
+    partition assignment it rewinds to the stored progress and rebuilds the lost updates from
+    Kafka.
+
+    Examples
+    --------
+    >>> str(StateRegressionError({("orders", 0): (4, 9)}, where="Redis"))
+    "Redis is behind this worker's last durable write: orders[0] at 4 < 9"
     """
+
+    def __init__(self, lagging: dict[TopicPartition, tuple[int, int]],
+                 where: str = "the state store") -> None:
+        self.lagging = lagging
+        detail = ", ".join(f"{t}[{p}] at {c} < {e}" for (t, p), (c, e) in sorted(lagging.items()))
+        super().__init__(f"{where} is behind this worker's last durable write: {detail}")
+
+
+def is_stale_write(stored_sequence: int | None, sequence: int) -> bool:
+    """Tell whether a write of ``sequence`` over ``stored_sequence`` is a zombie's stale write.
+
+    The one stale-write rule of every store: a write is refused when the stored
+    :attr:`SkuState.sequence` is strictly higher (an equal one is a replay of the same state and
+    is written again). ``streams.redis_state`` applies the same comparison inside its Lua script
+    (it must run atomically in Redis); the conformance suite checks that both stores agree.
+
+    Examples
+    --------
+    >>> is_stale_write(None, 0), is_stale_write(5, 5), is_stale_write(6, 5)
+    (False, False, True)
+    """
+    return stored_sequence is not None and stored_sequence > sequence
+
+
+def lagging_progress(stored: dict[TopicPartition, int], expected: dict[TopicPartition, int]
+                     ) -> dict[TopicPartition, tuple[int, int]]:
+    """Entries of ``expected`` whose ``stored`` progress is lower: ``tp -> (stored, expected)``.
+
+    A missing stored entry counts as ``-1``.
+
+    Examples
+    --------
+    >>> lagging_progress({("orders", 0): 7}, {("orders", 0): 9, ("orders", 1): 0})
+    {('orders', 0): (7, 9), ('orders', 1): (-1, 0)}
+    """
+    return {tp: (stored.get(tp, -1), e) for tp, e in sorted(expected.items()) if stored.get(tp, -1) < e}
+
+
+class StateStore(Protocol):
+    """Where SKU states and partition progress live between batches (Redis, or a dict in tests).
+
+    Everything the worker and its batch committer (``streams.committer``) use. Implementations
+    write each SKU's state and its fence atomically, refuse a write whose
+    :attr:`SkuState.sequence` is lower than the stored one (a zombie worker's stale write,
+    :func:`is_stale_write`), and keep per input partition the *progress*: ``topic -> highest
+    input offset`` whose effects are durable, advanced with the states of the same batch and
+    never lowered. ``tests/unit/test_state_store_contract.py`` (in memory) and
+    ``tests/integration/test_state_store_contract_redis.py`` run the same conformance checks.
+
+    Attributes
+    ----------
+    name : str
+        What the store is, for messages (``"Redis"``, ``"memory"``).
+    """
+
+    name: str
 
     def load_many(self, keys: list[str]) -> dict[str, SkuState]:
         """States of the given keys that exist (missing keys are absent from the result)."""
         ...
 
-    def save_many(self, states: list[SkuState], partition_of: dict[str, int] | None = None) -> int:
-        """Persist states; returns how many were written (stale ones are skipped).
+    def save_many(self, states: Iterable[SkuState], partition_of: dict[str, int] | None = None,
+                  progress: dict[TopicPartition, int] | None = None,
+                  expected: dict[TopicPartition, int] | None = None) -> int:
+        """Persist a batch of states and its progress; returns how many states were written.
 
-        ``partition_of`` (SKU key -> input partition) maintains the partition index that
-        :meth:`keys_of_partition` reads after a rebalance.
+        Parameters
+        ----------
+        states : iterable of SkuState
+            The batch's dirty states; stale ones (:func:`is_stale_write`) are skipped.
+        partition_of : dict, optional
+            SKU key -> input partition: maintains the index :meth:`keys_of_partition` reads.
+        progress : dict, optional
+            ``(topic, partition) -> highest input offset`` of the batch: advanced, never lowered.
+        expected : dict, optional
+            ``(topic, partition) -> offset`` this writer last made durable. When the store holds
+            less it lost writes: nothing of the batch is written. (Not checked when there is
+            nothing to write.)
+
+        Raises
+        ------
+        StateRegressionError
+            See ``expected``.
         """
         ...
 
     def keys(self) -> list[str]:
-        """Every stored SKU key."""
+        """Every stored SKU key, sorted."""
         ...
 
     def keys_of_partition(self, partition: int) -> list[str]:
-        """SKU keys last written by the owner of input partition ``partition``."""
+        """SKU keys last written by the owner of input partition ``partition``, sorted."""
+        ...
+
+    def read_progress(self, partitions: Iterable[int]) -> dict[TopicPartition, int]:
+        """Durable progress ``(topic, partition) -> offset`` of ``partitions`` (absent: none)."""
+        ...
+
+    def behind(self, expected: dict[TopicPartition, int]) -> dict[TopicPartition, tuple[int, int]]:
+        """Entries of ``expected`` whose stored progress is lower (:func:`lagging_progress`)."""
         ...
 
 
 class InMemoryStateStore:
-    """A :class:`StateStore` in a dict of encoded blobs (encoding is exercised as in Redis)."""
+    """A :class:`StateStore` in dicts of encoded blobs (encoding is exercised as in Redis).
+
+    Used by the backtest, the demo's baseline and the unit tests (the batch committer's included).
+
+    Examples
+    --------
+    >>> store = InMemoryStateStore()
+    >>> s = SkuState.new("A@W")
+    >>> s.mark_applied("orders", 0, 3)
+    >>> store.save_many([s], {"A@W": 0}, progress={("orders", 0): 3})
+    1
+    >>> store.keys_of_partition(0), store.read_progress([0])
+    (['A@W'], {('orders', 0): 3})
+    >>> store.behind({("orders", 0): 5})
+    {('orders', 0): (3, 5)}
+    """
+
+    name = "memory"
 
     def __init__(self) -> None:
         self._blobs: dict[str, tuple[int, bytes]] = {}
         self._partitions: dict[int, set[str]] = {}
+        self._progress: dict[TopicPartition, int] = {}
 
     def load_many(self, keys: list[str]) -> dict[str, SkuState]:
         """See :meth:`StateStore.load_many`."""
         return {k: SkuState.decode(self._blobs[k][1]) for k in keys if k in self._blobs}
 
-    def save_many(self, states: list[SkuState], partition_of: dict[str, int] | None = None) -> int:
-        """See :meth:`StateStore.save_many`."""
+    def save_many(self, states: Iterable[SkuState], partition_of: dict[str, int] | None = None,
+                  progress: dict[TopicPartition, int] | None = None,
+                  expected: dict[TopicPartition, int] | None = None) -> int:
+        """See :meth:`StateStore.save_many`.
+
+        Raises
+        ------
+        StateRegressionError
+            When the stored progress is behind ``expected`` (nothing is written).
+        """
+        batch = list(states)
+        if not batch and not progress:
+            return 0
+        lagging = self.behind(expected or {})
+        if lagging:
+            raise StateRegressionError(lagging, where=self.name)
         for k, p in (partition_of or {}).items():
             self._partitions.setdefault(p, set()).add(k)
         n = 0
-        for s in states:
+        for s in batch:
             old = self._blobs.get(s.key)
-            if old is not None and old[0] > s.sequence:
+            if is_stale_write(None if old is None else old[0], s.sequence):
                 continue
             self._blobs[s.key] = (s.sequence, s.encode())
             n += 1
+        for tp, offset in (progress or {}).items():
+            self._progress[tp] = max(offset, self._progress.get(tp, -1))
         return n
 
     def keys(self) -> list[str]:
@@ -360,3 +539,17 @@ class InMemoryStateStore:
     def keys_of_partition(self, partition: int) -> list[str]:
         """See :meth:`StateStore.keys_of_partition`."""
         return sorted(self._partitions.get(partition, set()) & set(self._blobs))
+
+    def read_progress(self, partitions: Iterable[int]) -> dict[TopicPartition, int]:
+        """See :meth:`StateStore.read_progress`."""
+        wanted = set(partitions)
+        return {tp: o for tp, o in sorted(self._progress.items()) if tp[1] in wanted}
+
+    def behind(self, expected: dict[TopicPartition, int]) -> dict[TopicPartition, tuple[int, int]]:
+        """See :meth:`StateStore.behind`."""
+        return lagging_progress(self.read_progress({p for _, p in expected}), expected)
+
+    def lose_progress(self, partition: int) -> None:
+        """Forget the progress of ``partition`` (tests: a store that lost its latest writes)."""
+        for tp in [tp for tp in self._progress if tp[1] == partition]:
+            del self._progress[tp]

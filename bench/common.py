@@ -164,7 +164,8 @@ class Env:
 @contextlib.contextmanager
 def stack() -> Iterator[Env]:
     """Embedded stack on free ports (or the external services when both env vars are set)."""
-    from streams.stack import LocalStack, free_port
+    from streams.ports import free_port
+    from streams.stack import LocalStack
 
     tmp = Path(tempfile.mkdtemp(prefix="restock-bench-"))
     kafka, redis_url = os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), os.environ.get("REDIS_URL")
@@ -196,31 +197,20 @@ def bench_settings(
     env: Env, name: str, topics: dict[str, str], partitions: int, **overrides: Any
 ) -> Any:
     """Settings of a measured worker: production defaults, short group timings (Tansu joins)."""
+    from streams.config import run_settings
     from streams.settings import Settings
-    from streams.stack import free_port
 
     kw: dict[str, Any] = dict(
         kafka_bootstrap_servers=env.kafka,
         redis_url=env.redis_url,
-        app_id=f"bench-{name}-{env.run}",
-        orders_topic=topics["orders"],
-        inventory_topic=topics["inventory"],
-        promotions_topic=topics["promotions"],
-        reorders_topic=topics["reorders"],
-        dlq_topic=topics["dlq"],
         topic_partitions=partitions,
-        redis_key_prefix=f"bench-{name}-{env.run}",
-        web_port=free_port(),
         metrics_port=0,
         worker_data_dir=env.tmp / name,
-        session_timeout_s=4.0,
-        heartbeat_interval_s=0.5,
-        rebalance_timeout_s=1.0,
         commit_interval_s=0.1,
         lag_refresh_interval_s=0,
     )
     kw.update(overrides)
-    return Settings(**kw)
+    return run_settings(Settings(), run_id=f"bench-{name}-{env.run}", work_dir=env.tmp, topics=topics, **kw)
 
 
 def online_retail_orders(n: int | None = None, start: int = 0) -> list[Any]:

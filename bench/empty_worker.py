@@ -1,7 +1,7 @@
 """The framework ceiling: a Faust worker whose agent only takes batches and acks them.
 
-Built with the same ``faust.App`` arguments as :func:`agents.worker.create_app`
-(:func:`agents.worker.faust_app_kwargs`) and the same
+Built with the same ``faust.App`` arguments as :func:`streams.app.create_app`
+(:func:`streams.app.faust_app_kwargs`) and the same
 ``noack_take(flush_every_events, within=flush_interval_s)`` + per-event ``ack`` loop, on the
 same three input topics, from the same ``RESTOCK_*`` settings; no decode, no state, no Redis,
 no produce. Started by ``bench/common.py`` (``EmptyWorker``); ``/health/ready`` answers 200
@@ -19,12 +19,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import faust  # noqa: E402
 from faust.worker import Worker  # noqa: E402
 
-from agents.worker import _limit_fetch_wait, faust_app_kwargs  # noqa: E402
+from streams.app import faust_app_kwargs  # noqa: E402
+from streams.faust_compat import limit_fetch_wait  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 from streams.topics import input_roles  # noqa: E402
 
 s = Settings()
-_limit_fetch_wait(s.fetch_max_wait_ms)
+limit_fetch_wait(s.fetch_max_wait_ms)
 app = faust.App(s.app_id, **faust_app_kwargs(s))
 inputs = app.topic(*input_roles(s), key_serializer="raw", value_serializer="raw")
 state = {"ready": False}

@@ -3,7 +3,7 @@
 Drives the worker's own :class:`agents.pipeline.Pipeline` (decode, fence, apply, decide,
 encode) and :meth:`streams.redis_state.RedisStateStore.save_many` (fenced Lua writes, one
 pipelined round trip per batch) in this process, in batches of ``flush_every_events`` real
-Online Retail orders, against a real redis-server; exactly what ``agents.worker.apply_events``
+Online Retail orders, against a real redis-server; exactly what ``streams.app.apply_events``
 does per batch minus Faust (consume, produce, ack, commit). The first ``--skip`` orders are
 processed unprofiled so the profiled window is the steady state (SKUs past their 28 learning
 days, deciding); ``--skip 0`` profiles the cold start.
@@ -83,8 +83,8 @@ def main() -> None:
 
     from agents.pipeline import Pipeline, Record
     from agents.processor import SkuProcessor
-    from agents.worker import processor_config
     from schemas.events import encode_event
+    from streams.config import processor_config
     from streams.redis_state import RedisStateStore
     from streams.settings import Settings
 

@@ -66,7 +66,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
             "agents/inventory.py",
         ),
     ),
-    ("produce decisions (worker._produce -> aiokafka)", ("_produce (agents/worker",)),
+    ("produce decisions (FaustTransport.produce -> aiokafka)", ("produce (streams/app",)),
     ("metrics", ("streams/metrics.py",)),
 ]
 

@@ -56,7 +56,7 @@ def main() -> None:
             s = bench_settings(env, f"scale{n}", topics, args.partitions)
             workers = []
             for i in range(n):
-                from streams.stack import free_port
+                from streams.ports import free_port
 
                 si = s.model_copy(
                     update={"web_port": free_port(), "worker_data_dir": env.tmp / f"scale{n}-{i}"}

@@ -87,7 +87,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=OUT / "whole_job.json")
     args = ap.parse_args()
 
-    from streams.stack import free_port
+    from streams.ports import free_port
 
     kpis = args.json.with_name(args.json.stem + "_kpis.json")
     cmd = [

@@ -34,7 +34,7 @@ def worker(loglevel: str) -> None:
     """Run one restock worker (Faust) against the configured Kafka and Redis."""
     import faust  # noqa: F401  (imported here: slow import, only for this command)
 
-    from agents.worker import create_app
+    from streams.app import create_app
     from streams.kafka_admin import check_copartitioned, ensure_topics
     from streams.topics import all_topics, input_roles
 

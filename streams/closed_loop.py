@@ -131,8 +131,12 @@ def _fit_static_policy(daily: np.ndarray, params: PolicyParams, horizon: int) ->
     return lv.reorder_point, lv.order_up_to, mean
 
 
-def policy_params(settings: Settings) -> PolicyParams:
-    """The loop's default policy parameters from the run's settings (days converted to periods)."""
+def static_baseline_params(settings: Settings) -> PolicyParams:
+    """The static baseline's parameters, days converted to periods.
+
+    Lead time, review period, pack size, MOQ and the settings' cycle service level, whatever
+    restock's own target is: the demo's baseline, and the seed stock of every policy.
+    """
     return PolicyParams(
         lead_time_periods=settings.days_to_periods(settings.lead_time_days),
         review_period_periods=settings.days_to_periods(settings.review_period_days),
@@ -172,7 +176,7 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
     """
     t_start = time.perf_counter()
     step = panel.step
-    params = policy_params(settings)
+    params = static_baseline_params(settings)
     lead_s = int(settings.lead_time_days * 86400)
     keys, first, last = panel.keys, panel.first, panel.last
     n_periods, warm, warm_end = panel.n_periods, panel.warmup_periods, panel.warm_end

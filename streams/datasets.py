@@ -41,8 +41,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from agents import demand as _demand
+from agents.demand import Freq
 
-Freq = Literal["H", "D", "W"]
 Format = Literal["online-retail", "generic", "auto"]
 
 __all__ = [

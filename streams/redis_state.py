@@ -53,9 +53,13 @@ from collections.abc import Iterable
 import msgpack
 import redis
 
-from agents.state import SkuState
+from agents.state import SkuState, StateRegressionError, TopicPartition, lagging_progress
+
+__all__ = ["RedisStateStore", "StateRegressionError", "decode_value", "encode_value"]
 
 # KEYS[1]: the SKU's state key; ARGV: seq, value (starting with the padded seq), ttl_s.
+# The stale-write rule is agents.state.is_stale_write (stored seq > new seq: refused), run here
+# inside Redis so that check and write are atomic; the state-store contract suite checks both.
 # A hash is a state of the earlier layout: its seq fences the write, then it is replaced.
 _PUT_LUA = """
 local cur
@@ -146,25 +150,6 @@ end
 return 1
 """
 
-TopicPartition = tuple[str, int]
-
-
-class StateRegressionError(RuntimeError):
-    """Redis holds less than this writer already made durable: it lost writes.
-
-    Raised by :meth:`RedisStateStore.save_many` (and reported by
-    :meth:`RedisStateStore.behind`) with ``lagging``: ``(topic, partition) -> (stored offset,
-    expected offset)`` (stored ``-1`` when the progress entry is gone). The worker must stop
-    without committing and be restarted: on partition assignment it rewinds to the stored
-    progress and rebuilds the lost updates from Kafka.
-    """
-
-    def __init__(self, lagging: dict[TopicPartition, tuple[int, int]]) -> None:
-        self.lagging = lagging
-        detail = ", ".join(f"{t}[{p}] at {c} < {e}" for (t, p), (c, e) in sorted(lagging.items()))
-        super().__init__(f"Redis is behind this worker's last durable write: {detail}")
-
-
 class RedisStateStore:
     """SKU states in Redis (see module docstring for the key layout and fencing).
 
@@ -182,6 +167,8 @@ class RedisStateStore:
     redis.RedisError
         Propagated from the client (the worker backs off and stops committing offsets).
     """
+
+    name = "Redis"
 
     def __init__(self, client: redis.Redis, prefix: str = "restock", ttl_s: int = 0) -> None:
         self.client = client
@@ -289,8 +276,7 @@ class RedisStateStore:
 
     def behind(self, expected: dict[TopicPartition, int]) -> dict[TopicPartition, tuple[int, int]]:
         """Entries of ``expected`` whose stored progress is lower: ``tp -> (stored, expected)``."""
-        stored = self.read_progress({p for _, p in expected})
-        return {tp: (stored.get(tp, -1), e) for tp, e in expected.items() if stored.get(tp, -1) < e}
+        return lagging_progress(self.read_progress({p for _, p in expected}), expected)
 
     def save_many(self, states: Iterable[SkuState], partition_of: dict[str, int] | None = None,
                   progress: dict[TopicPartition, int] | None = None,
@@ -309,8 +295,7 @@ class RedisStateStore:
         expected : dict, optional
             ``(topic, partition) -> offset`` this writer last made durable (or read on
             assignment). When Redis holds less, it lost writes: the progress is not advanced
-            and :class:`StateRegressionError` is raised (the states are still written; they are
-            newer, and fenced).
+            and :class:`StateRegressionError` is raised: nothing of the batch is written.
 
         Returns
         -------
@@ -344,7 +329,7 @@ class RedisStateStore:
                         pipe.watch(*watched)
                         lagging = self._lagging(pipe, expected or {})
                         if lagging:
-                            raise StateRegressionError(lagging)
+                            raise StateRegressionError(lagging, where=self.name)
                         pipe.multi()
                     self._queue(pipe, batch, by_partition, tps, progress)
                     t0 = time.perf_counter()
@@ -376,13 +361,12 @@ class RedisStateStore:
 
     def _lagging(self, client: redis.Redis | redis.client.Pipeline,
                  expected: dict[TopicPartition, int]) -> dict[TopicPartition, tuple[int, int]]:
-        out: dict[TopicPartition, tuple[int, int]] = {}
-        for (topic, p), e in sorted(expected.items()):
+        stored: dict[TopicPartition, int] = {}
+        for topic, p in sorted(expected):
             raw = client.hget(self.progress_key(p), topic)
-            stored = -1 if raw is None else int(raw)
-            if stored < e:
-                out[(topic, p)] = (stored, e)
-        return out
+            if raw is not None:
+                stored[(topic, p)] = int(raw)
+        return lagging_progress(stored, expected)
 
     def keys(self) -> list[str]:
         """Every stored SKU key (SCAN; for tools and tests, not the hot path)."""

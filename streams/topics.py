@@ -7,14 +7,11 @@ checks the counts at start-up and refuses to run when they differ.
 
 from __future__ import annotations
 
-from typing import Literal
-
+from schemas.events import TopicRole
 from streams.settings import Settings
 
-Role = Literal["orders", "inventory", "promotions"]
 
-
-def input_roles(settings: Settings) -> dict[str, Role]:
+def input_roles(settings: Settings) -> dict[str, TopicRole]:
     """Input topic name -> role."""
     return {
         settings.orders_topic: "orders",

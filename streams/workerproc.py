@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,14 +15,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from streams.ports import free_port
 from streams.settings import Settings
 
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["WorkerProcess", "committed_offsets", "free_port", "settings_env", "wait_committed"]
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

@@ -40,7 +40,8 @@ import pytest
 import redis
 
 from streams.kafka_admin import delete_topics, ensure_topics
-from streams.stack import KAFKA, REDIS, LocalStack, free_port
+from streams.ports import free_port
+from streams.stack import KAFKA, REDIS, LocalStack
 
 _INTEGRATION_DIR = Path(__file__).resolve().parent / "integration"
 

@@ -11,8 +11,9 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from schemas.events import OrderPlaced, StockSnapshot, encode_event
+from streams.config import run_settings
+from streams.ports import free_port
 from streams.settings import Settings
-from streams.workerproc import free_port
 
 T0 = datetime(2011, 3, 7, tzinfo=UTC)  # a Monday
 
@@ -23,25 +24,14 @@ def worker_settings(kafka: str, redis_url: str, topics: dict[str, str], tag: str
     base: dict[str, Any] = dict(
         kafka_bootstrap_servers=kafka,
         redis_url=redis_url,
-        app_id=f"restock-{tag}",
-        orders_topic=topics["orders"],
-        inventory_topic=topics["inventory"],
-        promotions_topic=topics["promotions"],
-        reorders_topic=topics["reorders"],
-        dlq_topic=topics["dlq"],
         redis_key_prefix=f"rs-{tag}",
-        web_port=free_port(),
         metrics_port=free_port(),
         flush_interval_s=0.05,
         commit_interval_s=0.05,
         allowed_lateness_s=0.0,
-        session_timeout_s=4.0,
-        heartbeat_interval_s=0.5,
-        rebalance_timeout_s=1.0,
-        worker_data_dir=tmp / f"worker-{tag}",
     )
     base.update(overrides)
-    return Settings(**base)
+    return run_settings(Settings(), run_id=f"restock-{tag}", work_dir=tmp, topics=topics, **base)
 
 
 def publish(kafka: str, topic: str, events: Iterable[Any], raw: bool = False) -> dict[tuple[str, int], int]:

@@ -23,7 +23,15 @@ import pytest
 
 from streams.workerproc import WorkerProcess, wait_committed
 
-from .reliability import SEEDS, Scenario, check_against_reference, scaled, settings_for
+from .reliability import (
+    SEEDS,
+    Scenario,
+    check_against_reference,
+    progress_total,
+    scaled,
+    settings_for,
+    wait_for,
+)
 
 
 @pytest.mark.timeout(int(scaled(240)))
@@ -57,12 +65,20 @@ def test_kill_minus_9_at_a_random_moment(kafka_bootstrap: str, redis_url: str, f
     sc = fault_scenario
     rng = random.Random(f"kill-{seed}")
     tag = f"kill-{seed}"
-    s = settings_for(kafka_bootstrap, redis_url, sc.topics, tag, sc.tmp)
+    total = sum(sc.targets.values())  # records of the scenario: the progress of a finished run
+    # Spread the run over about 4 s (a sleep after each batch; the results do not depend on
+    # timing) so that the kill lands mid-stream, which is asserted below.
+    delay_s = 4.0 / max(1, total // 100)
+    s = settings_for(kafka_bootstrap, redis_url, sc.topics, tag, sc.tmp, fault_batch_delay_s=delay_s)
     w = WorkerProcess(s, sc.tmp / f"{tag}.log").start()
     w.wait_ready()
+    wait_for(lambda: progress_total(redis_url, s.redis_key_prefix) > 0, scaled(60), "a first durable batch")
     time.sleep(rng.uniform(0.0, 1.5))
     w.stop(sig=signal.SIGKILL)
-    with WorkerProcess(s, sc.tmp / f"{tag}-restart.log") as w2:
+    done = progress_total(redis_url, s.redis_key_prefix)
+    assert 0 < done < total, f"the kill did not land mid-stream: {done} of {total} records durable"
+    healthy = s.model_copy(update={"fault_batch_delay_s": 0.0})
+    with WorkerProcess(healthy, sc.tmp / f"{tag}-restart.log") as w2:
         w2.wait_ready()
         wait_committed(kafka_bootstrap, s.app_id, sc.targets, timeout_s=scaled(120))
     check_against_reference(kafka_bootstrap, redis_url, s, sc, "worker kill -9", seed, started)

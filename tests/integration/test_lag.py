@@ -73,7 +73,7 @@ def test_a_consumer_stopped_mid_topic_shows_its_lag(kafka_bootstrap: str, new_to
 
 @pytest.mark.timeout(60)
 def test_lag_on_an_unreachable_broker_exits_2_with_a_message() -> None:
-    from streams.workerproc import free_port
+    from streams.ports import free_port
 
     env = dict(os.environ, RESTOCK_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}")
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)

@@ -10,8 +10,8 @@ import pytest
 
 from agents.processor import SkuProcessor
 from agents.state import pool_key
-from agents.worker import processor_config
 from schemas.events import PromotionPlanned, decode_decision
+from streams.config import processor_config
 from streams.redis_state import RedisStateStore
 from streams.workerproc import WorkerProcess, wait_committed
 

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from agents.worker import REDIS_REGRESSION_EXIT_CODE
+from streams.app import REDIS_REGRESSION_EXIT_CODE
+from streams.ports import free_port
 from streams.redis_state import RedisStateStore
-from streams.stack import REDIS, LocalStack, free_port
+from streams.stack import REDIS, LocalStack
 from streams.workerproc import WorkerProcess, committed_offsets, wait_committed
 
 from .reliability import (

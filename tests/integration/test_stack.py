@@ -22,7 +22,9 @@ from streams.kafka_admin import (
     ensure_topics,
     partition_counts,
 )
-from streams.stack import LocalStack, StackError, free_port, probe_kafka, probe_redis
+from streams.ports import free_port
+from streams.probes import probe_kafka, probe_redis
+from streams.stack import LocalStack, StackError
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -51,7 +51,7 @@ def test_replay_from_start_leaves_state_byte_identical(
     # Backtest = production: the same events through the pure processor (what `restock
     # backtest` runs) give the same model and forecasts as the worker stored in Redis.
     from agents.processor import EventMeta, SkuProcessor
-    from agents.worker import processor_config
+    from streams.config import processor_config
 
     proc = SkuProcessor(processor_config(first))
     for sku in skus:

@@ -312,7 +312,7 @@ def test_pipeline_state_is_independent_of_arrival_order_once_aligned() -> None:
     from agents.pipeline import Pipeline
     from agents.processor import SkuProcessor
     from agents.state import InMemoryStateStore
-    from agents.worker import processor_config
+    from streams.config import processor_config
     from streams.settings import Settings
     from tests.integration.reliability import build_input
 

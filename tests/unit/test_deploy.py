@@ -29,7 +29,7 @@ PROM_CONFIG = DEPLOY / "prometheus" / "prometheus.yml"
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "restock.json"
 GRAFANA_DATASOURCE = DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yaml"
 GRAFANA_PROVIDER = DEPLOY / "grafana" / "provisioning" / "dashboards" / "restock.yaml"
-WORKER_SRC = ROOT / "agents" / "worker.py"
+WORKER_SRC = ROOT / "streams" / "app.py"
 
 YAML_FILES = sorted([*DEPLOY.rglob("*.yaml"), *DEPLOY.rglob("*.yml")])
 SETTING_VARS = {f"RESTOCK_{name.upper()}" for name in Settings.model_fields}
@@ -402,7 +402,7 @@ def test_probes_hit_worker_health_endpoints() -> None:
     container = worker_container()
     expected = {"livenessProbe": "/health/live", "readinessProbe": "/health/ready"}
     for probe_name, path in expected.items():
-        assert f'"{path}"' in source, f"{path} is not served by agents/worker.py"
+        assert f'"{path}"' in source, f"{path} is not served by streams/app.py"
         got_path, port = probe_target(container[probe_name])
         assert got_path == path, probe_name
         assert port == DEFAULTS["web_port"], probe_name

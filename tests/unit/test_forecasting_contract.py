@@ -60,7 +60,7 @@ def check_round_trip_then_continue_equal(subject):
 
 def check_selector_round_trip_per_candidate(subject):
     if subject in SELECTORS:
-        return
+        pytest.skip("a selector is not a candidate of another selector")
     ys, xs = _series(seed=1)
     a = DemandForecaster(candidates=[subject])
     for y, x in zip(ys, xs, strict=True):

@@ -25,8 +25,9 @@ def test_rate_is_a_window_mean_and_cv2_is_non_negative(ys: list[int], capacity: 
         d.update(y, capacity=capacity, long_span=365)
     w = min(window, capacity)
     tail = ys[-w:]
-    assert d.rate(w) == pytest.approx(sum(tail) / w)
-    assert 0.0 <= d.rate(w) <= max(tail)
+    assert d.rate(w) == pytest.approx(sum(tail) / len(tail))
+    assert d.rate(w, min_periods=w) == pytest.approx(sum(tail) / max(len(tail), w))
+    assert 0.0 <= d.rate(w, min_periods=w) <= d.rate(w) <= max(tail)
     assert d.cv2(long_span=365) >= 0.0
     assert len(d.recent) == min(len(ys), capacity)
     back = InventoryDemand.from_list(d.to_list())
@@ -61,13 +62,14 @@ def _levels(p: SkuProcessor, sku: str, **kw: object) -> tuple[SkuState, object]:
 
 
 def test_one_bulk_order_lifts_the_rate_by_its_share_of_the_short_window_at_most() -> None:
-    p = SkuProcessor(ProcessorConfig(allowed_lateness_s=0.0, min_history_periods=0))
+    p = SkuProcessor(ProcessorConfig(allowed_lateness_s=0.0, min_history_periods=84))
     _, plain = _levels(p, "A", days=60, qty=10, price=1.0)
     st_, bulk = _levels(p, "B", days=60, qty=10, price=1.0, bulk={55: 1010})
-    # 59 closed periods (day 59 is open). The rate is min(28-day mean, 84-day mean); the 84-day
+    # 59 closed periods (day 59 is open; decisions required 84 periods of history, so the
+    # levels are derived but not acted on). The rate is min(28-day mean, 84-day mean); the 84-day
     # window counts the 25 unseen periods as zero: (58 * 10 + 1010) / 84, below the 28-day
     # mean (27 * 10 + 1010) / 28, so the bulk order adds 1000 / 84 per period, not 1000.
-    assert st_.inventory_demand.rate(84) == pytest.approx((58 * 10 + 1010) / 84)
+    assert st_.inventory_demand.rate(84, 84) == pytest.approx((58 * 10 + 1010) / 84)
     assert bulk.mean_lead_time == pytest.approx(7 * (58 * 10 + 1010) / 84)  # type: ignore[attr-defined]
     assert plain.mean_lead_time == pytest.approx(7 * 590 / 84)  # type: ignore[attr-defined]
 

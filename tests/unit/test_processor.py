@@ -11,8 +11,8 @@ import pytest
 from agents.policy import PolicyParams
 from agents.processor import EventMeta, ProcessorConfig, SkuProcessor, decision_id
 from agents.state import InMemoryStateStore, SkuState
-from agents.worker import load_policy_overrides, processor_config
 from schemas.events import OrderPlaced, PurchaseOrderPlaced, StockSnapshot
+from streams.config import load_policy_overrides, processor_config
 from streams.settings import Settings
 
 T0 = datetime(2011, 3, 7, tzinfo=UTC)
@@ -79,11 +79,18 @@ def test_late_order_changes_nothing_but_the_fence() -> None:
 
 
 def test_cold_sku_makes_no_decision_and_forecasts_zero() -> None:
-    p, s = proc(), SkuState.new("A@W")
+    # The history gate is off (min_history_periods=0): only the cold forecast keeps it silent.
+    p, s = proc(min_history_periods=0), SkuState.new("A@W")
     p.apply(s, StockSnapshot(event_id="s", occurred_at=T0, sku="A", location="W", on_hand=0),
             EventMeta("inventory", 0, 0))
     res = p.apply(s, order(0, 5), EventMeta("orders", 0, 0))
+    assert s.model.n_periods == 0
+    assert s.model.forecast(3) == [0.0, 0.0, 0.0]
     assert res.decisions == []
+    # one learned period later the same empty shelf is reordered: the silence above was the cold start
+    res = p.apply(s, order(1, 5), EventMeta("orders", 0, 1))
+    assert s.model.n_periods == 1 and min(s.model.forecast(3)) > 0.0
+    assert [d.kind for d in res.decisions] == ["reorder_suggested"]
 
 
 def test_decision_ids_are_deterministic_and_trigger_specific() -> None:

@@ -453,7 +453,10 @@ def test_dead_letter_id_is_deterministic_per_topic_partition_offset_stage() -> N
     import hashlib
 
     assert make() == hashlib.sha256(b"orders/0/5/validate").hexdigest()[:32]
-    assert make() == make()
+    # only (topic, partition, offset, stage) count: the bytes, reason and time do not
+    other = ev.DeadLetter.from_failure("orders", 0, 5, b"k", b"other bytes", "validate", "another reason",
+                                       FAILED_AT + timedelta(hours=1))
+    assert other.dead_letter_id == make()
     assert (
         len(
             {
