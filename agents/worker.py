@@ -66,6 +66,7 @@ from agents.pipeline import Pipeline, Record
 from agents.policy import PolicyParams
 from agents.processor import ProcessorConfig, SkuProcessor
 from streams import metrics
+from streams.partitioning import partition_for
 from streams.redis_state import RedisStateStore, StateRegressionError
 from streams.settings import Settings
 from streams.topics import input_roles
@@ -295,8 +296,12 @@ def faust_app_kwargs(settings: Settings) -> dict[str, Any]:
     )
 
 
-def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> faust.App:
+def create_app(settings: Settings, *, store: RedisStateStore | None = None,
+               input_partitions: int | None = None) -> faust.App:
     """Build the Faust app with the ``apply_events`` agent (values passed explicitly).
+
+    ``input_partitions`` is the input topics' actual partition count (default
+    ``settings.topic_partitions``): records off their key's partition are dead-lettered.
 
     Raises
     ------
@@ -323,7 +328,8 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> f
     state_store = store or RedisStateStore.from_url(settings.redis_dsn, settings.redis_key_prefix,
                                                     settings.cold_sku_ttl_s)
     pipeline = Pipeline(SkuProcessor(processor_config(settings)), state_store, roles,
-                        cache_size=settings.hot_sku_cache_size)
+                        cache_size=settings.hot_sku_cache_size, partition_for=partition_for,
+                        partitions=input_partitions or settings.topic_partitions)
     app.restock_pipeline = pipeline  # type: ignore[attr-defined]
     app.restock_ready = False  # type: ignore[attr-defined]
 
@@ -369,7 +375,8 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None) -> f
     # topic-partition), and it is not in Faust's in-flight set either (so a rebalance does not
     # wait for it: it is dropped on revocation and re-read from the committed offset).
     aligner: EventTimeAligner[Any] = EventTimeAligner(
-        rank_topics(roles), idle_s=settings.alignment_idle_s, max_buffered=settings.alignment_max_buffered)
+        rank_topics(roles), idle_s=settings.alignment_idle_s, max_buffered=settings.alignment_max_buffered,
+        owned=pipeline.owns)
     app.restock_aligner = aligner  # type: ignore[attr-defined]
     batch_lock = asyncio.Lock()  # one batch at a time: the agent and the release timer
     current: dict[str, Any] = {}  # "stream": the agent's stream (acks go through it)

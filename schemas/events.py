@@ -131,8 +131,10 @@ MAX_ERROR_MESSAGE_CHARS: Final = 8192
 """:meth:`DeadLetter.from_failure` truncates longer error messages to this many characters."""
 
 TopicRole: TypeAlias = Literal["orders", "inventory", "promotions"]
-DeadLetterStage: TypeAlias = Literal["decode", "validate", "process", "late", "fence"]
-DEAD_LETTER_STAGES: Final[tuple[str, ...]] = ("decode", "validate", "process", "late", "fence")
+DeadLetterStage: TypeAlias = Literal["decode", "validate", "process", "late", "fence", "missing_key",
+                                     "wrong_partition"]
+DEAD_LETTER_STAGES: Final[tuple[str, ...]] = ("decode", "validate", "process", "late", "fence", "missing_key",
+                                              "wrong_partition")
 
 # --------------------------------------------------------------------------------------------
 # Field types
@@ -836,9 +838,11 @@ class DeadLetter(_WireModel):
         The original key bytes, standard base64, or None when the message had no key.
     value_b64 : str
         The original value bytes, standard base64.
-    stage : {"decode", "validate", "process", "late", "fence"}
+    stage : {"decode", "validate", "process", "late", "fence", "missing_key", "wrong_partition"}
         Where it failed: not JSON / not UTF-8, schema violation, processing error, too late
-        for its demand period, or rejected by the offset fence.
+        for its demand period, rejected by the offset fence, a record without a key, or a
+        record on another partition than its key's under Kafka's default (murmur2)
+        partitioner (one partition owns a SKU).
     error_type, error_message : str
         Exception class name and message.
     failed_at : datetime
@@ -939,7 +943,7 @@ class DeadLetter(_WireModel):
             Original key bytes (None when absent).
         value : bytes or None
             Original value bytes (None, a tombstone, is stored as empty bytes).
-        stage : {"decode", "validate", "process", "late", "fence"}
+        stage : {"decode", "validate", "process", "late", "fence", "missing_key", "wrong_partition"}
             Where processing failed.
         exc_or_message : BaseException or str
             The exception (its class name becomes ``error_type``) or a message (``error_type``

@@ -42,8 +42,8 @@ def worker(loglevel: str) -> None:
     # Create what is missing; existing topics keep their partition count, but the input topics
     # must agree with each other (co-partitioning) or the worker refuses to run.
     ensure_topics(settings.kafka_bootstrap_servers, all_topics(settings), strict=False)
-    check_copartitioned(settings.kafka_bootstrap_servers, list(input_roles(settings)))
-    app = create_app(settings)
+    partitions = check_copartitioned(settings.kafka_bootstrap_servers, list(input_roles(settings)))
+    app = create_app(settings, input_partitions=partitions)
     if settings.metrics_port:
         from prometheus_client import start_http_server
 
