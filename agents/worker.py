@@ -66,6 +66,7 @@ from agents.pipeline import Pipeline, Record
 from agents.policy import PolicyParams
 from agents.processor import ProcessorConfig, SkuProcessor
 from streams import metrics
+from streams.clients import KafkaProbe, KafkaSecurity, redis_client_for
 from streams.partitioning import partition_for
 from streams.redis_state import RedisStateStore, StateRegressionError
 from streams.settings import Settings
@@ -293,6 +294,7 @@ def faust_app_kwargs(settings: Settings) -> dict[str, Any]:
         datadir=str(settings.worker_data_dir),
         producer_linger_ms=5,
         stream_wait_empty=True,
+        broker_credentials=KafkaSecurity.from_settings(settings).faust_credentials(),
     )
 
 
@@ -325,8 +327,9 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None,
     inputs = app.topic(*roles, key_serializer="raw", value_serializer="raw")
     reorders = app.topic(settings.reorders_topic, key_serializer="raw", value_serializer="raw")
     dlq = app.topic(settings.dlq_topic, key_serializer="raw", value_serializer="raw")
-    state_store = store or RedisStateStore.from_url(settings.redis_dsn, settings.redis_key_prefix,
-                                                    settings.cold_sku_ttl_s)
+    state_store = store or RedisStateStore(
+        redis_client_for(settings, socket_timeout=10, socket_connect_timeout=5),
+        settings.redis_key_prefix, settings.cold_sku_ttl_s)
     pipeline = Pipeline(SkuProcessor(processor_config(settings)), state_store, roles,
                         cache_size=settings.hot_sku_cache_size, partition_for=partition_for,
                         partitions=input_partitions or settings.topic_partitions)
@@ -596,7 +599,8 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None,
 
             try:
                 lag = await asyncio.get_running_loop().run_in_executor(
-                    None, consumer_lag, settings.kafka_bootstrap_servers, settings.app_id, list(roles))
+                    None, lambda: consumer_lag(settings.kafka_bootstrap_servers, settings.app_id, list(roles),
+                                               security=KafkaSecurity.from_settings(settings)))
             except Exception as exc:  # noqa: BLE001 - a failed probe must not stop the worker
                 log.warning("consumer lag refresh failed: %r", exc)
                 return
@@ -608,17 +612,12 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None,
     async def live(web: Any, request: Any) -> Any:
         return web.json({"live": True})
 
-    probe_client = redis.Redis.from_url(settings.redis_dsn, socket_timeout=1.0, socket_connect_timeout=1.0)
+    probe_client = redis_client_for(settings, socket_timeout=1.0, socket_connect_timeout=1.0)
+
+    kafka_probe = KafkaProbe(settings.kafka_bootstrap_servers, KafkaSecurity.from_settings(settings))
 
     def _probe_dependencies() -> dict[str, str | bool]:
-        from streams.stack import probe_kafka
-
-        kafka_ok, detail = False, "no bootstrap server answered"
-        for server in settings.kafka_bootstrap_servers.split(","):
-            host, _, port = server.strip().rpartition(":")
-            kafka_ok, detail = probe_kafka(host or "127.0.0.1", int(port), timeout_s=1.0)
-            if kafka_ok:
-                break
+        kafka_ok, detail = kafka_probe()
         try:
             redis_ok = bool(probe_client.ping())
         except redis.RedisError as exc:

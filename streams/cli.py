@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from streams.cli_stack import stack
+from streams.clients import KafkaSecurity
 from streams.settings import Settings
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent / "data" / "online_retail" / \
@@ -41,8 +42,10 @@ def worker(loglevel: str) -> None:
     settings = Settings()
     # Create what is missing; existing topics keep their partition count, but the input topics
     # must agree with each other (co-partitioning) or the worker refuses to run.
-    ensure_topics(settings.kafka_bootstrap_servers, all_topics(settings), strict=False)
-    partitions = check_copartitioned(settings.kafka_bootstrap_servers, list(input_roles(settings)))
+    security = KafkaSecurity.from_settings(settings)
+    ensure_topics(settings.kafka_bootstrap_servers, all_topics(settings), strict=False, security=security)
+    partitions = check_copartitioned(settings.kafka_bootstrap_servers, list(input_roles(settings)),
+                                     security=security)
     app = create_app(settings, input_partitions=partitions)
     if settings.metrics_port:
         from prometheus_client import start_http_server
@@ -143,7 +146,8 @@ def lag(group: str | None, topics: tuple[str, ...], as_json: bool, max_lag: int 
     settings = Settings()
     try:
         result = consumer_lag(settings.kafka_bootstrap_servers, group or settings.app_id,
-                              list(topics) or list(input_roles(settings)))
+                              list(topics) or list(input_roles(settings)),
+                              security=KafkaSecurity.from_settings(settings))
     except Exception as exc:  # noqa: BLE001 - any client failure is an operational error
         click.echo(f"error: cannot read consumer lag from {settings.kafka_bootstrap_servers}: "
                    f"{type(exc).__name__}: {exc}", err=True)
@@ -180,7 +184,8 @@ def dlq_list(stage: str | None, as_json: bool) -> None:
 
     settings = Settings()
     n = 0
-    for dl in read_dead_letters(settings.kafka_bootstrap_servers, settings.dlq_topic):
+    for dl in read_dead_letters(settings.kafka_bootstrap_servers, settings.dlq_topic,
+                                security=KafkaSecurity.from_settings(settings)):
         if stage and dl.stage != stage:
             continue
         n += 1
@@ -202,7 +207,9 @@ def dlq_replay(stage: str | None, source_topic: str | None, yes: bool) -> None:
     from streams.dlq import read_dead_letters, replay
 
     settings = Settings()
-    letters = [dl for dl in read_dead_letters(settings.kafka_bootstrap_servers, settings.dlq_topic)
+    security = KafkaSecurity.from_settings(settings)
+    letters = [dl for dl in read_dead_letters(settings.kafka_bootstrap_servers, settings.dlq_topic,
+                                              security=security)
                if (stage is None or dl.stage == stage)
                and (source_topic is None or dl.source_topic == source_topic)]
     if not letters:
@@ -210,7 +217,7 @@ def dlq_replay(stage: str | None, source_topic: str | None, yes: bool) -> None:
         return
     if not yes:
         click.confirm(f"replay {len(letters)} dead letter(s) to their source topics?", abort=True)
-    click.echo(f"replayed {replay(settings.kafka_bootstrap_servers, letters)} message(s)")
+    click.echo(f"replayed {replay(settings.kafka_bootstrap_servers, letters, security=security)} message(s)")
 
 
 @main.group()

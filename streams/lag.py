@@ -21,6 +21,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from streams.clients import PLAINTEXT, KafkaSecurity, kafka_admin, kafka_consumer
+
 
 @dataclass(frozen=True)
 class PartitionLag:
@@ -59,7 +61,8 @@ class GroupLag:
 
 
 def consumer_lag(bootstrap: str, group: str, topics: list[str] | None = None,
-                 now: float | None = None, timeout_s: float = 10.0) -> GroupLag:
+                 now: float | None = None, timeout_s: float = 10.0, *,
+                 security: KafkaSecurity = PLAINTEXT) -> GroupLag:
     """Measure the lag of ``group`` on ``topics`` (default: the topics it has committed on).
 
     Parameters
@@ -74,6 +77,8 @@ def consumer_lag(bootstrap: str, group: str, topics: list[str] | None = None,
         Wall-clock epoch seconds (for tests); default ``time.time()``.
     timeout_s : float
         Timeout of each broker request, seconds.
+    security : KafkaSecurity
+        TLS / SASL of the clients (:mod:`streams.clients`); plaintext by default.
 
     Returns
     -------
@@ -84,23 +89,23 @@ def consumer_lag(bootstrap: str, group: str, topics: list[str] | None = None,
     kafka.errors.KafkaError
         When the broker cannot be reached (the CLI turns it into exit code 2).
     """
-    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+    from kafka import TopicPartition
     from kafka.admin import OffsetSpec
 
     now = time.time() if now is None else now
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000),
-                             bootstrap_timeout_ms=int(timeout_s * 1000))
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             consumer_timeout_ms=int(timeout_s * 1000),
-                             request_timeout_ms=int(timeout_s * 1000) + 1)
+    admin = kafka_admin(bootstrap, security, request_timeout_ms=int(timeout_s * 1000),
+                        bootstrap_timeout_ms=int(timeout_s * 1000))
+    consumer = kafka_consumer(bootstrap, security, enable_auto_commit=False,
+                              consumer_timeout_ms=int(timeout_s * 1000),
+                              request_timeout_ms=int(timeout_s * 1000) + 1)
     try:
         committed = {(tp.topic, tp.partition): om.offset
                      for tp, om in admin.list_group_offsets(group).get(group, {}).items()}
         names = topics or sorted({t for t, _ in committed})
         from streams.kafka_admin import partition_counts
 
-        tps: list[Any] = [TopicPartition(t, p) for t, n in partition_counts(bootstrap, names).items()
-                          for p in range(n)]
+        counts = partition_counts(bootstrap, names, security=security)
+        tps: list[Any] = [TopicPartition(t, p) for t, n in counts.items() for p in range(n)]
         ends = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in tps}) if tps else {}
         out: list[PartitionLag] = []
         for tp in sorted(tps):

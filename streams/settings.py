@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Freq = Literal["H", "D", "W"]
@@ -56,6 +56,23 @@ class Settings(BaseSettings):
         default=False,
         description="True when KAFKA_BOOTSTRAP_SERVERS / REDIS_URL point at services we do not start.",
     )
+    # Managed Kafka (Confluent Cloud, MSK, Aiven ...) and Redis: every client restock creates
+    # gets these through one factory (streams.clients). Redis TLS: a rediss:// URL.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="Kafka security protocol (SASL_SSL for most managed clusters)")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="PLAIN", description="SASL mechanism with SASL_PLAINTEXT / SASL_SSL")
+    kafka_sasl_username: str | None = Field(default=None, description="SASL username (API key)")
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None, description="SASL password (API secret); never printed")
+    kafka_ssl_cafile: Path | None = Field(
+        default=None, description="CA bundle (PEM) to verify the brokers; system CAs when unset")
+    kafka_ssl_certfile: Path | None = Field(default=None, description="client certificate (PEM), mutual TLS")
+    kafka_ssl_keyfile: Path | None = Field(default=None, description="client private key (PEM), mutual TLS")
+    kafka_ssl_check_hostname: bool = Field(default=True, description="verify the broker's hostname")
+    redis_ssl_ca_file: Path | None = Field(
+        default=None,
+        description="CA bundle (PEM) to verify Redis with a rediss:// URL; system CAs when unset")
     stack_dir: Path = Path(".restock/stack")
     kafka_port: int = 19092
     redis_port: int = 16379
@@ -138,6 +155,16 @@ class Settings(BaseSettings):
     reemit_change_fraction: float = Field(default=0.25, ge=0)
     unmet_demand: Literal["lost_sales", "backorder"] = "lost_sales"
     policy_overrides_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _check_security(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+                self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError(f"kafka_security_protocol={self.kafka_security_protocol} needs "
+                             "kafka_sasl_username and kafka_sasl_password")
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise ValueError("kafka_ssl_certfile and kafka_ssl_keyfile go together (mutual TLS)")
+        return self
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod
