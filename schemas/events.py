@@ -865,10 +865,12 @@ class DeadLetter(_WireModel):
     value_b64 : str
         The original value bytes, standard base64.
     stage : {"decode", "validate", "process", "late", "fence", "missing_key", "wrong_partition"}
-        Where it failed: not JSON / not UTF-8, schema violation, processing error, too late
-        for its demand period, rejected by the offset fence, a record without a key, or a
-        record on another partition than its key's under Kafka's default (murmur2)
-        partitioner (one partition owns a SKU).
+        Where it failed: ``decode`` a record of a topic that has no decoder (not an input
+        topic); ``validate`` not UTF-8, not JSON, a schema violation, or a message key other
+        than the payload's ``sku@location``; ``process`` applying it raised; ``late`` too late
+        for its demand period; ``fence`` rejected by the offset fence; ``missing_key`` a
+        record without a key; ``wrong_partition`` a record on another partition than its
+        key's under Kafka's default (murmur2) partitioner (one partition owns a SKU).
     error_type, error_message : str
         Exception class name and message.
     failed_at : datetime
