@@ -120,10 +120,16 @@ def test_every_command_path_builds_its_clients_with_the_settings_security(
     for name in ("KafkaAdminClient", "KafkaConsumer", "KafkaProducer"):
         monkeypatch.setattr(kafka, name, _recorder(calls, name))
     sec = KafkaSecurity.from_settings(_settings("SASL_SSL", "SCRAM-SHA-256"))
+    from datetime import UTC, datetime
+
+    from schemas.events import DeadLetter
+
+    letter = DeadLetter.from_failure("orders", 0, 1, b"A@W", b"{}", "validate", "x",
+                                     datetime(2026, 1, 1, tzinfo=UTC))
     entry_points = [
         lambda: lag.consumer_lag("b:9092", "g", ["t"], security=sec),
         lambda: list(dlq.read_dead_letters("b:9092", "restock.dlq", security=sec)),
-        lambda: dlq.replay("b:9092", [], security=sec),
+        lambda: dlq.replay("b:9092", [letter], security=sec),
         lambda: kafka_admin.ensure_topics("b:9092", {"t": 1}, security=sec),
         lambda: kafka_admin.partition_counts("b:9092", ["t"], security=sec),
         lambda: kafka_admin.check_copartitioned("b:9092", ["t"], security=sec),
