@@ -334,7 +334,8 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None,
                         cache_size=settings.hot_sku_cache_size, partition_for=partition_for,
                         partitions=input_partitions or settings.topic_partitions)
     app.restock_pipeline = pipeline  # type: ignore[attr-defined]
-    app.restock_ready = False  # type: ignore[attr-defined]
+    app.restock_ready = False  # type: ignore[attr-defined]  # the last broker / Redis call succeeded
+    app.restock_assigned = False  # type: ignore[attr-defined]  # partitions assigned (and states loaded)
 
     # (topic, partition) -> highest input offset this worker made durable in Redis (or read
     # there on assignment): what Redis must still hold, else it lost writes.
@@ -510,6 +511,7 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None,
     @app.on_partitions_revoked.connect
     async def _on_revoked(app: faust.App, revoked: set, **_: Any) -> None:  # type: ignore[type-arg]
         app.restock_ready = False  # type: ignore[attr-defined]
+        app.restock_assigned = False  # type: ignore[attr-defined]
         async with batch_lock:  # let a batch in flight finish first
             aligner.reset()  # held records were not acked: they are re-read after the seek
             pipeline.reset()
@@ -589,6 +591,7 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None,
         loaded = await _with_redis_retry(lambda: pipeline.assign(partitions))
         log.info("assigned partitions %s: %d SKU states loaded", sorted(partitions), loaded)
         app.restock_ready = True  # type: ignore[attr-defined]
+        app.restock_assigned = True  # type: ignore[attr-defined]
 
     if settings.lag_refresh_interval_s > 0:
 
@@ -627,10 +630,16 @@ def create_app(settings: Settings, *, store: RedisStateStore | None = None,
 
     @app.page("/health/ready")
     async def ready(web: Any, request: Any) -> Any:
-        """200 when partitions are assigned and both the broker and Redis answer, else 503."""
-        assigned = bool(app.restock_ready)  # type: ignore[attr-defined]
+        """200 when partitions are assigned, the last broker/Redis call succeeded and both answer, else 503.
+
+        ``partitions_assigned`` and ``last_call_ok`` are separate flags: a failing Redis write
+        clears only the second.
+        """
+        assigned = bool(app.restock_assigned)  # type: ignore[attr-defined]
+        last_ok = bool(app.restock_ready)  # type: ignore[attr-defined]
         deps = await asyncio.get_running_loop().run_in_executor(None, _probe_dependencies)
-        ok = assigned and bool(deps["kafka"]) and bool(deps["redis"])
-        return web.json({"ready": ok, "partitions_assigned": assigned, **deps}, status=200 if ok else 503)
+        ok = assigned and last_ok and bool(deps["kafka"]) and bool(deps["redis"])
+        return web.json({"ready": ok, "partitions_assigned": assigned, "last_call_ok": last_ok, **deps},
+                        status=200 if ok else 503)
 
     return app

@@ -91,10 +91,17 @@ def worker(loglevel: str, bootstrap_servers: str | None, redis_url: str | None) 
     settings = _settings(bootstrap_servers, redis_url)
     # Create what is missing; existing topics keep their partition count, but the input topics
     # must agree with each other (co-partitioning) or the worker refuses to run.
+    from streams.kafka_admin import KafkaAdminError
+
     security = KafkaSecurity.from_settings(settings)
-    ensure_topics(settings.kafka_bootstrap_servers, all_topics(settings), strict=False, security=security)
-    partitions = check_copartitioned(settings.kafka_bootstrap_servers, list(input_roles(settings)),
-                                     security=security)
+    try:
+        ensure_topics(settings.kafka_bootstrap_servers, all_topics(settings), strict=False, security=security)
+        partitions = check_copartitioned(settings.kafka_bootstrap_servers, list(input_roles(settings)),
+                                         security=security)
+    except (KafkaAdminError, ValueError) as exc:
+        raise click.ClickException(
+            f"{exc} (Kafka at {settings.kafka_bootstrap_servers}: set it with --bootstrap-servers, "
+            "RESTOCK_KAFKA_BOOTSTRAP_SERVERS or `restock stack up`)") from exc
     app = create_app(settings, input_partitions=partitions)
     if settings.metrics_port:
         from prometheus_client import start_http_server
@@ -102,6 +109,9 @@ def worker(loglevel: str, bootstrap_servers: str | None, redis_url: str | None) 
         start_http_server(settings.metrics_port, addr=settings.metrics_host)
     from faust.worker import Worker
 
+    from streams.logs import quiet_client_loggers
+
+    quiet_client_loggers(loglevel)
     if settings.log_json:
         import os
 
