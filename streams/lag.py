@@ -131,9 +131,10 @@ def consumer_lag(bootstrap: str, group: str, topics: list[str] | None = None,
             position[tp] = max(c if c is not None and c >= 0 else 0, starts.get(tp, 0))
         consumer.assign(tps)
         first = _read(consumer, position, first_only=True, deadline=time.monotonic() + timeout_s)
-        # the true end: read from the last batch the broker reported (or from the committed
-        # position when that is further) to the end
-        tail = {tp: max(position[tp], ends.get(tp, 0) - 1) for tp in tps if tp in first}
+        # the true end: read every non-empty partition from the last batch the broker reported to
+        # the end (the committed position may even be above the reported end)
+        tail = {tp: max(starts.get(tp, 0), ends.get(tp, 0) - 1) for tp in tps
+                if ends.get(tp, 0) > starts.get(tp, 0)}
         last = _read(consumer, tail, first_only=False, deadline=time.monotonic() + timeout_s)
         out: list[PartitionLag] = []
         for tp in sorted(tps):

@@ -97,6 +97,13 @@ def test_lag_counts_every_message_of_a_batched_topic(kafka_bootstrap: str, new_t
     mine = next(p for p in lag.partitions if p.partition == busy)
     assert (mine.committed_offset, mine.lag_messages) == (2, per_partition[busy] - 2)
     assert lag.total_messages == 38
+    # a group that committed everything: the log end is the true end, not below the commit
+    consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=group, enable_auto_commit=False)
+    consumer.commit({TopicPartition(topic, busy): OffsetAndMetadata(per_partition[busy], "", -1)})
+    consumer.close()
+    mine = next(p for p in consumer_lag(kafka_bootstrap, group, [topic]).partitions if p.partition == busy)
+    n = per_partition[busy]
+    assert (mine.committed_offset, mine.log_end_offset, mine.lag_messages) == (n, n, 0)
 
 
 @pytest.mark.timeout(120)
