@@ -188,6 +188,11 @@ class EventTimeAligner(Generic[H]):
         Records held at most; above it the smallest heads are released regardless (>= 1).
     event_time : callable
         ``bytes -> float`` event time of a record value (epoch seconds; ``-inf`` when unknown).
+    owned : callable, optional
+        ``record -> bool``: False for a record the pipeline dead-letters without reading it (no
+        key, or not on its key's partition: :meth:`agents.pipeline.Pipeline.owns`). Such a
+        record gets event time ``-inf`` like a malformed one, so that its payload's timestamp
+        cannot reorder the partition's valid records.
 
     Raises
     ------
@@ -196,7 +201,8 @@ class EventTimeAligner(Generic[H]):
     """
 
     def __init__(self, topics: Sequence[str], *, idle_s: float = 10.0, max_buffered: int = 100_000,
-                 event_time: Callable[[bytes], float] = event_time_s) -> None:
+                 event_time: Callable[[bytes], float] = event_time_s,
+                 owned: Callable[[Any], bool] | None = None) -> None:
         if not topics or len(set(topics)) != len(topics):
             raise ValueError(f"topics must be non-empty and distinct, got {list(topics)!r}")
         if max_buffered < 1 or idle_s < 0:
@@ -207,6 +213,7 @@ class EventTimeAligner(Generic[H]):
         self.idle_s = float(idle_s)
         self.max_buffered = int(max_buffered)
         self.event_time = event_time
+        self.owned = owned
         # partition -> topic -> deque of (key, arrival time, record, handle)
         self._queues: dict[int, dict[str, deque[tuple[tuple[float, int, int], float, Any, H]]]] = {}
         self._next: dict[TopicPartition, int] = {}  # next offset expected per topic-partition
@@ -280,7 +287,8 @@ class EventTimeAligner(Generic[H]):
             r = rank.get(topic)
             if r is None:
                 r = len(rank)
-            key = (event_time(rec.value), r, rec.offset)
+            t = event_time(rec.value) if self.owned is None or self.owned(rec) else MALFORMED_TIME
+            key = (t, r, rec.offset)
             part = queues.get(rec.partition)
             if part is None:
                 part = queues[rec.partition] = {}

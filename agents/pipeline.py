@@ -14,6 +14,15 @@ Hot SKUs stay in an LRU cache in the worker; a SKU missing from the cache is loa
 state store in one pipelined round trip per batch. Only clean (already persisted) states are
 evicted.
 
+Partition ownership
+-------------------
+One partition owns a SKU: its events are applied there only. With a partitioner
+(``partition_for``, injected by the transport: Kafka's default murmur2 of the key bytes, see
+:mod:`streams.partitioning`), a record without a key is dead-lettered at stage ``missing_key``
+and a record whose key maps to another partition than the one it arrived on at stage
+``wrong_partition``, before it is decoded: neither is ever applied, so neither can overwrite a
+SKU's state on a foreign partition, advance that partition's watermark or enter its SKU index.
+
 Covariate pool
 --------------
 With covariates on, each input partition has a pool state under the pseudo key
@@ -89,10 +98,29 @@ class Pipeline:
         Hot SKUs kept in memory (LRU over clean states).
     now : callable, optional
         Processing-time clock for dead-letter timestamps (metrics only, never in the math).
+    partition_for : callable, optional
+        ``partition_for(key_bytes, partitions) -> partition``: the partitioner producers must
+        use (:func:`streams.partitioning.partition_for`). When given, records without a key or
+        on another partition than their key's are dead-lettered (``missing_key``,
+        ``wrong_partition``) and never applied. None (tests, tools) checks nothing.
+    partitions : int, optional
+        Partition count of the input topics (co-partitioned); required with ``partition_for``.
+
+    Raises
+    ------
+    ValueError
+        When ``partition_for`` is given without a ``partitions`` count of at least 1.
     """
 
     def __init__(self, processor: SkuProcessor, store: StateStore, roles: dict[str, TopicRole],
-                 cache_size: int = 200_000, now: Callable[[], datetime] | None = None) -> None:
+                 cache_size: int = 200_000, now: Callable[[], datetime] | None = None, *,
+                 partition_for: Callable[[bytes, int], int] | None = None,
+                 partitions: int | None = None) -> None:
+        if partition_for is not None and (partitions is None or partitions < 1):
+            raise ValueError(f"a partitioner needs the input topics' partition count (>= 1), "
+                             f"got {partitions}")
+        self.partition_for = partition_for
+        self.partitions = partitions
         self.processor = processor
         self.store = store
         self.roles = roles
@@ -187,6 +215,9 @@ class Pipeline:
                 self._dead_letter(out, rec, "decode", f"unknown topic {rec.topic!r}")
                 decoded.append((rec, None))
                 continue
+            if self.partition_for is not None and self._misrouted(out, rec):
+                decoded.append((rec, None))
+                continue
             try:
                 ev = decode_for_topic_role(role, rec.value)
             except EventValidationError as exc:
@@ -242,6 +273,31 @@ class Pipeline:
         out.partition_of = {k: self.partition_of[k] for k in dirty if k in self.partition_of}
         self._evict(set(dirty))
         return out
+
+    def owns(self, rec: Record) -> bool:
+        """False when ``rec`` is dead-lettered unread: no key, or not on its key's partition.
+
+        Always True without a partitioner. The event-time aligner asks this too, so that the
+        timestamp in a misrouted payload never reorders the partition's own records.
+        """
+        if self.partition_for is None or self.partitions is None:
+            return True
+        return bool(rec.key) and self.partition_for(rec.key, self.partitions) == rec.partition  # type: ignore[arg-type]
+
+    def _misrouted(self, out: BatchOutput, rec: Record) -> bool:
+        """Dead-letter ``rec`` when it has no key or is not on its key's partition; True if so."""
+        assert self.partition_for is not None and self.partitions is not None
+        if not rec.key:
+            self._dead_letter(out, rec, "missing_key",
+                              "record has no key: input records must be keyed by sku@location")
+            return True
+        owner = self.partition_for(rec.key, self.partitions)
+        if owner != rec.partition:
+            self._dead_letter(out, rec, "wrong_partition",
+                              f"key {rec.key!r} belongs to partition {owner} of {self.partitions} "
+                              f"(Kafka default partitioner, murmur2), not {rec.partition}")
+            return True
+        return False
 
     def _pool_for(self, rec: Record, ev: object, dirty: dict[str, SkuState]
                   ) -> tuple[SkuState, CovariatePool]:

@@ -30,7 +30,7 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -48,6 +48,7 @@ __all__ = [
     "demand_quantile",
     "eoq",
     "is_overstock",
+    "OverstockCheck",
     "lead_time_demand",
     "order_quantity",
     "project_inventory",
@@ -102,8 +103,8 @@ class PolicyParams(BaseModel):
     overstock_cover_periods : float, default 90
         Periods of cover above which stock counts as an overstock; positive.
     overstock_margin_units : float, default 0
-        Units of tolerance above the order-up-to level before the projected stock at the
-        horizon counts as an overstock; non-negative.
+        Units of tolerance above the overstock threshold (see :func:`is_overstock`) before the
+        inventory position counts as an overstock; non-negative.
     distribution : {"normal", "negbin"}, default "normal"
         Demand distribution used for quantiles and safety stock: a normal approximation, or a
         negative binomial (Poisson when not over-dispersed) moment-matched to the forecast.
@@ -976,9 +977,10 @@ class Projection:
     stockout_probability : float
         Probability (normal approximation) that net stock is negative at the riskiest end of
         period in the evaluation window; see :func:`project_inventory`.
-    days_of_cover : float or None
-        Periods the current net stock plus scheduled receipts last at the mean forecast, or
-        None when the forecast has no demand at all and net stock never goes negative.
+    periods_of_cover : float or None
+        Demand periods (not days) the current net stock plus scheduled receipts last at the
+        mean forecast, or None when the forecast has no demand at all and net stock never goes
+        negative. Multiply by the period length in days for days.
     net_stock : float
         on_hand - backorders now, in units.
     total_receipts : float
@@ -989,7 +991,7 @@ class Projection:
     expected_on_hand: np.ndarray
     first_stockout_period: int | None
     stockout_probability: float
-    days_of_cover: float | None
+    periods_of_cover: float | None
     net_stock: float = 0.0
     total_receipts: float = 0.0
 
@@ -1018,7 +1020,7 @@ def project_inventory(
     at the first expected stockout period instead would make more stock report a *higher*
     risk, because the window would lengthen.)
 
-    Days of cover is the (fractional) time at which expected net stock first drops below zero,
+    Periods of cover is the (fractional) time at which expected net stock first drops below zero,
     demand within a period being consumed uniformly; beyond the horizon stock is consumed at
     the horizon's average rate.
 
@@ -1032,7 +1034,7 @@ def project_inventory(
         (period index of arrival, units) of open orders; index 0 is the current period.
         Receipts at index >= H arrive after the horizon: they do not enter
         ``expected_on_hand`` or the stockout probability, but count in ``total_receipts`` and
-        extend the days of cover when they arrive before the stock runs out.
+        extend the periods of cover when they arrive before the stock runs out.
     mean_per_period : array_like, shape (H,)
         Mean demand in units per period; non-negative.
     var_per_period : array_like, shape (H,)
@@ -1060,7 +1062,7 @@ def project_inventory(
     Examples
     --------
     >>> p = project_inventory(10, 0, [(3, 20)], [4.0] * 6, [4.0] * 6)
-    >>> p.expected_on_hand.tolist(), p.first_stockout_period, p.days_of_cover
+    >>> p.expected_on_hand.tolist(), p.first_stockout_period, p.periods_of_cover
     ([6.0, 2.0, -2.0, 14.0, 10.0, 6.0], 2, 2.5)
 
     Riskiest period is 2: P(N(12, 12) > 10) = 1 - Phi(-2 / sqrt(12)).
@@ -1133,45 +1135,62 @@ def project_inventory(
         expected_on_hand=expected,
         first_stockout_period=first,
         stockout_probability=prob,
-        days_of_cover=cover,
+        periods_of_cover=cover,
         net_stock=net0,
         total_receipts=float(receipts.sum()) + sum(u for _, u in late),
     )
 
 
+class OverstockCheck(NamedTuple):
+    """Outcome of :func:`is_overstock` (units and periods as named)."""
+
+    flagged: bool
+    """True when the inventory position exceeds the threshold by more than the margin."""
+    excess_units: int
+    """``floor(inventory_position - threshold_units)`` when flagged (>= 1), else 0."""
+    threshold_units: float
+    """``max(S, overstock_cover_periods * rate_per_period)``: stock above it is excess."""
+    rate_per_period: float
+    """Mean forecast demand per period over the horizon, units per period."""
+    periods_of_cover: float | None
+    """``inventory_position / rate_per_period`` in periods (None when the rate is 0)."""
+
+
 def is_overstock(
-    projection: Projection,
+    inventory_position: float,
     levels: PolicyLevels,
     params: PolicyParams,
     mean_per_period: ArrayLike,
-) -> tuple[bool, int]:
-    """Flag an overstock and size the excess.
+) -> OverstockCheck:
+    """Flag an overstock and size the excess against an explicit threshold.
 
-    Overstock when the days of cover exceed ``params.overstock_cover_periods`` or the expected
-    net stock at the end of the horizon exceeds ``S + params.overstock_margin_units``. The
-    excess is ``floor(net_stock + receipts - max(S, overstock_cover_periods * mean_d))`` where
-    ``mean_d`` is the average per-period mean of the forecast (0 when not an overstock).
+    With ``rate = mean(mean_per_period)`` (units per period, the forecast's average over the
+    horizon) the threshold is ``T = max(S, overstock_cover_periods * rate)``: stock up to the
+    order-up-to level S is never excess, nor is what the forecast sells within the cover
+    window. The SKU is overstocked when ``inventory_position - T > overstock_margin_units``;
+    the excess is then ``floor(inventory_position - T)`` units (the amount to cancel, pause or
+    mark down), and the cover is ``inventory_position / rate`` periods.
 
     Parameters
     ----------
-    projection : Projection
-        Output of :func:`project_inventory` for the same forecast.
+    inventory_position : float
+        on hand + on order - backorders, in units.
     levels : PolicyLevels
-        Output of :func:`compute_levels`.
+        Output of :func:`compute_levels` (supplies S).
     params : PolicyParams
         Supplies the cover threshold (periods) and the margin (units).
     mean_per_period : array_like, shape (H,)
-        Mean demand in units per period; non-negative.
+        Mean demand in units per period over the forecast horizon; non-negative.
 
     Returns
     -------
-    tuple of (bool, int)
-        Whether the SKU is overstocked and the excess in units (>= 0).
+    OverstockCheck
+        ``(flagged, excess_units, threshold_units, rate_per_period, periods_of_cover)``.
 
     Raises
     ------
     ValueError
-        On an invalid forecast.
+        On an invalid forecast or a non-finite inventory position.
 
     References
     ----------
@@ -1180,24 +1199,27 @@ def is_overstock(
 
     Examples
     --------
+    200 units at 1 unit per period, S about 5, 90 periods of cover: the threshold is 90 units.
+
     >>> mu = [1.0] * 10
-    >>> proj = project_inventory(200, 0, [], mu, mu)
     >>> lv = compute_levels(mu, mu, PolicyParams(lead_time_periods=2))
-    >>> is_overstock(proj, lv, PolicyParams(overstock_cover_periods=90), mu)
-    (True, 110)
+    >>> check = is_overstock(200, lv, PolicyParams(overstock_cover_periods=90), mu)
+    >>> check.flagged, check.excess_units, check.threshold_units, check.periods_of_cover
+    (True, 110, 90.0, 200.0)
 
     """
     mu = np.asarray(mean_per_period, dtype=float)
     _as_forecast(mu, mu)
-    cover = projection.days_of_cover
-    by_cover = cover is not None and cover > params.overstock_cover_periods
-    horizon_stock = float(projection.expected_on_hand[-1])
-    by_horizon = horizon_stock > levels.order_up_to + params.overstock_margin_units
-    if not (by_cover or by_horizon):
-        return False, 0
-    supply = projection.net_stock + projection.total_receipts
-    target = max(levels.order_up_to, params.overstock_cover_periods * float(mu.mean()))
-    return True, max(0, math.floor(supply - target + 1e-9))
+    ip = float(inventory_position)
+    if not math.isfinite(ip):
+        raise ValueError(f"The inventory position must be finite, got {inventory_position}.")
+    rate = float(mu.mean())
+    threshold = max(float(levels.order_up_to), params.overstock_cover_periods * rate)
+    cover = ip / rate if rate > 0 else None
+    if not ip - threshold > params.overstock_margin_units:
+        return OverstockCheck(False, 0, threshold, rate, cover)
+    excess = max(0, math.floor(ip - threshold + 1e-9))
+    return OverstockCheck(excess > 0, excess, threshold, rate, cover)
 
 
 # --------------------------------------------------------------------------------------------

@@ -816,31 +816,46 @@ class SkuProcessor:
 
     def _overstock(self, state: SkuState, d: Derived, meta: EventMeta, trigger_event_id: str,
                    t: int) -> OverstockDetected | None:
+        """An ``OverstockDetected`` when the inventory position exceeds the overstock threshold.
+
+        Every number in it follows from the event itself (see
+        :class:`schemas.events.OverstockDetected`): ``excess_units = floor(IP - threshold)``,
+        ``threshold = max(S, cover_days * forecast_mean_per_day)``, ``days_of_cover = IP /
+        forecast_mean_per_day``; the rate is the forecast's mean over the horizon
+        (:func:`agents.policy.is_overstock`), converted from periods to days.
+        """
         pos, lv = state.position, d.levels
-        if pos.on_hand + pos.on_order - pos.backorders <= lv.order_up_to:
+        ip = pos.on_hand + pos.on_order - pos.backorders
+        if ip <= lv.order_up_to:
             state.overstock = None  # back to normal: a later overstock may be reported again
             return None
         if state.overstock is not None:
             return None
-        proj = self._project(state, d, t)
-        over, excess = is_overstock(proj, lv, d.params, self._projection_inputs(state, d)[0])
-        if not over or excess <= 0:
+        check = is_overstock(ip, lv, d.params, np.asarray(d.moments[0], dtype=float))
+        if not check.flagged:
             return None
         did = decision_id(state.key, "overstock", meta)
-        state.overstock = OpenDecision(did, int(excess), t, int(t + self.config.suggestion_expiry_s))
+        state.overstock = OpenDecision(did, check.excess_units, t, int(t + self.config.suggestion_expiry_s))
         state.bump("overstocks")
         action: Literal["cancel_open_purchase_orders", "pause_replenishment", "markdown"]
         action = "cancel_open_purchase_orders" if pos.on_order > 0 else "pause_replenishment"
-        cover = proj.days_of_cover
+        period_days = self._step / 86400.0
+        per_day = check.rate_per_period / period_days
+        explanation = self._explanation(state, d, meta, trigger_event_id).model_copy(update={
+            "forecast_mean_per_day": round(per_day, 6),
+            "overstock_cover_days": round(d.params.overstock_cover_periods * period_days, 4),
+            "overstock_threshold_units": round(check.threshold_units, 4),
+        })
+        cover = check.periods_of_cover
         return OverstockDetected(
             event_id=did,
             occurred_at=to_datetime(t),
             sku=state.sku,
             location=state.location,
-            excess_units=int(excess),
-            days_of_cover=None if cover is None or not math.isfinite(cover) else round(float(cover), 2),
+            excess_units=check.excess_units,
+            days_of_cover=None if cover is None else round(cover * period_days, 2),
             suggested_action=action,
-            explanation=self._explanation(state, d, meta, trigger_event_id),
+            explanation=explanation,
         )
 
 

@@ -181,6 +181,21 @@ def stack() -> Iterator[Env]:
             st.down()
 
 
+def security() -> Any:
+    """Kafka TLS / SASL from the ``RESTOCK_KAFKA_*`` environment (:mod:`streams.clients`)."""
+    from streams.clients import KafkaSecurity
+    from streams.settings import Settings
+
+    return KafkaSecurity.from_settings(Settings())
+
+
+def redis_ca_file() -> Any:
+    """``RESTOCK_REDIS_SSL_CA_FILE`` (for ``rediss://`` URLs), or None."""
+    from streams.settings import Settings
+
+    return Settings().redis_ssl_ca_file
+
+
 def topic_set(env: Env, name: str, partitions: int) -> dict[str, str]:
     """Create run-unique input/output topics for one measured configuration."""
     from streams.kafka_admin import ensure_topics
@@ -189,7 +204,7 @@ def topic_set(env: Env, name: str, partitions: int) -> dict[str, str]:
         r: f"bench-{name}-{r}-{env.run}"
         for r in ("orders", "inventory", "promotions", "reorders", "dlq")
     }
-    ensure_topics(env.kafka, {t: partitions for t in topics.values()})
+    ensure_topics(env.kafka, {t: partitions for t in topics.values()}, security=security())
     return topics
 
 
@@ -242,11 +257,10 @@ def online_retail_orders(n: int | None = None, start: int = 0) -> list[Any]:
 
 def publish(kafka: str, topic: str, events: Sequence[Any]) -> dict[tuple[str, int], int]:
     """Produce events keyed by ``sku@location`` as fast as possible; return next offsets."""
-    from kafka import KafkaProducer
-
     from schemas.events import encode_event
+    from streams.clients import kafka_producer
 
-    producer = KafkaProducer(bootstrap_servers=kafka, linger_ms=20, batch_size=256 * 1024)
+    producer = kafka_producer(kafka, security(), linger_ms=20, batch_size=256 * 1024)
     futs = [producer.send(topic, key=e.key.encode(), value=encode_event(e)) for e in events]
     producer.flush()
     targets: dict[tuple[str, int], int] = {}
@@ -317,10 +331,10 @@ class GroupWatch:
     """Committed offsets of one consumer group through one long-lived admin client."""
 
     def __init__(self, kafka: str, group: str) -> None:
-        from kafka import KafkaAdminClient
+        from streams.clients import kafka_admin
 
         self.group = group
-        self.admin = KafkaAdminClient(bootstrap_servers=kafka)
+        self.admin = kafka_admin(kafka, security())
 
     def done(self, targets: dict[tuple[str, int], int]) -> int:
         """Events committed so far, counting each partition up to its target."""

@@ -38,6 +38,7 @@ from common import (  # noqa: E402
     print_table,
     publish,
     ratio,
+    redis_ca_file,
     restock_worker,
     stack,
     topic_set,
@@ -68,9 +69,9 @@ def synthetic_orders(n: int, skus: int, days: int, seed: int = 7) -> list[Any]:
 
 def redis_footprint(redis_url: str, prefix: str) -> dict[str, Any]:
     """Bytes per SKU (MEMORY USAGE over its keys), index share, and the Cluster slot check."""
-    import redis
+    from streams.clients import redis_client
 
-    r = redis.Redis.from_url(redis_url)
+    r = redis_client(redis_url, redis_ca_file())
     per_tag: dict[str, list[tuple[str, int]]] = {}
     untagged: list[str] = []
     keys = [k.decode() for k in r.scan_iter(match=f"{prefix}:*", count=2000)]

@@ -50,7 +50,9 @@ from common import (  # noqa: E402
     percentiles,
     print_table,
     publish,
+    redis_ca_file,
     restock_worker,
+    security,
     stack,
     topic_set,
     write_json,
@@ -68,10 +70,10 @@ async def measured_phase(
     poll_ms: float,
     drain_s: float,
 ) -> dict[str, Any]:
-    import redis.asyncio as aredis
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+    from aiokafka import TopicPartition
 
     from schemas.events import encode_event
+    from streams.clients import aiokafka_consumer, aiokafka_producer, redis_client
 
     n_total = min(len(events), int(rate * duration_s))
     sent_at: dict[
@@ -86,14 +88,15 @@ async def measured_phase(
     decisions_other = 0
     stop = asyncio.Event()
 
-    producer = AIOKafkaProducer(bootstrap_servers=env.kafka, linger_ms=0, acks=1)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=env.kafka,
+    producer = aiokafka_producer(env.kafka, security(), linger_ms=0, acks=1)
+    consumer = aiokafka_consumer(
+        bootstrap=env.kafka,
+        security=security(),
         enable_auto_commit=False,
         fetch_max_wait_ms=5,
         auto_offset_reset="latest",
     )
-    r = aredis.Redis.from_url(env.redis_url)
+    r = redis_client(env.redis_url, redis_ca_file(), asyncio=True)
     await producer.start()
     await consumer.start()
     parts = consumer.partitions_for_topic(topics["reorders"]) or set(

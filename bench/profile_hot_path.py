@@ -28,7 +28,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import OUT, machine, online_retail_orders, print_table, stack, write_json  # noqa: E402
+from common import (  # noqa: E402
+    OUT,
+    machine,
+    online_retail_orders,
+    print_table,
+    redis_ca_file,
+    stack,
+    write_json,
+)
 
 # (label, file suffix, function name): cumulative time of that function
 STAGES: list[tuple[str, str, str]] = [
@@ -84,6 +92,7 @@ def main() -> None:
     from agents.pipeline import Pipeline, Record
     from agents.processor import SkuProcessor
     from schemas.events import encode_event
+    from streams.clients import redis_client
     from streams.config import processor_config
     from streams.redis_state import RedisStateStore
     from streams.settings import Settings
@@ -106,8 +115,9 @@ def main() -> None:
         offsets[p] += 1
     with stack() as env:
         settings = Settings(redis_url=env.redis_url, redis_key_prefix=f"profile-{env.run}")
-        store = RedisStateStore.from_url(
-            env.redis_url, settings.redis_key_prefix, settings.cold_sku_ttl_s
+        store = RedisStateStore(
+            redis_client(env.redis_url, redis_ca_file(), socket_timeout=10, socket_connect_timeout=5),
+            settings.redis_key_prefix, settings.cold_sku_ttl_s,
         )
         pipe = Pipeline(
             SkuProcessor(processor_config(settings)),

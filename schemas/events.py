@@ -66,6 +66,7 @@ __all__ = [
     "MAX_ORDER_QUANTITY",
     "MAX_STOCK_UNITS",
     "SCHEMA_VERSION",
+    "DECISION_SCHEMA_VERSION",
     "TOPIC_DLQ",
     "TOPIC_INVENTORY",
     "TOPIC_ORDERS",
@@ -111,7 +112,12 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 
 SCHEMA_VERSION: Final = 1
-"""Current (and only) wire schema version."""
+"""Wire schema version of the input events (orders, inventory, promotions) and dead letters."""
+DECISION_SCHEMA_VERSION: Final = 2
+"""Wire schema version of the decisions on ``reorders``. 2 (issue #18): ``days_of_cover`` in
+days (was demand periods), ``excess_units`` measured against the explicit
+``explanation.overstock_threshold_units``, new explanation fields ``forecast_mean_per_day``,
+``overstock_cover_days`` and ``overstock_threshold_units``."""
 
 TOPIC_ORDERS: Final = "orders"
 TOPIC_INVENTORY: Final = "inventory"
@@ -131,8 +137,10 @@ MAX_ERROR_MESSAGE_CHARS: Final = 8192
 """:meth:`DeadLetter.from_failure` truncates longer error messages to this many characters."""
 
 TopicRole: TypeAlias = Literal["orders", "inventory", "promotions"]
-DeadLetterStage: TypeAlias = Literal["decode", "validate", "process", "late", "fence"]
-DEAD_LETTER_STAGES: Final[tuple[str, ...]] = ("decode", "validate", "process", "late", "fence")
+DeadLetterStage: TypeAlias = Literal["decode", "validate", "process", "late", "fence", "missing_key",
+                                     "wrong_partition"]
+DEAD_LETTER_STAGES: Final[tuple[str, ...]] = ("decode", "validate", "process", "late", "fence", "missing_key",
+                                              "wrong_partition")
 
 # --------------------------------------------------------------------------------------------
 # Field types
@@ -185,6 +193,7 @@ def _check_nonzero(value: int) -> int:
 
 
 SchemaVersion = Annotated[Literal[1], BeforeValidator(_reject_bool)]
+DecisionSchemaVersion = Annotated[Literal[2], BeforeValidator(_reject_bool)]
 KeyPart = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_KEY_PART_CHARS),
@@ -687,6 +696,17 @@ class DecisionExplanation(_WireModel):
         The input message that caused the decision.
     promotions : list of str
         Ids of the promotions that moved the forecast.
+    forecast_mean_per_day : float or None
+        Mean forecast demand over the forecast horizon, in units per **day** (the per-period
+        mean divided by the period length in days). Set on ``OverstockDetected``, None on
+        ``ReorderSuggested``.
+    overstock_cover_days : float or None
+        Days of cover above which stock counts as excess (``RESTOCK_OVERSTOCK_COVER_DAYS`` or
+        the SKU's override). Set on ``OverstockDetected`` only.
+    overstock_threshold_units : float or None
+        ``max(order_up_to, overstock_cover_days * forecast_mean_per_day)``: the stock level
+        above which units are excess (``OverstockDetected.excess_units`` is measured against
+        it). Set on ``OverstockDetected`` only.
 
     Examples
     --------
@@ -723,13 +743,16 @@ class DecisionExplanation(_WireModel):
     trigger_partition: Offset
     trigger_offset: Offset
     promotions: list[Identifier] = []
+    forecast_mean_per_day: NonNegativeFloat | None = None
+    overstock_cover_days: NonNegativeFloat | None = None
+    overstock_threshold_units: float | None = None
 
 
 class DecisionBase(EventBase):
     """Fields common to decisions (topic ``reorders``).
 
     ``event_id`` is the deterministic decision id and ``occurred_at`` the event time of the
-    triggering input event.
+    triggering input event. ``schema_version`` is :data:`DECISION_SCHEMA_VERSION` (2).
 
     Examples
     --------
@@ -739,6 +762,7 @@ class DecisionBase(EventBase):
 
     """
 
+    schema_version: DecisionSchemaVersion = 2  # type: ignore[assignment]
     explanation: DecisionExplanation
 
 
@@ -786,14 +810,18 @@ class ReorderSuggested(DecisionBase):
 
 
 class OverstockDetected(DecisionBase):
-    """Flag stock well above the order-up-to level (topic ``reorders``).
+    """Flag stock well above what the SKU needs (topic ``reorders``).
 
     Attributes
     ----------
     excess_units : int
-        Units above the order-up-to level (>= 0).
+        Units of inventory position above ``explanation.overstock_threshold_units``:
+        ``floor(inventory_position - overstock_threshold_units)`` (>= 1), where the threshold
+        is ``max(order_up_to, overstock_cover_days * forecast_mean_per_day)``.
     days_of_cover : float or None
-        Days the current inventory position lasts at the forecast mean, when finite.
+        Days (calendar days, whatever the demand period) the inventory position lasts at the
+        forecast mean: ``inventory_position / explanation.forecast_mean_per_day``, rounded to
+        0.01; None when the forecast has no demand.
     suggested_action : {"cancel_open_purchase_orders", "pause_replenishment", "markdown"}
         What the planner should consider.
 
@@ -836,9 +864,13 @@ class DeadLetter(_WireModel):
         The original key bytes, standard base64, or None when the message had no key.
     value_b64 : str
         The original value bytes, standard base64.
-    stage : {"decode", "validate", "process", "late", "fence"}
-        Where it failed: not JSON / not UTF-8, schema violation, processing error, too late
-        for its demand period, or rejected by the offset fence.
+    stage : {"decode", "validate", "process", "late", "fence", "missing_key", "wrong_partition"}
+        Where it failed: ``decode`` a record of a topic that has no decoder (not an input
+        topic); ``validate`` not UTF-8, not JSON, a schema violation, or a message key other
+        than the payload's ``sku@location``; ``process`` applying it raised; ``late`` too late
+        for its demand period; ``fence`` rejected by the offset fence; ``missing_key`` a
+        record without a key; ``wrong_partition`` a record on another partition than its
+        key's under Kafka's default (murmur2) partitioner (one partition owns a SKU).
     error_type, error_message : str
         Exception class name and message.
     failed_at : datetime
@@ -939,7 +971,7 @@ class DeadLetter(_WireModel):
             Original key bytes (None when absent).
         value : bytes or None
             Original value bytes (None, a tombstone, is stored as empty bytes).
-        stage : {"decode", "validate", "process", "late", "fence"}
+        stage : {"decode", "validate", "process", "late", "fence", "missing_key", "wrong_partition"}
             Where processing failed.
         exc_or_message : BaseException or str
             The exception (its class name becomes ``error_type``) or a message (``error_type``

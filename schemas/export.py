@@ -251,10 +251,12 @@ def example_events() -> dict[str, BaseModel]:
             occurred_at=t0,
             **where,
             explanation=explanation.model_copy(
-                update={"on_hand": 140, "inventory_position": 188, "on_order": 48}
+                update={"on_hand": 140, "inventory_position": 188, "on_order": 48,
+                        "forecast_mean_per_day": 0.5, "overstock_cover_days": 90.0,
+                        "overstock_threshold_units": 60.0}
             ),
-            excess_units=128,
-            days_of_cover=31.3,
+            excess_units=128,  # floor(188 - max(60, 90 * 0.5))
+            days_of_cover=376.0,  # 188 / 0.5
             suggested_action="cancel_open_purchase_orders",
         ),
         DeadLetter.from_failure(

@@ -42,9 +42,11 @@ from agents.pipeline import Pipeline, Record
 from agents.processor import SkuProcessor
 from agents.state import StateRegressionError, StateStore, TopicPartition
 from streams import faust_compat, metrics
+from streams.clients import KafkaProbe, KafkaSecurity, redis_client_for
 from streams.committer import BatchCommitter
 from streams.config import processor_config
 from streams.health import DependencyProbe, readiness
+from streams.partitioning import partition_for
 from streams.redis_state import RedisStateStore
 from streams.settings import Settings
 from streams.topics import input_roles
@@ -80,6 +82,7 @@ def faust_app_kwargs(settings: Settings) -> dict[str, Any]:
         datadir=str(settings.worker_data_dir),
         producer_linger_ms=5,
         stream_wait_empty=True,
+        broker_credentials=KafkaSecurity.from_settings(settings).faust_credentials(),
     )
 
 
@@ -131,7 +134,8 @@ def to_record(event: Any) -> Record:
                   m.timestamp and int(m.timestamp * 1000))
 
 
-def create_app(settings: Settings, *, store: StateStore | None = None) -> faust.App:
+def create_app(settings: Settings, *, store: StateStore | None = None,
+               input_partitions: int | None = None) -> faust.App:
     """Build the Faust app with the ``apply_events`` agent (values passed explicitly).
 
     Parameters
@@ -140,6 +144,9 @@ def create_app(settings: Settings, *, store: StateStore | None = None) -> faust.
         Everything: broker, topics, Redis, batching, alignment, policy.
     store : StateStore, optional
         Where states live (default: Redis at ``settings.redis_url``).
+    input_partitions : int, optional
+        The input topics' actual partition count (default ``settings.topic_partitions``):
+        records off their key's partition are dead-lettered (``wrong_partition``).
 
     Returns
     -------
@@ -168,12 +175,15 @@ def create_app(settings: Settings, *, store: StateStore | None = None) -> faust.
         reorders=app.topic(settings.reorders_topic, key_serializer="raw", value_serializer="raw"),
         dlq=app.topic(settings.dlq_topic, key_serializer="raw", value_serializer="raw"),
     )
-    state_store = store or RedisStateStore.from_url(settings.redis_dsn, settings.redis_key_prefix,
-                                                    settings.cold_sku_ttl_s)
+    state_store = store or RedisStateStore(
+        redis_client_for(settings, socket_timeout=10, socket_connect_timeout=5),
+        settings.redis_key_prefix, settings.cold_sku_ttl_s)
     pipeline = Pipeline(SkuProcessor(processor_config(settings)), state_store, roles,
-                        cache_size=settings.hot_sku_cache_size)
+                        cache_size=settings.hot_sku_cache_size, partition_for=partition_for,
+                        partitions=input_partitions or settings.topic_partitions)
     aligner: EventTimeAligner[Any] = EventTimeAligner(
-        rank_topics(roles), idle_s=settings.alignment_idle_s, max_buffered=settings.alignment_max_buffered)
+        rank_topics(roles), idle_s=settings.alignment_idle_s, max_buffered=settings.alignment_max_buffered,
+        owned=pipeline.owns)
 
     def regressed(exc: StateRegressionError) -> None:
         os._exit(REDIS_REGRESSION_EXIT_CODE)
@@ -244,7 +254,8 @@ def create_app(settings: Settings, *, store: StateStore | None = None) -> faust.
 
             try:
                 lag = await asyncio.get_running_loop().run_in_executor(
-                    None, consumer_lag, settings.kafka_bootstrap_servers, settings.app_id, list(roles))
+                    None, lambda: consumer_lag(settings.kafka_bootstrap_servers, settings.app_id, list(roles),
+                                               security=KafkaSecurity.from_settings(settings)))
             except Exception as exc:  # noqa: BLE001 - a failed probe must not stop the worker
                 log.warning("consumer lag refresh failed: %r", exc)
                 return
@@ -252,7 +263,9 @@ def create_app(settings: Settings, *, store: StateStore | None = None) -> faust.
                 metrics.CONSUMER_LAG.labels(p.topic, str(p.partition)).set(p.lag_messages)
                 metrics.CONSUMER_LAG_SECONDS.labels(p.topic, str(p.partition)).set(p.lag_seconds)
 
-    probe = DependencyProbe(settings.kafka_bootstrap_servers, settings.redis_dsn)
+    security = KafkaSecurity.from_settings(settings)
+    probe = DependencyProbe(KafkaProbe(settings.kafka_bootstrap_servers, security),
+                            redis_client_for(settings, socket_timeout=1.0, socket_connect_timeout=1.0))
 
     @app.page("/health/live")
     async def live(web: Any, request: Any) -> Any:
@@ -260,9 +273,13 @@ def create_app(settings: Settings, *, store: StateStore | None = None) -> faust.
 
     @app.page("/health/ready")
     async def ready(web: Any, request: Any) -> Any:
-        """200 when partitions are assigned and both the broker and Redis answer, else 503."""
+        """200 when partitions are assigned, the last broker/Redis call succeeded and both answer, else 503.
+
+        ``partitions_assigned`` and ``last_call_ok`` are separate flags: a failing Redis write
+        clears only the second.
+        """
         deps = await asyncio.get_running_loop().run_in_executor(None, probe)
-        body, status = readiness(committer.ready, deps)
+        body, status = readiness(committer.assigned, committer.ready, deps)
         return web.json(body, status=status)
 
     return app

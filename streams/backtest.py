@@ -260,7 +260,12 @@ def replay(sales: Sequence[Any], freq: Literal["H", "D", "W"], horizon: int,
 
 def evaluate(arr: BacktestArrays, baselines: dict[str, np.ndarray], m: int, min_history: int,
              top: int) -> dict[str, Any]:
-    """Score restock and the baselines on the cells where every method has a forecast."""
+    """Score restock and the baselines on the cells where every method has a forecast.
+
+    ``out["all"]`` / ``out["top<N>"]`` compare every method on the common cells (``out["cells"]``),
+    so restock's line there depends on the baselines chosen; ``out["restock_own"]`` scores
+    restock alone on every cell it forecast (``out["restock_own_cells"]``), whatever the baselines.
+    """
     n, T, H = arr.mean.shape
     t_idx = np.arange(T)[None, :, None]
     valid = (t_idx >= (arr.first_period[:, None, None] + min_history)) & np.isfinite(arr.mean)
@@ -286,12 +291,67 @@ def evaluate(arr: BacktestArrays, baselines: dict[str, np.ndarray], m: int, min_
         for name, f in baselines.items():
             res[name] = summarize(y_sub, np.where(v, f[rows], np.nan), scale=sc)
         out[sub] = res
+    # restock's score on its own cells (every cell it forecast after min_history), which does not
+    # depend on which baselines were asked for; the table above compares on the common cells.
+    own = (t_idx >= (arr.first_period[:, None, None] + min_history)) & np.isfinite(arr.mean)
+    out["restock_own_cells"] = int(own.sum())
+    all_sc = np.broadcast_to(scales[:, None, None], own.shape)
+    out["restock_own"] = summarize(np.where(own, yy, np.nan), np.where(own, arr.mean, np.nan),
+                                   q90=np.where(own, arr.q90, np.nan), q95=np.where(own, arr.q95, np.nan),
+                                   scale=all_sc)
     served = arr.model[valid]
     out["served_models"] = {
         name: int((served == i).sum()) for i, name in enumerate(arr.model_names)
     }
     out["cells"] = int(valid.sum())
     return out
+
+
+def available_baselines(names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The requested baselines that can run here, and a note for each one skipped.
+
+    statsforecast's models (``croston_sba``, ``tsb``, ``adida``, ``auto_ets``) need the optional
+    ``bench`` extra; without it they are skipped, not fatal.
+
+    Examples
+    --------
+    >>> available_baselines(["naive"])
+    (['naive'], [])
+    """
+    from streams.baselines import BASELINES
+
+    try:
+        import statsforecast  # noqa: F401
+        have_sf = True
+    except ImportError:
+        have_sf = False
+    keep, notes = [], []
+    for name in names:
+        if BASELINES.get(name) is not None and not have_sf:
+            notes.append(f"baseline {name} skipped: statsforecast is not installed "
+                         "(pip install 'restock[bench]')")
+        else:
+            keep.append(name)
+    return keep, notes
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN / infinite floats as None and numpy scalars as Python numbers (valid JSON).
+
+    Examples
+    --------
+    >>> json_safe({"a": float("nan"), "b": [1.5, float("inf")], "c": np.int64(3)})
+    {'a': None, 'b': [1.5, None], 'c': 3}
+    """
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def run_backtest(opts: BacktestOptions) -> dict[str, Any]:
@@ -301,8 +361,9 @@ def run_backtest(opts: BacktestOptions) -> dict[str, Any]:
     ------
     ValueError
         When the data holds no sales.
-    RuntimeError
-        When a statsforecast baseline is requested but statsforecast is not installed.
+
+    Baselines that need statsforecast (the ``bench`` extra) are skipped with a note in
+    ``report["notes"]`` when it is not installed.
     """
     from streams.baselines import run_baselines
     from streams.datasets import load
@@ -319,8 +380,9 @@ def run_backtest(opts: BacktestOptions) -> dict[str, Any]:
     t_replay = time.perf_counter() - t0 - t_load
     m = season_length(opts.freq)
     t1 = time.perf_counter()
-    base = run_baselines(arr.y, arr.first_period, opts.horizon, m, list(opts.baselines),
-                         opts.refit_every, n_jobs=opts.n_jobs) if opts.baselines else {}
+    wanted, notes = available_baselines(opts.baselines)
+    base = run_baselines(arr.y, arr.first_period, opts.horizon, m, wanted,
+                         opts.refit_every, n_jobs=opts.n_jobs) if wanted else {}
     t_base = time.perf_counter() - t1
     metrics = evaluate(arr, base, m, opts.min_history, opts.top)
     report: dict[str, Any] = {
@@ -338,12 +400,14 @@ def run_backtest(opts: BacktestOptions) -> dict[str, Any]:
         "timing_s": {"load": round(t_load, 2), "restock_replay": round(t_replay, 2),
                      "baselines": round(t_base, 2)},
         "cleaning": ds.report.as_dict(),
+        "notes": notes,
     }
     if opts.predictions:
         write_predictions(opts.predictions, arr)
     if opts.json_path:
         opts.json_path.parent.mkdir(parents=True, exist_ok=True)
-        opts.json_path.write_text(json.dumps(report, indent=2, sort_keys=True, default=float) + "\n")
+        text = json.dumps(json_safe(report), indent=2, sort_keys=True, allow_nan=False)
+        opts.json_path.write_text(text + "\n")
     if opts.plot_path:
         plot_series(opts.plot_path, arr)
     return report
@@ -398,19 +462,25 @@ def print_report(report: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=max(Console().width, 120))  # never cut the headers (80 columns when piped)
+    for note in report.get("notes", []):
+        console.print(f"note: {note}")
+    cols = ["wape", "mae", "rmse", "mase", "bias", "coverage_q90", "coverage_q95"]
     for sub in ("all", next((k for k in report["metrics"] if k.startswith("top")), None)):
         if sub is None:
             continue
         table = Table(title=f"backtest {report['freq']} h=1..{report['horizon']} ({sub}, "
                             f"{report['metrics']['cells']} cells over {report['series']} series)")
-        cols = ["wape", "mae", "rmse", "mase", "bias", "coverage_q90", "coverage_q95"]
-        table.add_column("method")
+        table.add_column("method", no_wrap=True)
         for c in cols:
-            table.add_column(c, justify="right")
+            table.add_column(c, justify="right", no_wrap=True)
         for name, met in report["metrics"][sub].items():
             table.add_row(name, *[_fmt(met.get(c)) for c in cols])
         console.print(table)
+    own = report["metrics"].get("restock_own")
+    if own is not None:
+        console.print(f"restock on its own {report['metrics']['restock_own_cells']} cells (independent of "
+                      f"the baselines): " + ", ".join(f"{c} {_fmt(own.get(c))}" for c in cols))
     console.print(f"served models: {report['metrics']['served_models']}")
     console.print(f"timing (s): {report['timing_s']}")
 

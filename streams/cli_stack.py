@@ -17,6 +17,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from streams.settings import clear_endpoints, write_endpoints
 from streams.stack import LocalStack, StackError, StackStatus
 
 __all__ = ["stack"]
@@ -73,7 +74,7 @@ def _render(status: StackStatus) -> None:
 
 @click.group(name="stack")
 def stack() -> None:
-    """Manage the embedded local Kafka (Tansu) + Redis stack (no Docker needed)."""
+    """Manage the embedded local Kafka (Tansu) + Redis stack (no Docker needed, memory only)."""
 
 
 @stack.command("up")
@@ -83,15 +84,23 @@ def stack() -> None:
 @click.option("--timeout", "timeout_s", type=float, default=20.0, show_default=True,
               help="Seconds to wait for both services to answer.")
 def up_cmd(state_dir: Path, kafka_port: int, redis_port: int, aof: bool, timeout_s: float) -> None:
-    """Start the services that are not running and wait until both answer."""
+    """Start the services that are not running and wait until both answer.
+
+    Memory only: the broker keeps its log in memory (every topic and offset is gone after
+    `down` or a crash) and Redis writes nothing to disk unless --aof is given. The endpoints are
+    recorded in <state dir>/endpoints.json, which every restock command run from this directory
+    reads (unless --bootstrap-servers/--redis-url or the environment say otherwise).
+    """
     local = LocalStack(state_dir, kafka_port, redis_port, aof=aof)
     try:
         status = local.up(timeout_s=timeout_s)
     except (StackError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     _render(status)
+    path = write_endpoints(state_dir, local.kafka_bootstrap, local.redis_url)
     click.echo(f"KAFKA_BOOTSTRAP_SERVERS={local.kafka_bootstrap}")
     click.echo(f"REDIS_URL={local.redis_url}")
+    click.echo(f"(recorded in {path}: restock worker/lag/dlq run from this directory use this stack)")
 
 
 @stack.command("down")
@@ -105,6 +114,7 @@ def down_cmd(state_dir: Path, kafka_port: int, redis_port: int, timeout_s: float
         local.down(timeout_s=timeout_s)
     except (StackError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
+    clear_endpoints(state_dir)
     click.echo(f"stack in {state_dir} stopped")
 
 

@@ -248,7 +248,10 @@ class BatchCommitter(Generic[H]):
         #: (or read there on assignment): what the store must still hold, else it lost writes.
         self.durable: dict[TopicPartition, int] = {}
         self.batches = 0
+        #: The last broker / store call succeeded (cleared by a failure until the next success).
         self.ready = False
+        #: Input partitions are assigned and their states loaded (cleared on revocation only).
+        self.assigned = False
         self._forced_logged = -1e9
 
     # --- the batch protocol ---------------------------------------------------------------
@@ -354,11 +357,13 @@ class BatchCommitter(Generic[H]):
         loaded = await self._with_store_retry(lambda: self.pipeline.assign(partitions))
         log.info("assigned partitions %s: %d SKU states loaded", sorted(partitions), loaded)
         self.ready = True
+        self.assigned = True
         return loaded
 
     async def revoke(self) -> None:
         """Forget everything partition-bound (after the batch in flight, if any, has finished)."""
         self.ready = False
+        self.assigned = False
         async with self.lock:
             self.aligner.reset()  # held records were not acked: they are re-read after the seek
             self.pipeline.reset()

@@ -1,17 +1,16 @@
 """Liveness and readiness of a worker: what ``/health/live`` and ``/health/ready`` answer.
 
-Ready means: partitions are assigned (and the last store and broker calls succeeded, see
-:attr:`streams.committer.BatchCommitter.ready`), and both the broker and Redis answer a
-wire-level probe right now (:mod:`streams.probes`).
+Ready means: partitions are assigned (:attr:`streams.committer.BatchCommitter.assigned`), the
+last store and broker calls succeeded (:attr:`streams.committer.BatchCommitter.ready`), and both
+the broker and Redis answer a wire-level probe right now.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
-
-from streams.probes import probe_kafka
 
 
 @dataclass
@@ -20,42 +19,43 @@ class DependencyProbe:
 
     Parameters
     ----------
-    bootstrap_servers : str
-        ``host:port[,host:port...]``; the first that answers counts.
-    redis_url : str
-        Redis URL (a client is kept and reused; ``PING`` with a 1 s timeout).
+    kafka : callable
+        ``kafka() -> (ok, detail)``: a :class:`streams.clients.KafkaProbe` (same security
+        configuration as every other client).
+    redis_client : redis.Redis
+        A client with a short timeout (``PING``), from :func:`streams.clients.redis_client_for`.
     """
 
-    bootstrap_servers: str
-    redis_url: str
-
-    def __post_init__(self) -> None:
-        self._client = redis.Redis.from_url(self.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    kafka: Callable[[], tuple[bool, str]]
+    redis_client: redis.Redis
 
     def __call__(self) -> dict[str, str | bool]:
         """``{"kafka": bool, "redis": bool, "detail": str}`` (blocking: run it in an executor)."""
-        kafka_ok, detail = False, "no bootstrap server answered"
-        for server in self.bootstrap_servers.split(","):
-            host, _, port = server.strip().rpartition(":")
-            kafka_ok, detail = probe_kafka(host or "127.0.0.1", int(port), timeout_s=1.0)
-            if kafka_ok:
-                break
+        kafka_ok, detail = self.kafka()
         try:
-            redis_ok = bool(self._client.ping())
+            redis_ok = bool(self.redis_client.ping())
         except redis.RedisError as exc:
             redis_ok = False
             detail = f"{detail}; redis: {exc}"
         return {"kafka": kafka_ok, "redis": redis_ok, "detail": detail}
 
 
-def readiness(assigned: bool, deps: dict[str, str | bool]) -> tuple[dict[str, object], int]:
-    """The ``/health/ready`` body and HTTP status: 200 when assigned and both dependencies answer.
+def readiness(assigned: bool, last_call_ok: bool,
+              deps: dict[str, str | bool]) -> tuple[dict[str, object], int]:
+    """The ``/health/ready`` body and HTTP status.
+
+    200 when partitions are assigned, the last broker/store call succeeded and both dependencies
+    answer now; ``partitions_assigned`` and ``last_call_ok`` are reported separately (a failing
+    Redis write clears only the second).
 
     Examples
     --------
-    >>> body, status = readiness(True, {"kafka": True, "redis": False, "detail": "redis: down"})
+    >>> body, status = readiness(True, True, {"kafka": True, "redis": False, "detail": "redis: down"})
     >>> body["ready"], body["partitions_assigned"], status
     (False, True, 503)
+    >>> readiness(True, False, {"kafka": True, "redis": True, "detail": ""})[0]["partitions_assigned"]
+    True
     """
-    ok = assigned and bool(deps["kafka"]) and bool(deps["redis"])
-    return {"ready": ok, "partitions_assigned": assigned, **deps}, 200 if ok else 503
+    ok = assigned and last_call_ok and bool(deps["kafka"]) and bool(deps["redis"])
+    body = {"ready": ok, "partitions_assigned": assigned, "last_call_ok": last_call_ok, **deps}
+    return body, 200 if ok else 503

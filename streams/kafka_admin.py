@@ -17,6 +17,8 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from streams.clients import PLAINTEXT, KafkaSecurity, kafka_admin
+
 __all__ = [
     "CopartitioningError",
     "KafkaAdminError",
@@ -91,14 +93,13 @@ class CopartitioningError(KafkaAdminError):
 
 
 @contextlib.contextmanager
-def _admin(bootstrap: str, timeout_s: float) -> Iterator[Any]:
-    """Open a KafkaAdminClient and close it whatever happens."""
+def _admin(bootstrap: str, timeout_s: float, security: KafkaSecurity = PLAINTEXT) -> Iterator[Any]:
+    """Open a KafkaAdminClient (:func:`streams.clients.kafka_admin`) and close it whatever happens."""
     from kafka.admin import KafkaAdminClient
     from kafka.errors import KafkaError
 
     timeout_ms = max(1000, int(timeout_s * 1000))
     configs: dict[str, Any] = {
-        "bootstrap_servers": [s.strip() for s in bootstrap.split(",") if s.strip()],
         "client_id": "restock-admin",
         "request_timeout_ms": timeout_ms,
     }
@@ -108,7 +109,7 @@ def _admin(bootstrap: str, timeout_s: float) -> Iterator[Any]:
             configs[key] = timeout_ms
             break
     try:
-        client = KafkaAdminClient(**configs)
+        client = kafka_admin(bootstrap, security, **configs)
     except (KafkaError, OSError, ValueError) as exc:
         raise KafkaAdminError(f"cannot reach Kafka at {bootstrap}: {exc!r}") from exc
     try:
@@ -147,6 +148,7 @@ def ensure_topics(
     timeout_s: float = 15,
     *,
     strict: bool = True,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> None:
     """Create the missing topics and wait until metadata shows all their partitions.
 
@@ -164,6 +166,8 @@ def ensure_topics(
         Seconds for the whole operation (create + metadata wait).
     strict : bool
         Raise when an existing topic has a different partition count than requested.
+    security : KafkaSecurity
+        TLS / SASL of the admin client (:mod:`streams.clients`); plaintext by default.
 
     Raises
     ------
@@ -184,7 +188,7 @@ def ensure_topics(
 
     deadline = time.monotonic() + timeout_s
     names = list(topics)
-    with _admin(bootstrap, timeout_s) as client:
+    with _admin(bootstrap, timeout_s, security) as client:
         existing = set(client.list_topics())
         missing = [n for n in names if n not in existing]
         if missing:
@@ -236,7 +240,8 @@ def _topic_results(resp: Any) -> list[dict[str, Any]]:
 
 
 def partition_counts(
-    bootstrap: str, names: Iterable[str], *, missing_ok: bool = False, timeout_s: float = 10
+    bootstrap: str, names: Iterable[str], *, missing_ok: bool = False, timeout_s: float = 10,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> dict[str, int]:
     """Return the partition count of each topic.
 
@@ -250,6 +255,8 @@ def partition_counts(
         Leave absent topics out of the result instead of raising.
     timeout_s : float
         Request timeout in seconds.
+    security : KafkaSecurity
+        TLS / SASL of the admin client; plaintext by default.
 
     Returns
     -------
@@ -264,7 +271,7 @@ def partition_counts(
         When the broker is unreachable.
     """
     wanted = list(dict.fromkeys(names))
-    with _admin(bootstrap, timeout_s) as client:
+    with _admin(bootstrap, timeout_s, security) as client:
         counts = _describe(client, wanted)
     missing = [n for n in wanted if counts.get(n) is None]
     if missing and not missing_ok:
@@ -272,7 +279,8 @@ def partition_counts(
     return {n: int(c) for n in wanted if (c := counts.get(n)) is not None}
 
 
-def check_copartitioned(bootstrap: str, names: Iterable[str], timeout_s: float = 10) -> int:
+def check_copartitioned(bootstrap: str, names: Iterable[str], timeout_s: float = 10, *,
+                        security: KafkaSecurity = PLAINTEXT) -> int:
     """Check that the topics exist and share one partition count.
 
     Parameters
@@ -283,6 +291,8 @@ def check_copartitioned(bootstrap: str, names: Iterable[str], timeout_s: float =
         Topics that must be co-partitioned (at least one).
     timeout_s : float
         Request timeout in seconds.
+    security : KafkaSecurity
+        TLS / SASL of the admin client; plaintext by default.
 
     Returns
     -------
@@ -301,13 +311,14 @@ def check_copartitioned(bootstrap: str, names: Iterable[str], timeout_s: float =
     wanted = list(dict.fromkeys(names))
     if not wanted:
         raise ValueError("check_copartitioned needs at least one topic")
-    counts = partition_counts(bootstrap, wanted, timeout_s=timeout_s)
+    counts = partition_counts(bootstrap, wanted, timeout_s=timeout_s, security=security)
     if len(set(counts.values())) != 1:
         raise CopartitioningError(counts)
     return next(iter(counts.values()))
 
 
-def delete_topics(bootstrap: str, names: Iterable[str], timeout_s: float = 10) -> list[str]:
+def delete_topics(bootstrap: str, names: Iterable[str], timeout_s: float = 10, *,
+                  security: KafkaSecurity = PLAINTEXT) -> list[str]:
     """Delete topics, best effort (never raises for absent topics or an unreachable broker).
 
     Parameters
@@ -318,6 +329,8 @@ def delete_topics(bootstrap: str, names: Iterable[str], timeout_s: float = 10) -
         Topics to delete.
     timeout_s : float
         Request timeout in seconds.
+    security : KafkaSecurity
+        TLS / SASL of the admin client; plaintext by default.
 
     Returns
     -------
@@ -328,7 +341,7 @@ def delete_topics(bootstrap: str, names: Iterable[str], timeout_s: float = 10) -
     if not wanted:
         return []
     try:
-        with _admin(bootstrap, timeout_s) as client:
+        with _admin(bootstrap, timeout_s, security) as client:
             present = [n for n in wanted if n in set(client.list_topics())]
             if not present:
                 return []

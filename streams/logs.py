@@ -41,3 +41,28 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             out["exc_info"] = self.formatException(record.exc_info)
         return json.dumps(out, ensure_ascii=False)
+
+
+#: client libraries whose connection chatter (bootstrap, metadata refresh, IO loop start/stop for
+#: every short-lived admin client of the lag gauges and the readiness probe) is INFO
+CLIENT_LOGGERS: tuple[str, ...] = ("kafka", "aiokafka")
+
+
+def quiet_client_loggers(loglevel: str) -> int:
+    """Keep the Kafka client libraries at WARNING unless ``loglevel`` is ``debug``.
+
+    An idle worker at ``info`` otherwise logs about 80 lines a minute of kafka-python connection
+    chatter. Returns the level set.
+
+    Examples
+    --------
+    >>> quiet_client_loggers("info") == logging.WARNING, logging.getLogger("kafka.conn").getEffectiveLevel()
+    (True, 30)
+    >>> quiet_client_loggers("debug") == logging.DEBUG
+    True
+    >>> _ = quiet_client_loggers("info")
+    """
+    level = logging.DEBUG if loglevel.lower() == "debug" else logging.WARNING
+    for name in CLIENT_LOGGERS:
+        logging.getLogger(name).setLevel(level)
+    return level

@@ -6,6 +6,20 @@ explicitly, so Faust's own environment variables are never a hidden second sourc
 ``KAFKA_BOOTSTRAP_SERVERS`` and ``REDIS_URL`` (without prefix) are honoured as well, so the same
 variables that point the test fixtures at external services point the worker there too.
 
+Where the stack is (one source of truth)
+----------------------------------------
+Every command (``worker``, ``lag``, ``dlq``, ``demo``) finds Kafka and Redis the same way; the
+first of these wins:
+
+1. ``--bootstrap-servers`` / ``--redis-url`` on the command line;
+2. ``RESTOCK_KAFKA_BOOTSTRAP_SERVERS`` or ``KAFKA_BOOTSTRAP_SERVERS``, ``RESTOCK_REDIS_URL`` or
+   ``REDIS_URL`` in the environment;
+3. ``<stack dir>/endpoints.json``, written by ``restock stack up`` (whatever ports it was given)
+   and removed by ``restock stack down`` (stack dir: ``RESTOCK_STACK_DIR``, default
+   ``.restock/stack`` under the working directory);
+4. ``RESTOCK_KAFKA_PORT`` / ``RESTOCK_REDIS_PORT`` (a stack on 127.0.0.1 at those ports);
+5. the defaults, ``127.0.0.1:19092`` and ``redis://127.0.0.1:16379/0``.
+
 Examples
 --------
 >>> s = Settings(redis_url="redis://:hunter2@127.0.0.1:6379/0")
@@ -17,15 +31,77 @@ False
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agents.demand import Freq
 from schemas.events import TOPIC_DLQ, TOPIC_INVENTORY, TOPIC_ORDERS, TOPIC_PROMOTIONS, TOPIC_REORDERS
+
+ENDPOINTS_FILE = "endpoints.json"
+"""Name of the file ``restock stack up`` writes into its state directory."""
+DEFAULT_STACK_DIR = Path(".restock/stack")
+
+
+def write_endpoints(stack_dir: Path, kafka_bootstrap_servers: str, redis_url: str) -> Path:
+    """Record where a running embedded stack listens (read back by every :class:`Settings`).
+
+    Parameters
+    ----------
+    stack_dir : Path
+        The stack's state directory.
+    kafka_bootstrap_servers : str
+        ``host:port`` of its broker.
+    redis_url : str
+        ``redis://host:port/db`` of its Redis (no password: the embedded Redis has none).
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    path = Path(stack_dir) / ENDPOINTS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"kafka_bootstrap_servers": kafka_bootstrap_servers, "redis_url": redis_url}))
+    return path
+
+
+def clear_endpoints(stack_dir: Path) -> None:
+    """Forget a stopped stack's endpoints (no error when there is no file)."""
+    (Path(stack_dir) / ENDPOINTS_FILE).unlink(missing_ok=True)
+
+
+class _StackEndpoints(PydanticBaseSettingsSource):
+    """Kafka and Redis of the embedded stack: its endpoints file, else ``RESTOCK_*_PORT``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], stack_dir: Any) -> None:
+        super().__init__(settings_cls)
+        self.stack_dir = Path(stack_dir or os.environ.get("RESTOCK_STACK_DIR") or DEFAULT_STACK_DIR)
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # not used: __call__ returns the whole mapping
+
+    def __call__(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in ("kafka_port", "redis_port"):
+            raw = os.environ.get(f"RESTOCK_{name.upper()}")
+            if raw and raw.strip().isdigit():
+                key = "kafka_bootstrap_servers" if name == "kafka_port" else "redis_url"
+                out[key] = f"127.0.0.1:{raw.strip()}" if name == "kafka_port" else f"redis://127.0.0.1:{raw.strip()}/0"
+        path = self.stack_dir / ENDPOINTS_FILE
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return out
+        if isinstance(data, dict):
+            out.update({k: str(v) for k, v in data.items() if k in ("kafka_bootstrap_servers", "redis_url")})
+        return out
 
 
 class Settings(BaseSettings):
@@ -58,6 +134,23 @@ class Settings(BaseSettings):
         default=False,
         description="True when KAFKA_BOOTSTRAP_SERVERS / REDIS_URL point at services we do not start.",
     )
+    # Managed Kafka (Confluent Cloud, MSK, Aiven ...) and Redis: every client restock creates
+    # gets these through one factory (streams.clients). Redis TLS: a rediss:// URL.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="Kafka security protocol (SASL_SSL for most managed clusters)")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="PLAIN", description="SASL mechanism with SASL_PLAINTEXT / SASL_SSL")
+    kafka_sasl_username: str | None = Field(default=None, description="SASL username (API key)")
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None, description="SASL password (API secret); never printed")
+    kafka_ssl_cafile: Path | None = Field(
+        default=None, description="CA bundle (PEM) to verify the brokers; system CAs when unset")
+    kafka_ssl_certfile: Path | None = Field(default=None, description="client certificate (PEM), mutual TLS")
+    kafka_ssl_keyfile: Path | None = Field(default=None, description="client private key (PEM), mutual TLS")
+    kafka_ssl_check_hostname: bool = Field(default=True, description="verify the broker's hostname")
+    redis_ssl_ca_file: Path | None = Field(
+        default=None,
+        description="CA bundle (PEM) to verify Redis with a rediss:// URL; system CAs when unset")
     stack_dir: Path = Path(".restock/stack")
     kafka_port: int = 19092
     redis_port: int = 16379
@@ -169,6 +262,30 @@ class Settings(BaseSettings):
         description="currency per lost unit: each SKU's service level becomes p / (p + holding cost "
                     "of its unit value per review period), replacing the service target")
     policy_overrides_file: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, environment, then the embedded stack's endpoints (see the module docstring)."""
+        stack_dir = init_settings().get("stack_dir")  # type: ignore[operator]
+        return (init_settings, env_settings, dotenv_settings, _StackEndpoints(settings_cls, stack_dir),
+                file_secret_settings)
+
+    @model_validator(mode="after")
+    def _check_security(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+                self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError(f"kafka_security_protocol={self.kafka_security_protocol} needs "
+                             "kafka_sasl_username and kafka_sasl_password")
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise ValueError("kafka_ssl_certfile and kafka_ssl_keyfile go together (mutual TLS)")
+        return self
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod

@@ -92,5 +92,6 @@ def test_every_hostile_message_is_applied_or_dead_lettered(hostile_worker, paylo
     positions = {(d.source_topic, d.partition, d.offset) for d in letters}
     assert len(positions) == len(letters)  # one letter per failed message
     assert applied + len(letters) == ctx["published"]
-    assert all(d.stage in {"decode", "validate", "late"} for d in letters)
+    assert all(d.stage in {"decode", "validate", "late", "missing_key"} for d in letters)
+    assert all((d.stage == "missing_key") == (d.original_key() is None) for d in letters)
     assert all(len(d.original_value()) <= 512 * 1024 for d in letters)

@@ -547,7 +547,7 @@ class TestProjection:
         p = project_inventory(10, 0, [(3, 20)], [4.0] * 6, [4.0] * 6)
         np.testing.assert_allclose(p.expected_on_hand, [6, 2, -2, 14, 10, 6])
         assert p.first_stockout_period == 2
-        assert p.days_of_cover == pytest.approx(2.5)
+        assert p.periods_of_cover == pytest.approx(2.5)
         assert p.stockout_probability == pytest.approx(stats.norm.sf(-2 / math.sqrt(12)))
         assert p.net_stock == 10 and p.total_receipts == 20
         with pytest.raises(ValueError):
@@ -560,7 +560,7 @@ class TestProjection:
         assert p.stockout_probability == pytest.approx(stats.norm.sf(5.0))
         # expected stock at end of period t: 50 - 5 (t + 1) -> 0 at t = 9, -5 at t = 10.
         assert p.first_stockout_period == 10
-        assert p.days_of_cover == pytest.approx(10.0)
+        assert p.periods_of_cover == pytest.approx(10.0)
         whole = project_inventory(60, 10, [], [5.0] * 12, [9.0] * 12)
         # riskiest period is the last one (t = 11): P(N(60, 108) > 50)
         assert whole.stockout_probability == pytest.approx(stats.norm.sf(-10 / math.sqrt(108)))
@@ -576,14 +576,14 @@ class TestProjection:
         at_t4 = stats.norm.sf((9 - 7.5) / math.sqrt(20))
         assert p.stockout_probability == pytest.approx(at_t4)
         # cover beyond the horizon at the mean rate: end stock 94 / 1.5 + 10 periods
-        assert p.days_of_cover == pytest.approx(10 + 94 / 1.5)
+        assert p.periods_of_cover == pytest.approx(10 + 94 / 1.5)
 
     def test_edges(self) -> None:
         p = project_inventory(5, 0, [], [0.0] * 4, [0.0] * 4)
-        assert p.days_of_cover is None and p.stockout_probability == 0.0
+        assert p.periods_of_cover is None and p.stockout_probability == 0.0
         assert p.first_stockout_period is None
         q = project_inventory(0, 3, [], [1.0] * 4, [0.0] * 4)
-        assert q.days_of_cover == 0.0 and q.first_stockout_period == 0
+        assert q.periods_of_cover == 0.0 and q.first_stockout_period == 0
         assert q.stockout_probability == 1.0
         for bad in ([(-1, 1.0)], [(0, -1.0)], [(1.5, 1.0)], [(0, float("nan"))]):
             with pytest.raises(ValueError):
@@ -602,7 +602,7 @@ class TestProjection:
         # +50 at period 20 arrives after run-out and does not extend the cover.
         p = project_inventory(10, 0, [(4, 6.0), (20, 50.0)], [2.0] * 4, [1.0] * 4)
         np.testing.assert_allclose(p.expected_on_hand, [8, 6, 4, 2])
-        assert p.days_of_cover == pytest.approx(8.0)
+        assert p.periods_of_cover == pytest.approx(8.0)
         assert p.total_receipts == 56.0
         assert p.first_stockout_period is None
 
@@ -617,8 +617,8 @@ class TestProjection:
         if p.first_stockout_period is not None:
             assert p.expected_on_hand[p.first_stockout_period] < 0
             assert np.all(p.expected_on_hand[: p.first_stockout_period] >= 0)
-            assert p.days_of_cover is not None
-            assert p.first_stockout_period <= p.days_of_cover <= p.first_stockout_period + 1
+            assert p.periods_of_cover is not None
+            assert p.first_stockout_period <= p.periods_of_cover <= p.first_stockout_period + 1
         more = project_inventory(oh + 10, bo, rec, mu, [m * 2 for m in mu])
         assert more.stockout_probability <= p.stockout_probability + 1e-12
         longer = project_inventory(oh, bo, rec, mu, [m * 2 for m in mu], within_periods=5)
@@ -627,26 +627,44 @@ class TestProjection:
 
 class TestOverstock:
     def test_by_cover(self) -> None:
-        # 200 units at 1/period: cover 200 > 90; excess = 200 - max(S, 90 * 1) = 110.
+        # 200 units at 1/period: threshold max(S, 90 * 1) = 90; excess 110; cover 200 periods.
         mu = [1.0] * 10
-        proj = project_inventory(200, 0, [], mu, mu)
         lv = compute_levels(mu, mu, PolicyParams(lead_time_periods=2))
-        assert is_overstock(proj, lv, PolicyParams(), mu) == (True, 110)
+        assert is_overstock(200, lv, PolicyParams(), mu) == (True, 110, 90.0, 1.0, 200.0)
 
     def test_not_overstocked(self) -> None:
         mu = [10.0] * 30
         params = PolicyParams()
         lv = compute_levels(mu, [25.0] * 30, params)
-        proj = project_inventory(lv.order_up_to, 0, [], mu, [25.0] * 30)
-        assert is_overstock(proj, lv, params, mu) == (False, 0)
+        check = is_overstock(lv.order_up_to, lv, params, mu)
+        assert not check.flagged and check.excess_units == 0
+        assert check.threshold_units == 900.0  # 90 periods at 10 per period, above S
 
-    def test_by_horizon_with_margin(self) -> None:
-        # no demand: cover None; stock 50 vs S = 0 -> overstock unless the margin covers it.
+    def test_no_demand_with_margin(self) -> None:
+        # no demand: no cover; position 50 vs threshold S = 0 -> excess unless the margin covers it.
         mu = [0.0] * 5
         lv = compute_levels(mu, mu, PolicyParams())
-        proj = project_inventory(30, 0, [(2, 20)], mu, mu)
-        assert is_overstock(proj, lv, PolicyParams(), mu) == (True, 50)
-        assert is_overstock(proj, lv, PolicyParams(overstock_margin_units=60), mu) == (False, 0)
+        assert is_overstock(50, lv, PolicyParams(), mu) == (True, 50, 0.0, 0.0, None)
+        assert not is_overstock(50, lv, PolicyParams(overstock_margin_units=60), mu).flagged
+
+    @PROPS
+    @given(st.floats(-100, 1e5), st.lists(st.floats(0, 50), min_size=10, max_size=10),
+           st.floats(1, 365), st.floats(0, 100))
+    def test_every_field_against_its_definition(self, ip: float, mu: list, cover: float,
+                                                margin: float) -> None:
+        params = PolicyParams(overstock_cover_periods=cover, overstock_margin_units=margin)
+        lv = compute_levels(mu, [m * 2 for m in mu], params)
+        check = is_overstock(ip, lv, params, mu)
+        rate = float(np.mean(mu))
+        assert check.rate_per_period == pytest.approx(rate)
+        assert check.threshold_units == pytest.approx(max(lv.order_up_to, cover * rate))
+        assert check.flagged == (ip - check.threshold_units > margin and check.excess_units >= 1)
+        if check.flagged:
+            assert check.excess_units == math.floor(ip - check.threshold_units + 1e-9)
+            assert ip - check.excess_units >= check.threshold_units - 1e-6  # never more than the excess
+        else:
+            assert check.excess_units == 0
+        assert check.periods_of_cover == (None if rate == 0 else pytest.approx(ip / rate))
 
 
 # ------------------------------------------------------------------------------------------
