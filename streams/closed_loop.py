@@ -30,7 +30,6 @@ after the warm-up period (:mod:`streams.panel`, :mod:`streams.kpis`).
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -38,11 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-import numpy as np
-
 from agents.demand import epoch, period_start, to_datetime
-from agents.inventory import InventoryPosition
-from agents.policy import PolicyParams, compute_levels, order_quantity
+from agents.policy import PolicyParams
 from agents.state import SkuState
 from schemas.events import (
     OrderPlaced,
@@ -53,6 +49,7 @@ from schemas.events import (
 )
 from streams.kpis import PolicyTally
 from streams.panel import DemandPanel
+from streams.rules import simulate_rule, static_seed
 from streams.settings import Settings
 
 Role = Literal["orders", "inventory", "promotions"]
@@ -109,26 +106,11 @@ class Transport(Protocol):
 
 @dataclass
 class SkuSim:
-    """Baseline-side simulation state and plot traces of one SKU."""
+    """restock-side accounting and plot traces of one SKU."""
 
-    s: float
-    S: float
-    mean: float
     price: float
-    pos: InventoryPosition = field(default_factory=InventoryPosition)
-    arrivals: dict[int, list[tuple[str, int]]] = field(default_factory=lambda: defaultdict(list))
-    cycle_stockout: bool = False
-    served_total: int = 0
     restock_cycle_stockout: bool = False
     trace: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-
-
-def _fit_static_policy(daily: np.ndarray, params: PolicyParams, horizon: int) -> tuple[float, float, float]:
-    """Static (s, S) from warm-up daily demand: constant mean and variance per period."""
-    mean = float(daily.mean()) if daily.size else 0.0
-    var = float(daily.var(ddof=1)) if daily.size > 1 else 0.0
-    lv = compute_levels(np.full(horizon, mean), np.full(horizon, var), params)
-    return lv.reorder_point, lv.order_up_to, mean
 
 
 def static_baseline_params(settings: Settings) -> PolicyParams:
@@ -180,14 +162,16 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
     lead_s = int(settings.lead_time_days * 86400)
     keys, first, last = panel.keys, panel.first, panel.last
     n_periods, warm, warm_end = panel.n_periods, panel.warmup_periods, panel.warm_end
-    sims: dict[str, SkuSim] = {}
-    horizon = settings.forecast_horizon_periods
-    for i, k in enumerate(keys):
-        s, S, mean = _fit_static_policy(panel.demand[i, :warm].astype(float), params, horizon)
-        sims[k] = SkuSim(s=s, S=S, mean=mean, price=float(panel.price[i]))
-        sims[k].pos.snapshot(math.ceil(S), at=first)
-    by_period = panel.by_period()
     plot_keys = keys[: opts.plot_skus]
+    # The baseline: the static (s, S) of streams.rules on the same panel and timing (the demo's
+    # per-SKU loop, vectorised; tests/unit/test_rules.py holds them equal). Its seed stock,
+    # ceil(S), seeds restock too.
+    horizon = settings.forecast_horizon_periods
+    seed = static_seed(panel, params, horizon)
+    base = simulate_rule(panel, "static", params, unmet=opts.unmet_demand, seed_on_hand=seed,
+                         track=plot_keys, horizon_periods=horizon)
+    sims = {k: SkuSim(price=float(panel.price[i])) for i, k in enumerate(keys)}
+    by_period = panel.by_period()
     # Generic CSV: each SKU-period's price / promotion flag / x_* values are the plan of that
     # period, published on the promotions topic `forecast_horizon_periods` ahead ("known in
     # advance", as in `restock backtest`).
@@ -199,7 +183,6 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
             plans_due[max(first, period_start(opts.freq, epoch(ev.occurred_at)))].append(ev)
 
     restock = PolicyTally()
-    baseline = PolicyTally()
     decisions_seen = 0
     pending_pos: list[ReorderSuggested] = []
     receipts_due: dict[int, list[StockReceived]] = defaultdict(list)
@@ -258,8 +241,8 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
     accounted: list[Any] = []
     await transport.publish("inventory", [
         StockSnapshot(event_id=f"seed-{k}", occurred_at=to_datetime(first), sku=k.split("@")[0],
-                      location=k.split("@")[1], on_hand=math.ceil(sims[k].S))
-        for k in keys
+                      location=k.split("@")[1], on_hand=int(seed[i]))
+        for i, k in enumerate(keys)
     ])
     task = progress.add_task("replay", total=n_periods, date="", eps=0.0, lag=0) if progress else None
     for i in range(n_periods):
@@ -286,15 +269,6 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
         inv.extend(receipts_due.pop(p0, []))
         if inv:
             await transport.publish("inventory", inv)
-        # Baseline receipts (same timing rule).
-        for sim in sims.values():
-            for po_id, q in sim.arrivals.pop(p0, []):
-                sim.pos.receive(q, po_id, at=p0)
-                if in_eval:
-                    baseline.received_units += q
-                    baseline.cycles += 1
-                    baseline.cycles_with_stockout += int(sim.cycle_stockout)
-                sim.cycle_stockout = False
         # (A2) plans published now (generic CSV only).
         if plans_due.get(p0):
             await transport.publish("promotions", plans_due.pop(p0))
@@ -312,38 +286,6 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
         demand_today: dict[str, int] = defaultdict(int)
         for r in day_rows:
             demand_today[r.key] += r.quantity
-        # Baseline: serve, then review at the end of the period.
-        for k, sim in sims.items():
-            q = demand_today.get(k, 0)
-            served, short = (sim.pos.sell(q, at=p0 + step - 1, unmet=opts.unmet_demand)
-                             if q else (0, 0))
-            sim.served_total += served
-            if short:
-                sim.cycle_stockout = True
-            ip = sim.pos.inventory_position
-            if ip <= sim.s and sim.S > 0:
-                oq = order_quantity(ip, sim.s, sim.S, params.pack_size, params.moq)
-                if oq > 0:
-                    po_id = f"B-{k}-{i}"
-                    sim.pos.place_purchase_order(po_id, oq, expected_arrival=p0 + lead_s)
-                    sim.arrivals[p0 + lead_s].append((po_id, oq))
-                    if in_eval:
-                        baseline.purchase_orders += 1
-            if in_eval:
-                baseline.demand_units += q
-                baseline.served_units += served
-                baseline.lost_units += short
-                baseline.served_value += served * sim.price
-                baseline.on_hand_unit_days += sim.pos.on_hand
-                baseline.on_hand_value_days += sim.pos.on_hand * sim.price
-                per_sku[k]["baseline_value_days"] += sim.pos.on_hand * sim.price
-                per_sku[k]["baseline_lost_units"] += short
-                baseline.stockout_sku_days += int(sim.pos.on_hand == 0)
-                baseline.sku_days += 1
-                baseline.abs_error += abs(q - sim.mean)
-                baseline.forecast_demand += q
-            if k in plot_keys:
-                sim.trace["baseline_on_hand"].append(sim.pos.on_hand)
         # (C) restock's states and the decisions they emitted.
         states_of, new = await transport.end_period(keys)
         decisions_seen += len(new)
@@ -371,7 +313,7 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
         fut.result()
     wall = time.perf_counter() - t_start
     final = transport.final_states(keys)
-    seeded = sum(math.ceil(sims[k].S) for k in keys)
+    seeded = int(seed.sum())
     conservation = {
         "restock": {
             "start_on_hand_units": seeded,
@@ -381,16 +323,16 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
             "end_on_hand_units": sum(st.position.on_hand for st in final.values()),
         },
         "baseline": {
-            "start_on_hand_units": seeded,
-            "received_units": sum(sim.pos.received for sim in sims.values()),
-            "served_units": sum(sim.served_total for sim in sims.values()),
-            "lost_sales_units": sum(sim.pos.lost_sales for sim in sims.values()),
-            "end_on_hand_units": sum(sim.pos.on_hand for sim in sims.values()),
+            "start_on_hand_units": int(base.start_on_hand.sum()),
+            "received_units": int(base.received.sum()),
+            "served_units": int(base.served.sum() + base.backorders_served.sum()),
+            "lost_sales_units": int(base.lost.sum()),
+            "end_on_hand_units": int(base.end_on_hand.sum()),
         },
     }
     result: dict[str, Any] = {
         "restock": restock.kpis(eval_days, panel.period_days),
-        "baseline": baseline.kpis(eval_days, panel.period_days),
+        "baseline": base.kpis,
         "run": {
             "data": str(opts.data),
             "skus": len(keys),
@@ -417,11 +359,11 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
         result["per_sku"] = {
             k: {"price": sims[k].price, "demand_units": int(v["demand_units"]),
                 "restock_mean_on_hand_value": round(v["restock_value_days"] / days, 2),
-                "restock_lost_units": int(v["restock_lost_units"]),
-                "baseline_mean_on_hand_value": round(v["baseline_value_days"] / days, 2),
-                "baseline_lost_units": int(v["baseline_lost_units"])}
+                "restock_lost_units": int(v["restock_lost_units"])}
             for k, v in per_sku.items()}
     if opts.plot_path:
+        for k in plot_keys:
+            sims[k].trace["baseline_on_hand"] = [float(x) for x in base.traces[k]]
         plot_skus(opts.plot_path, plot_keys, sims)
         result["run"]["plot"] = str(opts.plot_path)
     if opts.json_path:
