@@ -127,8 +127,8 @@ def test_bad_input_goes_to_the_dead_letter_topic_and_the_worker_continues(
                             capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0, listed.stderr
     assert len(listed.stdout.splitlines()) == 3
-    replayed = subprocess.run([sys.executable, "-m", "streams.cli", "dlq", "replay", "--yes"], env=env,
-                              capture_output=True, text=True, timeout=60)
+    replayed = subprocess.run([sys.executable, "-m", "streams.cli", "dlq", "replay", "--all", "--yes"],
+                              env=env, capture_output=True, text=True, timeout=60)
     assert replayed.returncode == 0 and "replayed 3 message(s)" in replayed.stdout, replayed.stderr
     values = [m.value
               for m in read_all(kafka_bootstrap, topics["orders"], 4, expect=len(bad) * 2 + len(good))]
