@@ -127,10 +127,13 @@ class KafkaTransport:
 
 
 async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
-    import redis
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-    from kafka import KafkaAdminClient
-
+    from streams.clients import (
+        KafkaSecurity,
+        aiokafka_consumer,
+        aiokafka_producer,
+        kafka_admin,
+        redis_client_for,
+    )
     from streams.kafka_admin import ensure_topics
     from streams.redis_state import RedisStateStore
     from streams.topics import all_topics
@@ -163,15 +166,16 @@ async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
                        opts.warmup_fraction)
 
     # --- services: topics, worker process ------------------------------------------------
-    ensure_topics(kafka, all_topics(settings))
+    security = KafkaSecurity.from_settings(settings)
+    ensure_topics(kafka, all_topics(settings), security=security)
     settings = settings.model_copy(update={"redis_url": SecretStr(redis_url)})
     worker = WorkerProcess(settings, Path(".restock") / f"demo-{run_id}-worker.log").start()
-    rclient = redis.Redis.from_url(redis_url)
+    rclient = redis_client_for(settings)
     store = RedisStateStore(rclient, settings.redis_key_prefix)
-    producer = AIOKafkaProducer(bootstrap_servers=kafka, linger_ms=5, max_batch_size=1 << 20)
-    decisions_consumer = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False,
+    producer = aiokafka_producer(kafka, security, linger_ms=5, max_batch_size=1 << 20)
+    decisions_consumer = aiokafka_consumer(bootstrap=kafka, security=security, enable_auto_commit=False,
                                           auto_offset_reset="earliest")
-    admin = KafkaAdminClient(bootstrap_servers=kafka)
+    admin = kafka_admin(kafka, security)
     accounting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="demo-accounting")
     try:
         await asyncio.to_thread(worker.wait_ready)

@@ -15,6 +15,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from streams.ports import free_port
 from streams.settings import Settings
 
@@ -22,10 +24,16 @@ __all__ = ["WorkerProcess", "committed_offsets", "free_port", "settings_env", "w
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """``RESTOCK_*`` environment variables that reproduce ``settings`` in another process."""
-    env = {f"RESTOCK_{k.upper()}": str(v) for k, v in settings.model_dump().items()
-           if v is not None and k not in {"redis_url"}}
-    env["RESTOCK_REDIS_URL"] = settings.redis_dsn
+    """``RESTOCK_*`` environment variables that reproduce ``settings`` in another process.
+
+    Secrets (``SecretStr`` fields: the Redis URL, the Kafka SASL password) are passed in clear:
+    the child process needs them, and its environment is not printed.
+    """
+    env: dict[str, str] = {}
+    for k, v in settings.model_dump().items():
+        if v is None:
+            continue
+        env[f"RESTOCK_{k.upper()}"] = v.get_secret_value() if isinstance(v, SecretStr) else str(v)
     return env
 
 

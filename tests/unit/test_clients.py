@@ -149,7 +149,6 @@ EXEMPT = {
     "streams/clients.py": "the factory itself",
     "streams/redis_state.py": "RedisStateStore.from_url, a plaintext convenience (callers pass a client)",
     "streams/workerproc.py": "test/demo helper on the embedded stack (owned by issue #16)",
-    "streams/demo.py": "the lead's module: replace its four constructors with streams.clients (issue #18)",
 }
 CONSTRUCTORS = {"KafkaConsumer", "KafkaProducer", "KafkaAdminClient", "AIOKafkaProducer", "AIOKafkaConsumer",
                 "from_url", "Redis", "StrictRedis"}
@@ -174,3 +173,18 @@ def test_no_client_is_built_outside_the_factory() -> None:
 def test_plaintext_is_the_default() -> None:
     assert KafkaSecurity.from_settings(Settings()) == PLAINTEXT
     assert PLAINTEXT.kafka_python() == {} and PLAINTEXT.faust_credentials() is None
+
+
+def test_worker_process_environment_carries_secrets_in_clear() -> None:
+    """A spawned worker must get the real SASL password and Redis URL, not pydantic's mask."""
+    from pydantic import SecretStr
+
+    from streams.settings import Settings
+    from streams.workerproc import settings_env
+
+    s = Settings(redis_url=SecretStr("redis://:pw1@127.0.0.1:6379/0"), kafka_security_protocol="SASL_PLAINTEXT",
+                 kafka_sasl_mechanism="PLAIN", kafka_sasl_username="u", kafka_sasl_password=SecretStr("pw2"))
+    env = settings_env(s)
+    assert env["RESTOCK_REDIS_URL"] == "redis://:pw1@127.0.0.1:6379/0"
+    assert env["RESTOCK_KAFKA_SASL_PASSWORD"] == "pw2"
+    assert "*" not in "".join(env.values())
