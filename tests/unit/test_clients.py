@@ -182,8 +182,9 @@ def test_worker_process_environment_carries_secrets_in_clear() -> None:
     from streams.settings import Settings
     from streams.workerproc import settings_env
 
-    s = Settings(redis_url=SecretStr("redis://:pw1@127.0.0.1:6379/0"), kafka_security_protocol="SASL_PLAINTEXT",
-                 kafka_sasl_mechanism="PLAIN", kafka_sasl_username="u", kafka_sasl_password=SecretStr("pw2"))
+    s = Settings(redis_url=SecretStr("redis://:pw1@127.0.0.1:6379/0"),
+                 kafka_security_protocol="SASL_PLAINTEXT", kafka_sasl_mechanism="PLAIN",
+                 kafka_sasl_username="u", kafka_sasl_password=SecretStr("pw2"))
     env = settings_env(s)
     assert env["RESTOCK_REDIS_URL"] == "redis://:pw1@127.0.0.1:6379/0"
     assert env["RESTOCK_KAFKA_SASL_PASSWORD"] == "pw2"
