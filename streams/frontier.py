@@ -25,7 +25,9 @@ from agents.policy import PolicyParams
 from streams.panel import DemandPanel
 from streams.rules import RuleSpec, Unmet, baseline_specs, rule_moments, simulate_rule, static_seed
 
-TargetKind = Literal["cycle_service_level", "fill_rate"]
+TargetKind = Literal["cycle_service_level", "fill_rate", "lost_unit_cost"]
+#: Short labels of the target kinds in tables and plots.
+TARGET_LABELS = {"cycle_service_level": "CSL", "fill_rate": "fill", "lost_unit_cost": "lost-unit cost"}
 
 #: Columns of a frontier row, in table order.
 ROW_KEYS = ("policy", "target_kind", "target", "fill_rate", "cycle_service_level", "mean_on_hand_units",
@@ -40,8 +42,8 @@ def frontier_row(policy: str, target_kind: TargetKind, target: float,
     ----------
     policy : str
         Policy name (``restock``, ``static``, ``rolling_56d``, ...).
-    target_kind : {"cycle_service_level", "fill_rate"}
-        Kind of service target the run was given.
+    target_kind : {"cycle_service_level", "fill_rate", "lost_unit_cost"}
+        Kind of target the run was given (a service level, or currency per lost unit).
     target : float
         Target value in (0, 1).
     kpis : mapping
@@ -228,7 +230,7 @@ def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
             "| turns/year | purchase orders | stockout SKU-periods |")
     lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        kind = "CSL" if r["target_kind"] == "cycle_service_level" else "fill"
+        kind = TARGET_LABELS.get(r["target_kind"], r["target_kind"])
         lines.append(
             f"| {r['policy']} | {kind} {r['target']:g} | {_fmt(r['fill_rate'])} | "
             f"{_fmt(r['cycle_service_level'])} | {_fmt(r['mean_on_hand_units'], 0)} | "

@@ -43,7 +43,8 @@ def test_planned_promotion_raises_forecast_and_triggers_a_reorder_before_the_win
     plan = PromotionPlanned(event_id="plan-1", occurred_at=T0 + timedelta(days=30), sku="P",
                             location="W1", promotion_id="spring-sale", valid_from=window_from,
                             valid_to=window_to, promo_kind="discount", depth=0.3)
-    s = worker_settings(kafka_bootstrap, redis_url, topics, "promo", tmp_path)
+    # planned promotions move the levels only with promotion_lift (off by default: docs/decisions.md)
+    s = worker_settings(kafka_bootstrap, redis_url, topics, "promo", tmp_path, promotion_lift=True)
     with WorkerProcess(s, tmp_path / "promo.log") as w:
         w.wait_ready()
         targets = publish(kafka_bootstrap, topics["inventory"],
