@@ -44,6 +44,13 @@ TOPIC_FIELDS: Mapping[str, str] = {
 }
 
 
+#: Fewest periods of the (short, long) demand-rate windows, whatever their length in days: a rate
+#: from 4 weekly periods has a relative standard error of CV/2. With weekly data the windows are 8
+#: and 26 weeks (not 4 and 12); on the tuna and cheese panels this held 7-22 % less stock at equal
+#: fill in the research simulator (docs/decisions.md). Daily windows (28 and 84 days) are unchanged.
+RATE_WINDOW_MIN_PERIODS = (8, 26)
+
+
 def policy_params(settings: Settings) -> PolicyParams:
     """The default :class:`PolicyParams` the settings describe (days converted to periods).
 
@@ -129,8 +136,10 @@ def processor_config(settings: Settings) -> ProcessorConfig:
         unmet_demand=settings.unmet_demand,
         min_history_periods=settings.min_history,
         demand_source=settings.demand_source,
-        rate_window_periods=max(1, round(settings.days_to_periods(settings.rate_window_days))),
-        rate_short_window_periods=max(1, round(settings.days_to_periods(settings.rate_short_window_days))),
+        rate_window_periods=max(RATE_WINDOW_MIN_PERIODS[1],
+                                round(settings.days_to_periods(settings.rate_window_days))),
+        rate_short_window_periods=max(RATE_WINDOW_MIN_PERIODS[0],
+                                      round(settings.days_to_periods(settings.rate_short_window_days))),
         dispersion_span_periods=settings.days_to_periods(settings.dispersion_span_days),
         lost_unit_cost=settings.lost_unit_cost,
         promotion_lift=settings.promotion_lift,
