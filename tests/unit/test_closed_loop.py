@@ -47,3 +47,26 @@ def test_weekly_lead_time_of_one_period_receives_every_purchase_order(tmp_path: 
             assert arrival > panel.last, f"{st.key}: a purchase order of {qty} due {arrival} never arrived"
     c = result["run"]["conservation"]["restock"]
     assert c["start_on_hand_units"] + c["received_units"] - c["served_units"] == c["end_on_hand_units"]
+
+
+def test_frontier_sweeps_restock_and_the_baselines_on_the_same_demand(tmp_path: Path) -> None:
+    from streams.simulate import run_frontier
+
+    data = tmp_path / "weekly.csv"
+    _weekly_csv(data, weeks=40)
+    opts = DemoOptions(data=data, fmt="generic", freq="W", skus=None, json_path=None, plot_path=None,
+                       progress=False)
+    out = run_frontier(opts, "lost_unit_cost", (0.01, 1.0), tmp_path / "fr", label="generated", workers=1)
+    rows = out["rows"]
+    restock = sorted((r for r in rows if r["policy"] == "restock"), key=lambda r: r["target"])
+    assert [r["target"] for r in restock] == [0.01, 1.0]
+    # a dearer lost unit buys more service with more stock
+    assert restock[1]["fill_rate"] >= restock[0]["fill_rate"]
+    assert restock[1]["mean_on_hand_value"] >= restock[0]["mean_on_hand_value"]
+    assert {"static", "rolling_8w", "rolling_13w", "rolling_26w"} <= {r["policy"] for r in rows}
+    for name in ("frontier.json", "frontier.md", "frontier.png"):
+        assert (tmp_path / "fr" / name).stat().st_size > 100
+    # every summary ratio is restock's interpolated value over the least baseline value
+    for s in out["summary"]:
+        if s["ratio"] is not None:
+            assert s["ratio"] == round(s["values"]["restock"] / s["best_baseline_value"], 4)
