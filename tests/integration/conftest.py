@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from streams.ports import free_port
+from streams.stack import REDIS, LocalStack
 from streams.workerproc import WorkerProcess, wait_committed
 
 from .reliability import Scenario, decisions_of, publish_scenario, scaled, settings_for, state_parts
@@ -27,3 +31,15 @@ def fault_scenario(kafka_bootstrap: str, redis_url: str, tmp_path_factory: Any) 
     log = (tmp / "reference.log").read_text()
     assert "released by processing time" not in log, "the reference was aligned by event time only"
     return Scenario(topics, targets, state, decisions, tmp, events)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[LocalStack]:
+    """A redis-server of this test's own (restartable; loads ``dump.rdb`` from its dir on start)."""
+    stack = LocalStack(tmp_path / "redis", kafka_port=free_port(), redis_port=free_port(),
+                       die_with_parent=True)
+    stack.up(which=[REDIS])
+    try:
+        yield stack
+    finally:
+        stack.down(which=[REDIS])

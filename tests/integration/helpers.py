@@ -90,3 +90,16 @@ def snapshot(sku: str, on_hand: int, at: datetime, location: str = "W1") -> Stoc
     """A StockSnapshot event."""
     return StockSnapshot(event_id=f"{sku}-snap-{int(at.timestamp())}", occurred_at=at, sku=sku,
                          location=location, on_hand=on_hand)
+
+
+def ready_status(port: int) -> tuple[int, dict[str, Any]]:
+    """``/health/ready`` of a worker's web server on ``port``: HTTP status and JSON body."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from streams.workerproc import WorkerProcess
 
-from .helpers import worker_settings
+from .helpers import ready_status, worker_settings
 
 TOPICS = {"orders": 2, "inventory": 2, "promotions": 2, "reorders": 2, "dlq": 2}
-
-
-def _ready(port: int) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
 
 
 @pytest.mark.timeout(120)
@@ -33,24 +22,24 @@ def test_readiness_tracks_redis_and_broker(local_stack, new_topics, redis_client
                         topic_partitions=2)
     with WorkerProcess(s, tmp_path / "health.log") as w:
         w.wait_ready()
-        assert _ready(s.web_port)[0] == 200
+        assert ready_status(s.web_port)[0] == 200
         redis_pid = local_stack.pid("redis")
         import os
 
         os.kill(redis_pid, signal.SIGSTOP)
         try:
-            status, body = _ready(s.web_port)
+            status, body = ready_status(s.web_port)
             assert status == 503 and body["redis"] is False
         finally:
             os.kill(redis_pid, signal.SIGCONT)
         local_stack.pause_kafka()
         try:
-            status, body = _ready(s.web_port)
+            status, body = ready_status(s.web_port)
             assert status == 503 and body["kafka"] is False
         finally:
             local_stack.resume_kafka()
         deadline = time.monotonic() + 30
-        while _ready(s.web_port)[0] != 200 and time.monotonic() < deadline:
+        while ready_status(s.web_port)[0] != 200 and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert _ready(s.web_port)[0] == 200
+        assert ready_status(s.web_port)[0] == 200
         assert w.proc is not None and w.proc.poll() is None

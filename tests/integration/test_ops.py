@@ -10,9 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,7 +23,7 @@ from streams.lag import consumer_lag
 from streams.stack import REDIS, LocalStack, free_port
 from streams.workerproc import WorkerProcess
 
-from .helpers import T0, publish, read_all, snapshot, steady_orders, worker_settings
+from .helpers import T0, publish, read_all, ready_status, snapshot, steady_orders, worker_settings
 from .reliability import wait_for
 
 
@@ -126,25 +123,6 @@ def test_replaying_twice_sends_each_dead_letter_once(kafka_bootstrap: str, new_t
     assert listed.stdout.count("replayed=") == 3
 
 
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[LocalStack]:
-    stack = LocalStack(tmp_path / "redis", kafka_port=free_port(), redis_port=free_port(),
-                       die_with_parent=True)
-    stack.up(which=[REDIS])
-    try:
-        yield stack
-    finally:
-        stack.down(which=[REDIS])
-
-
-def _ready(port: int) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
-
-
 @pytest.mark.timeout(180)
 def test_failing_redis_writes_do_not_unassign_partitions_and_the_idle_log_is_quiet(
         kafka_bootstrap: str, new_topics, own_redis: LocalStack, tmp_path: Path) -> None:
@@ -154,7 +132,7 @@ def test_failing_redis_writes_do_not_unassign_partitions_and_the_idle_log_is_qui
     with WorkerProcess(s, tmp_path / "worker.log") as w:
         w.wait_ready()
         publish(kafka_bootstrap, topics["inventory"], [snapshot("R1", 10, T0)])
-        wait_for(lambda: _ready(s.web_port)[1].get("last_call_ok") is True, 30, "the first batch")
+        wait_for(lambda: ready_status(s.web_port)[1].get("last_call_ok") is True, 30, "the first batch")
         log_before = w.log_path.read_text()
         import time
 
@@ -163,6 +141,6 @@ def test_failing_redis_writes_do_not_unassign_partitions_and_the_idle_log_is_qui
         assert "KafkaConnection" not in idle and "Updated metadata" not in idle, idle[-2000:]
         own_redis.down(which=[REDIS])  # Redis gone: the next batch's write fails and is retried
         publish(kafka_bootstrap, topics["orders"], steady_orders("R1", 2, 3))
-        wait_for(lambda: _ready(s.web_port)[1].get("last_call_ok") is False, 60, "a failed Redis call")
-        status, body = _ready(s.web_port)
+        wait_for(lambda: ready_status(s.web_port)[1].get("last_call_ok") is False, 60, "a failed Redis call")
+        status, body = ready_status(s.web_port)
         assert status == 503 and body["partitions_assigned"] is True and body["redis"] is False

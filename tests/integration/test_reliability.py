@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,18 +33,6 @@ from .reliability import (
     settings_for,
     wait_for,
 )
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[LocalStack]:
-    """A redis-server of this test's own (restartable; loads ``dump.rdb`` from its dir on start)."""
-    stack = LocalStack(tmp_path / "redis", kafka_port=free_port(), redis_port=free_port(),
-                       die_with_parent=True)
-    stack.up(which=[REDIS])
-    try:
-        yield stack
-    finally:
-        stack.down(which=[REDIS])
 
 
 def _cpu_seconds(pid: int) -> float:
