@@ -544,8 +544,9 @@ class SkuProcessor:
     def window_moments(self, state: SkuState, periods: int) -> tuple[np.ndarray, np.ndarray]:
         """Mean and variance of demand per period for the next ``periods`` periods (units).
 
-        The rate is the lower of the short- and long-window means of the SKU's regular-price
-        demand (:class:`~agents.inventory_demand.InventoryDemand`; a SKU younger than
+        The rate is the lower of the short- and long-window means of the SKU's demand (its
+        regular-price demand with ``promotion_lift``;
+        :class:`~agents.inventory_demand.InventoryDemand`; a SKU younger than
         ``min_history_periods`` averaged over that many periods), the per-period variance
         ``CV^2 rate^2`` of its long-run dispersion; with ``promotion_lift``, periods covered by a
         planned promotion or price are multiplied by the forecaster's learned lift (mean by
