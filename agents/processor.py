@@ -192,7 +192,8 @@ class ProcessorConfig:
         An open suggestion stops blocking new ones after this much event time.
     reemit_change_fraction : float
         Re-emit an open reorder when the order-up-to level S it was computed with moves by more
-        than this fraction (a forecast shift), not when demand merely depletes stock further.
+        than this fraction (a forecast shift), or when the quantity now needed exceeds the open
+        suggestion's by more than this fraction; not for every unit demand depletes.
     unmet_demand : {"lost_sales", "backorder"}
         What an order that exceeds on_hand becomes.
     min_history_periods : int
@@ -779,8 +780,13 @@ class SkuProcessor:
         if ip <= lv.reorder_point and lv.order_up_to > 0:
             qty = order_quantity(ip, lv.reorder_point, lv.order_up_to, d.params.pack_size, d.params.moq)
             open_ = state.reorder
+            frac = self.config.reemit_change_fraction
+            # A new suggestion replaces the open one when S moved materially, or when the open
+            # one no longer covers what is needed (it was emitted before this demand, e.g. as a
+            # top-up when a purchase order arrived): the warehouse acts on the latest only.
             material = open_ is None or (
-                abs(lv.order_up_to - open_.level) > self.config.reemit_change_fraction * max(open_.level, 1.0)
+                abs(lv.order_up_to - open_.level) > frac * max(open_.level, 1.0)
+                or qty > (1.0 + frac) * max(open_.quantity, 1)
             )
             if qty > 0 and material:
                 out.append(self._reorder(state, d, meta, trigger_event_id, t, qty))

@@ -164,3 +164,29 @@ def test_counters_are_read_from_the_core_bytes_alone() -> None:
     assert SkuState.decode_counters(st.encode_core()) == st.counters == {"reorders": 2, "overstocks": 1}
     with pytest.raises(ValueError):
         SkuState.decode_counters(b"\x93\x01\x02\x03")
+
+
+def test_an_open_suggestion_that_no_longer_covers_the_need_is_replaced() -> None:
+    """An open suggestion emitted before more demand (e.g. a top-up when a purchase order arrived,
+    which on weekly data with a one-period lead time then blocked the full order and left SKUs at
+    zero stock for months) is replaced once the quantity needed exceeds it by the re-emit
+    fraction, and not before."""
+    p = proc(min_history_periods=7)
+    s = SkuState.new("A@W")
+    p.apply(s, StockSnapshot(event_id="snap", occurred_at=T0, sku="A", location="W", on_hand=200),
+            EventMeta("inventory", 0, 0))
+    off = 1
+    while s.reorder is None and off < 60:
+        p.apply(s, order(off - 1, 10), EventMeta("orders", 0, off))
+        off += 1
+    first = s.reorder
+    assert first is not None, "the SKU ran down to its reorder point"
+    day = off - 2
+    out = p.apply(s, order(day, 1, hour=15), EventMeta("orders", 0, off))
+    assert not [x for x in out.decisions if x.kind == "reorder_suggested"], "one more unit: not material"
+    assert s.reorder == first
+    big = int(first.quantity * 0.5) + 5
+    out = p.apply(s, order(day, big, hour=16), EventMeta("orders", 0, off + 1))
+    reorders = [x for x in out.decisions if x.kind == "reorder_suggested"]
+    assert len(reorders) == 1 and reorders[0].quantity > 1.25 * first.quantity
+    assert s.reorder is not None and s.reorder.decision_id == reorders[0].event_id
