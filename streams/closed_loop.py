@@ -46,13 +46,12 @@ from schemas.events import (
     ReorderSuggested,
     StockReceived,
     StockSnapshot,
+    TopicRole,
 )
 from streams.kpis import PolicyTally
 from streams.panel import DemandPanel
 from streams.rules import simulate_rule, static_seed
 from streams.settings import Settings
-
-Role = Literal["orders", "inventory", "promotions"]
 
 
 @dataclass(frozen=True)
@@ -81,7 +80,7 @@ class Transport(Protocol):
 
     published: int
 
-    async def publish(self, role: Role, events: list[Any]) -> None:
+    async def publish(self, role: TopicRole, events: list[Any]) -> None:
         """Deliver ``events`` on the input topic of ``role`` and return once all are applied."""
         ...
 

@@ -29,8 +29,8 @@ from typing import Any
 from pydantic import SecretStr
 
 from agents.state import SkuState
-from schemas.events import decode_decision, encode_event
-from streams.closed_loop import DemoOptions, Role, progress_display, run_closed_loop
+from schemas.events import TopicRole, decode_decision, encode_event
+from streams.closed_loop import DemoOptions, progress_display, run_closed_loop
 from streams.panel import load_panel
 from streams.settings import Settings
 from streams.workerproc import WorkerProcess, free_port
@@ -88,7 +88,7 @@ class KafkaTransport:
         self.store = store
         self.consumer = consumer
         self.seen: dict[str, Any] = {}
-        self._topics: dict[Role, str] = {"orders": settings.orders_topic,
+        self._topics: dict[TopicRole, str] = {"orders": settings.orders_topic,
                                          "inventory": settings.inventory_topic,
                                          "promotions": settings.promotions_topic}
 
@@ -102,7 +102,7 @@ class KafkaTransport:
         """Consumer lag seen when the last wait began."""
         return self.lock.lag_messages
 
-    async def publish(self, role: Role, events: list[Any]) -> None:
+    async def publish(self, role: TopicRole, events: list[Any]) -> None:
         """Publish and wait until the worker group has committed them."""
         await self.lock.publish(self._topics[role], events)
         await self.lock.wait_caught_up()

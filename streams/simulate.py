@@ -4,7 +4,8 @@ The same loop (:mod:`streams.closed_loop`: storefront, warehouse, baseline, acco
 the same :class:`~agents.pipeline.Pipeline` and :class:`~agents.processor.SkuProcessor` the Faust
 worker runs, with the in-memory state store (:class:`~agents.state.InMemoryStateStore`) in place
 of Redis. Records are given the partition Kafka's default partitioner would give their key
-(murmur2 of the key bytes, as the Java client, kafka-python and aiokafka compute it) and the
+(:func:`streams.partitioning.partition_for`: murmur2 of the key bytes, as the Java client,
+kafka-python and aiokafka compute it) and the
 offsets the broker would give them (per topic-partition, in publish order), so the decisions, the
 states and the KPI JSON equal the demo's (``tests/integration/test_simulate.py`` holds them
 equal on a real slice): backtest = production, only the transport differs.
@@ -22,26 +23,14 @@ from typing import Any
 from agents.pipeline import Pipeline, Record
 from agents.processor import SkuProcessor
 from agents.state import InMemoryStateStore, SkuState
-from schemas.events import decode_decision, encode_event
-from streams.closed_loop import DemoOptions, Role, progress_display, run_closed_loop
+from schemas.events import TopicRole, decode_decision, encode_event
+from streams.closed_loop import DemoOptions, progress_display, run_closed_loop
 from streams.panel import load_panel
+from streams.partitioning import partition_for
 from streams.settings import Settings
 
-__all__ = ["DemoOptions", "InProcessTransport", "kafka_partition", "run_frontier", "run_simulation",
+__all__ = ["DemoOptions", "InProcessTransport", "run_frontier", "run_simulation",
            "simulation_settings"]
-
-
-def kafka_partition(key: bytes, partitions: int) -> int:
-    """Partition of a keyed record under Kafka's default partitioner (murmur2, positive, modulo).
-
-    Examples
-    --------
-    >>> kafka_partition(b"85123A@UK", 4)
-    3
-    """
-    from kafka.partitioner.default import murmur2
-
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 class InProcessTransport:
@@ -60,7 +49,7 @@ class InProcessTransport:
 
         self.settings = settings
         self.store = InMemoryStateStore()
-        self._topics: dict[Role, str] = {"orders": settings.orders_topic,
+        self._topics: dict[TopicRole, str] = {"orders": settings.orders_topic,
                                          "inventory": settings.inventory_topic,
                                          "promotions": settings.promotions_topic}
         roles: dict[str, Any] = {t: r for r, t in self._topics.items()}
@@ -74,14 +63,14 @@ class InProcessTransport:
         self.lag_messages = 0
         self.dead_letters: list[bytes] = []
 
-    async def publish(self, role: Role, events: list[Any]) -> None:
+    async def publish(self, role: TopicRole, events: list[Any]) -> None:
         """Number the events as the broker would and apply them as one batch."""
         topic = self._topics[role]
         n = self.settings.topic_partitions
         records = []
         for ev in events:
             key = ev.key.encode()
-            p = kafka_partition(key, n)
+            p = partition_for(key, n)
             off = self._offsets.get((topic, p), 0)
             self._offsets[(topic, p)] = off + 1
             records.append(Record(topic, p, off, key, encode_event(ev)))
@@ -174,10 +163,6 @@ SUMMARY_FILLS = (0.80, 0.85, 0.90, 0.93, 0.95)
 BASELINE_TARGETS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9999)
 
 
-def _simulate_kpis(opts: DemoOptions) -> dict[str, Any]:
-    return run_simulation(opts)
-
-
 def run_frontier(opts: DemoOptions, kind: str, targets: tuple[float, ...], out_dir: Path, *,
                  label: str = "", workers: int = 2, ablation: bool = False,
                  baselines: bool = True) -> dict[str, Any]:
@@ -257,7 +242,7 @@ def run_frontier(opts: DemoOptions, kind: str, targets: tuple[float, ...], out_d
             jobs.append(("restock_forecaster", "cycle_service_level", t, replace(quiet, settings=s)))
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = list(pool.map(_simulate_kpis, [j[3] for j in jobs]))
+        results = list(pool.map(run_simulation, [j[3] for j in jobs]))
     timing = {"restock_runs": len(jobs), "restock_wall_s": round(time.perf_counter() - t0, 1)}
     rows = [frontier_row(name, k, t, r["restock"]) for (name, k, t, _), r in zip(jobs, results, strict=True)]
     if baselines:
