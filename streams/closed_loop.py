@@ -112,6 +112,31 @@ class SkuSim:
     trace: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
 
+def in_production_order(decisions: list[Any]) -> list[Any]:
+    """The period's decisions grouped by SKU key, each SKU's in the order the worker produced them.
+
+    ``reorders`` is keyed by SKU, so one partition holds a SKU's decisions in production order,
+    and a consumer sees them in that order whatever it reads first. The warehouse acts on a
+    SKU's last suggestion (a newer one replaces the open one), so that order decides what is
+    bought. Sorting by event time and trigger offset instead, as before, put a suggestion made
+    when a receipt arrived after the one made on the period's demand (the offsets of two topics
+    compared): the warehouse bought the pre-demand top-up and weekly SKUs sat at zero stock.
+    Python's sort is stable, so sorting by key alone keeps each SKU's order.
+
+    Parameters
+    ----------
+    decisions : list
+        Decisions of one period, each SKU's in production order (a list per partition, or
+        the pipeline's output order).
+
+    Returns
+    -------
+    list
+        The same decisions, sorted by SKU key, each SKU's order kept.
+    """
+    return sorted(decisions, key=lambda d: d.key)
+
+
 def static_baseline_params(settings: Settings) -> PolicyParams:
     """The static baseline's parameters, days converted to periods.
 

@@ -30,7 +30,7 @@ from pydantic import SecretStr
 
 from agents.state import SkuState
 from schemas.events import TopicRole, decode_decision, encode_event
-from streams.closed_loop import DemoOptions, progress_display, run_closed_loop
+from streams.closed_loop import DemoOptions, in_production_order, progress_display, run_closed_loop
 from streams.panel import load_panel
 from streams.settings import Settings
 from streams.workerproc import WorkerProcess, free_port
@@ -224,10 +224,7 @@ async def _collect_decisions(consumer: Any, seen: dict[str, Any], expected: int,
                     new.append(d)
         if time.monotonic() > deadline:
             raise TimeoutError(f"expected {expected} decisions, saw {len(seen)}")
-    # Run-independent order (ids hash run-specific topic names): event time, SKU, trigger.
-    new.sort(key=lambda d: (d.occurred_at, d.key, d.explanation.trigger_partition,
-                            d.explanation.trigger_offset, d.kind))
-    return new
+    return in_production_order(new)
 
 
 def run_demo(opts: DemoOptions, kafka: str | None = None, redis_url: str | None = None) -> dict[str, Any]:

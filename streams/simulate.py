@@ -24,7 +24,7 @@ from agents.pipeline import Pipeline, Record
 from agents.processor import SkuProcessor
 from agents.state import InMemoryStateStore, SkuState
 from schemas.events import TopicRole, decode_decision, encode_event
-from streams.closed_loop import DemoOptions, progress_display, run_closed_loop
+from streams.closed_loop import DemoOptions, in_production_order, progress_display, run_closed_loop
 from streams.panel import load_panel
 from streams.partitioning import partition_for
 from streams.settings import Settings
@@ -87,8 +87,7 @@ class InProcessTransport:
         self.store.save_many(list(self._dirty.values()), self._partition_of)
         self._dirty.clear()
         self._partition_of = {}
-        new = sorted(self._decisions, key=lambda d: (d.occurred_at, d.key, d.explanation.trigger_partition,
-                                                     d.explanation.trigger_offset, d.kind))
+        new = in_production_order(self._decisions)
         self._decisions = []
         cache = self.pipeline.cache
 

@@ -6,10 +6,11 @@ import asyncio
 import csv
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from streams.closed_loop import DemoOptions, run_closed_loop
+from streams.closed_loop import DemoOptions, in_production_order, run_closed_loop
 from streams.panel import load_panel
 from streams.settings import Settings
 from streams.simulate import InProcessTransport, simulation_settings
@@ -70,3 +71,42 @@ def test_frontier_sweeps_restock_and_the_baselines_on_the_same_demand(tmp_path: 
     for s in out["summary"]:
         if s["ratio"] is not None:
             assert s["ratio"] == round(s["values"]["restock"] / s["best_baseline_value"], 4)
+
+
+def test_the_warehouse_buys_each_skus_last_suggestion_in_production_order() -> None:
+    """A SKU's decisions keep the order the worker produced them in (the keyed ``reorders``
+    partition's order), whatever their trigger topics' offsets say; SKUs are grouped by key."""
+    from types import SimpleNamespace
+
+    def dec(key: str, name: str, offset: int) -> Any:
+        return SimpleNamespace(key=key, name=name, explanation=SimpleNamespace(trigger_offset=offset))
+
+    produced = [dec("B@X", "b-receipt", 900), dec("A@X", "a-order", 5), dec("B@X", "b-order", 10)]
+    ordered = in_production_order(produced)
+    assert [d.name for d in ordered] == ["a-order", "b-receipt", "b-order"]
+    latest = {d.key: d.name for d in ordered}
+    assert latest == {"A@X": "a-order", "B@X": "b-order"}
+
+
+def test_weekly_receipts_and_orders_at_the_same_instant_keep_skus_in_stock(tmp_path: Path) -> None:
+    """Weekly rows stamped at 00:00, lead time one week: each period a receipt and the week's
+    orders share an instant. The receipt's top-up suggestion (made before the week's demand) was
+    bought instead of the order's full one when decisions were sorted by trigger offset across
+    topics. Once a demand step left a SKU short, it stayed short: every week the warehouse
+    bought the top-up and the SKU lost a large part of its demand."""
+    data = tmp_path / "weekly.csv"
+    rng = np.random.default_rng(5)
+    with data.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["timestamp", "sku", "location", "quantity", "unit_price"])
+        d0 = date(2020, 1, 6)
+        for i in range(60):
+            for sku in ("A", "B", "C"):
+                lam = 1000 if i < 30 else 2000  # a step up: the SKUs run short once
+                w.writerow([(d0 + timedelta(weeks=i)).isoformat(), sku, "X", int(rng.poisson(lam)), "2.0"])
+    opts = DemoOptions(data=data, fmt="generic", freq="W", skus=None, json_path=None, plot_path=None,
+                       progress=False, settings=Settings(min_history_periods=4))
+    settings = simulation_settings(opts)
+    panel = load_panel(data, "generic", "W", None)
+    result = asyncio.run(run_closed_loop(opts, settings, panel, InProcessTransport(settings, cache_size=100)))
+    assert result["restock"]["fill_rate"] >= 0.9, result["restock"]
