@@ -95,13 +95,10 @@ from typing import Any
 import numpy as np
 from river.time_series.base import Forecaster
 
+from agents.count_quantiles import count_cdf, count_quantiles
 from agents.forecasting.base import OnlineForecaster, check_demand, check_horizon
 from agents.forecasting.covariates import COVARIATES, CovariateEffects, Lifted
-from agents.forecasting.distribution import (
-    ForecastDistribution,
-    count_cdf,
-    count_quantiles,
-)
+from agents.forecasting.distribution import ForecastDistribution
 from agents.forecasting.intermittent import SBA, TSB, Croston
 from agents.forecasting.seasonal import RiverRegressor, SeasonalProfile
 
