@@ -20,7 +20,6 @@ from agents.policy import (
     PolicyParams,
     compute_levels,
     demand_quantile,
-    demand_quantiles,
     eoq,
     is_overstock,
     lead_time_demand,
@@ -665,29 +664,7 @@ class TestOverstock:
         assert check.periods_of_cover == (None if rate == 0 else pytest.approx(ip / rate))
 
 
-# --- vectorised quantiles -----------------------------------------------------------------------
-@settings(max_examples=300, deadline=None)
-@given(
-    mean=st.one_of(st.just(0.0), st.floats(1e-9, 1e4), st.floats(1e9, 1e12)),
-    ratio=st.one_of(st.just(1.0), st.floats(0.2, 1.0), st.floats(1.0, 50.0), st.just(1.0 + 1e-15)),
-    level=st.floats(0.01, 0.999),
-)
-def test_demand_quantiles_equal_the_scalar_quantile(mean: float, ratio: float, level: float) -> None:
-    """The one-call vectorised quantile equals scipy.stats' (via demand_quantile) element-wise."""
-    var = mean * ratio
-    got = demand_quantiles([mean, mean], [var, var], [level, 0.95])
-    assert got.tolist() == [demand_quantile(mean, var, level), demand_quantile(mean, var, 0.95)]
-
-
-def test_demand_quantiles_reject_what_the_scalar_rejects() -> None:
-    with pytest.raises(ValueError):
-        demand_quantiles([1.0], [-1.0], [0.5])
-    with pytest.raises(ValueError):
-        demand_quantiles([1.0], [2.0], [1.0])
-    with pytest.raises(ValueError):
-        demand_quantiles([math.inf], [2.0], [0.5])
-
-
+# --- negative binomial levels (the quantiles themselves: tests/unit/test_count_quantiles.py) ---
 def test_compute_levels_negbin_matches_scalar_quantiles() -> None:
     """s, S and the reported quantiles are the scalar negative binomial quantiles of both windows."""
     mean, var = [0.4, 2.0, 0.0, 5.0, 1.0, 0.3, 0.7, 3.0], [1.5, 9.0, 0.0, 5.0, 4.0, 0.3, 2.0, 20.0]
