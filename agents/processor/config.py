@@ -14,7 +14,7 @@ from agents.demand import Freq
 from agents.forecasting.covariates import COVARIATES
 from agents.policy import PolicyParams
 from agents.state import SkuState
-from schemas.events import OverstockDetected, ReorderSuggested
+from schemas.decisions import OverstockDetected, ReorderSuggested
 
 __all__ = ["ApplyResult", "Decision", "EventMeta", "PeriodObserver", "ProcessorConfig", "Status"]
 

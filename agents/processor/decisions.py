@@ -18,7 +18,7 @@ from agents.policy import is_overstock, order_quantity, project_inventory
 from agents.processor.config import Decision, EventMeta, ProcessorConfig
 from agents.processor.derived import Derived, LevelsDeriver
 from agents.state import OpenDecision, SkuState
-from schemas.events import DecisionExplanation, OverstockDetected, ReorderSuggested
+from schemas.decisions import DecisionExplanation, OverstockDetected, ReorderSuggested
 
 __all__ = ["DecisionMaker", "decision_id"]
 

@@ -21,7 +21,7 @@ from agents.processor.derived import Derived, LevelsDeriver, forecast_lift
 from agents.processor.features import CovariateFeatures
 from agents.processor.level_ratio import learn_level_ratio, level_ratio
 from agents.state import PromotionPlan, SkuState
-from schemas.events import (
+from schemas.inputs import (
     OrderCancelled,
     OrderPlaced,
     PromotionCancelled,

@@ -13,7 +13,7 @@ from agents.demand import period_seconds, period_start, season_length, season_po
 from agents.forecasting.covariates import PROMO_KINDS
 from agents.processor.config import ProcessorConfig
 from agents.state import SkuState
-from schemas.events import OrderPlaced
+from schemas.inputs import OrderPlaced
 
 __all__ = ["CovariateFeatures", "dead_zone"]
 

@@ -102,3 +102,27 @@ def test_count_distributions_are_used_only_in_the_quantile_module() -> None:
     assert found == {}
     assert {"nbdtrik", "pdtrik"} <= {n.attr for n in ast.walk(ast.parse(allowed.read_text()))
                                      if isinstance(n, ast.Attribute)}
+
+
+def test_schemas_events_is_a_facade_and_the_code_base_imports_the_defining_modules() -> None:
+    """``schemas.events`` (the integrators' path) re-exports; restock's own code imports the modules."""
+    import schemas
+    import schemas.events as facade
+
+    for name in facade.__all__:
+        obj = getattr(facade, name)
+        home = getattr(obj, "__module__", None)
+        if home is not None and home.startswith("schemas.") and not name.isupper():
+            assert home != "schemas.events", name  # defined in its own module, not in the facade
+        assert getattr(schemas, name) is obj
+    tree = ast.parse((ROOT / "schemas" / "events.py").read_text())
+    assert not [n for n in tree.body if isinstance(n, ast.ClassDef | ast.FunctionDef)]
+    offenders = []
+    for package in ("agents", "streams", "schemas"):
+        for p in sources(package):
+            if p.name == "__init__.py" and package == "schemas":
+                continue
+            for node in ast.walk(ast.parse(p.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.module == "schemas.events":
+                    offenders.append(str(p.relative_to(ROOT)))
+    assert offenders == []
