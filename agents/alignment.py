@@ -104,7 +104,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from schemas.events import UtcDatetime
+from schemas.common import UtcDatetime
 
 H = TypeVar("H")
 

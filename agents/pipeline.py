@@ -52,7 +52,9 @@ from agents.demand import epoch, period_seconds, period_start
 from agents.forecasting.covariates import CovariatePool
 from agents.processor import EventMeta, SkuProcessor
 from agents.state import SkuState, StateStore, pool_key
-from schemas.events import DeadLetter, EventValidationError, TopicRole, decode_for_topic_role, encode_event
+from schemas.codec import EventValidationError, decode_for_topic_role, encode_event
+from schemas.common import TopicRole
+from schemas.dead_letters import DeadLetter
 
 log = logging.getLogger(__name__)
 

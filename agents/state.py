@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgpack
 
@@ -39,6 +39,9 @@ from agents.forecasting import DemandForecaster, decode, encode
 from agents.forecasting.covariates import CovariatePool
 from agents.inventory import InventoryPosition
 from agents.inventory_demand import InventoryDemand
+
+if TYPE_CHECKING:
+    from agents.processor.derived import Derived
 
 STATE_VERSION = 1
 
@@ -208,7 +211,8 @@ class SkuState:
     period_sales: dict[int, list[float]] = field(default_factory=dict)
     pool: CovariatePool | None = None
     inventory_demand: InventoryDemand = field(default_factory=InventoryDemand)
-    derived: Any = field(default=None, repr=False, compare=False)  # cached forecast/levels, not stored
+    #: cached forecast and levels, not stored; current while its inputs are (agents.processor.derived)
+    derived: Derived | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def new(cls, key: str) -> SkuState:

@@ -51,7 +51,8 @@ from agents.demand import epoch, period_seconds, period_start  # noqa: E402
 from agents.metrics import seasonal_naive_scale, summarize  # noqa: E402
 from streams.backtest import replay  # noqa: E402
 from streams.baselines import run_baselines  # noqa: E402
-from streams.datasets import _parse_ts, load_generic  # noqa: E402
+from streams.datasets import load_generic  # noqa: E402
+from streams.datasets.generic import _parse_ts  # noqa: E402
 
 DEFAULT_DATA = [ROOT.parent / "shared" / "data" / "promo" / f"{n}_weekly.csv"
                 for n in ("tuna", "cheese")]

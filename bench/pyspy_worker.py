@@ -59,7 +59,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     (
         "other processor/pipeline/demand code",
         (
-            "agents/processor.py",
+            "agents/processor/",
             "agents/pipeline.py",
             "agents/demand.py",
             "agents/state.py",
@@ -75,7 +75,7 @@ def classify(stack: str) -> str:
     """Stage of one collapsed stack (frames separated by ``;``, root first).
 
     >>> classify("main (x.py:1);process (agents/pipeline.py:9);"
-    ...          "compute_levels (agents/policy.py:7);ppf (s.py:1)")
+    ...          "compute_levels (agents/policy/levels.py:7);ppf (s.py:1)")
     'policy.compute_levels (scipy quantiles)'
     >>> classify("run (asyncio/events.py:1);_run_once (asyncio/base_events.py:2)")
     'Faust / aiokafka / asyncio machinery'

@@ -10,7 +10,7 @@ Examples
 >>> schemas.decode_for_topic_role("orders", b"{}")
 Traceback (most recent call last):
 ...
-schemas.events.EventValidationError: kind: Unable to extract tag using discriminator 'kind'
+schemas.codec.EventValidationError: kind: Unable to extract tag using discriminator 'kind'
 
 """
 

@@ -27,7 +27,8 @@ from typing import Any, Final
 
 from pydantic import BaseModel, TypeAdapter
 
-from schemas.events import (
+from schemas.codec import to_wire_dict
+from schemas.common import (
     KEY_PART_PATTERN,
     MAX_KEY_PART_CHARS,
     TOPIC_DLQ,
@@ -35,24 +36,22 @@ from schemas.events import (
     TOPIC_ORDERS,
     TOPIC_PROMOTIONS,
     TOPIC_REORDERS,
-    DeadLetter,
-    DecisionEvent,
-    DecisionExplanation,
+)
+from schemas.dead_letters import DeadLetter
+from schemas.decisions import DecisionEvent, DecisionExplanation, OverstockDetected, ReorderSuggested
+from schemas.inputs import (
     InventoryEvent,
     OrderCancelled,
     OrderEvent,
     OrderPlaced,
-    OverstockDetected,
     PromotionCancelled,
     PromotionEvent,
     PromotionPlanned,
     PurchaseOrderCancelled,
     PurchaseOrderPlaced,
-    ReorderSuggested,
     StockAdjusted,
     StockReceived,
     StockSnapshot,
-    to_wire_dict,
 )
 
 __all__ = [

@@ -47,7 +47,7 @@ from agents.metrics import seasonal_naive_scale, summarize
 from agents.policy import PolicyParams
 from agents.processor import EventMeta, ProcessorConfig, SkuProcessor
 from agents.state import SkuState
-from schemas.events import OrderPlaced, PromotionPlanned
+from schemas.inputs import OrderPlaced, PromotionPlanned
 
 LEVELS = (0.5, 0.9, 0.95)
 

@@ -319,7 +319,7 @@ STAGE_HELP = ("missing_key/wrong_partition: no key or not on its key's partition
 
 
 def _selection_options(func: F) -> F:
-    from schemas.events import DEAD_LETTER_STAGES
+    from schemas.common import DEAD_LETTER_STAGES
 
     for decorator in reversed([
         click.option("--id", "ids", multiple=True, help="Only this dead_letter_id; repeatable."),
@@ -358,7 +358,7 @@ def _selection(ids: tuple[str, ...], stage: str | None, source_topic: str | None
 @click.option("--json", "as_json", is_flag=True, help="One JSON envelope per line.")
 def dlq_list(as_json: bool, bootstrap_servers: str | None, **criteria: Any) -> None:
     """Print the dead letters: id, source position, stage, error, and whether it was replayed."""
-    from schemas.events import encode_event
+    from schemas.codec import encode_event
     from streams.dlq import read_dead_letters, read_replayed
 
     settings = _settings(bootstrap_servers)

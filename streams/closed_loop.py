@@ -40,14 +40,9 @@ from typing import Any, Literal, Protocol
 from agents.demand import epoch, period_start, to_datetime
 from agents.policy import PolicyParams
 from agents.state import SkuState
-from schemas.events import (
-    OrderPlaced,
-    PurchaseOrderPlaced,
-    ReorderSuggested,
-    StockReceived,
-    StockSnapshot,
-    TopicRole,
-)
+from schemas.common import TopicRole
+from schemas.decisions import ReorderSuggested
+from schemas.inputs import OrderPlaced, PurchaseOrderPlaced, StockReceived, StockSnapshot
 from streams.kpis import PolicyTally
 from streams.panel import DemandPanel
 from streams.rules import simulate_rule, static_seed

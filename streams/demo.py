@@ -29,7 +29,8 @@ from typing import Any
 from pydantic import SecretStr
 
 from agents.state import SkuState
-from schemas.events import TopicRole, decode_decision, encode_event
+from schemas.codec import decode_decision, encode_event
+from schemas.common import TopicRole
 from streams.closed_loop import DemoOptions, in_production_order, progress_display, run_closed_loop
 from streams.panel import load_panel
 from streams.settings import Settings

@@ -26,7 +26,8 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from schemas.events import DeadLetter, EventValidationError, decode_dead_letter
+from schemas.codec import EventValidationError, decode_dead_letter
+from schemas.dead_letters import DeadLetter
 from streams.clients import PLAINTEXT, KafkaSecurity, kafka_consumer, kafka_producer
 
 

@@ -42,7 +42,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agents.demand import Freq
-from schemas.events import TOPIC_DLQ, TOPIC_INVENTORY, TOPIC_ORDERS, TOPIC_PROMOTIONS, TOPIC_REORDERS
+from schemas.common import TOPIC_DLQ, TOPIC_INVENTORY, TOPIC_ORDERS, TOPIC_PROMOTIONS, TOPIC_REORDERS
 
 ENDPOINTS_FILE = "endpoints.json"
 """Name of the file ``restock stack up`` writes into its state directory."""

@@ -23,7 +23,8 @@ from typing import Any
 from agents.pipeline import Pipeline, Record
 from agents.processor import SkuProcessor
 from agents.state import InMemoryStateStore, SkuState
-from schemas.events import TopicRole, decode_decision, encode_event
+from schemas.codec import decode_decision, encode_event
+from schemas.common import TopicRole
 from streams.closed_loop import DemoOptions, in_production_order, progress_display, run_closed_loop
 from streams.panel import load_panel
 from streams.partitioning import partition_for

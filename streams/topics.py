@@ -7,7 +7,7 @@ checks the counts at start-up and refuses to run when they differ.
 
 from __future__ import annotations
 
-from schemas.events import TopicRole
+from schemas.common import TopicRole
 from streams.settings import Settings
 
 

@@ -5,8 +5,8 @@ with the same two moments when ``v > mu`` (over-dispersed counts), by the Poisso
 otherwise, and by the point mass at 0 when ``mu = 0`` (Snyder, Ord & Beaumont 2012 recommend
 the negative binomial for slow-moving, over-dispersed count demand).
 
-Quantiles are vectorised over arrays (no per-element scipy calls in Python loops): they use
-``scipy.special.nbdtrik`` / ``pdtrik`` with the same integer correction as ``scipy.stats``.
+Quantiles and CDF values come from :mod:`agents.count_quantiles`, the code base's one
+negative binomial / Poisson quantile module (vectorised, public ``scipy.special`` functions).
 
 Totals over several periods carry a variance inflation learned online by the selector (forecast
 errors of consecutive periods are positively correlated; see :mod:`agents.forecasting.selection`).
@@ -19,106 +19,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special
 
-__all__ = ["ForecastDistribution", "count_cdf", "count_quantiles", "window_inflation"]
+from agents.count_quantiles import count_quantiles
 
-
-def _nb_params(mean: np.ndarray, variance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    # NB(n, p): mean = n (1 - p) / p, variance = mean / p  =>  p = mean / var, n = mean^2/(var-mean)
-    p = mean / variance
-    n = mean * mean / (variance - mean)
-    return n, p
-
-
-def count_quantiles(mean: np.ndarray, variance: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """Quantiles of the moment-matched count distribution, vectorised.
-
-    Parameters
-    ----------
-    mean
-        Means (units), any shape broadcastable with ``variance`` and ``levels``.
-    variance
-        Variances (units squared).
-    levels
-        Probability levels in (0, 1).
-
-    Returns
-    -------
-    numpy.ndarray
-        Float array of the broadcast shape: the smallest integer ``k`` with ``F(k) >= level``
-        for the negative binomial (``variance > mean``), the Poisson (``0 < variance <= mean``)
-        or 0 (``mean <= 0``).
-
-    References
-    ----------
-    [^1]: Snyder, R. D., Ord, J. K., & Beaumont, A. (2012). Forecasting the intermittent demand
-        for slow-moving inventories: A modelling approach. International Journal of
-        Forecasting, 28(2), 485-496, section 2 (negative binomial measurement distribution).
-
-    Examples
-    --------
-    >>> count_quantiles(np.array([0.0, 2.0, 2.0]), np.array([0.0, 2.0, 10.0]), np.array(0.95))
-    array([0., 5., 8.])
-
-    """
-    mean, variance, levels = np.broadcast_arrays(
-        np.asarray(mean, dtype=np.float64),
-        np.asarray(variance, dtype=np.float64),
-        np.asarray(levels, dtype=np.float64),
-    )
-    out = np.zeros(mean.shape, dtype=np.float64)
-    pos = mean > 0.0
-    nb = pos & (variance > mean)
-    po = pos & ~nb
-    if nb.any():
-        n, p = _nb_params(mean[nb], variance[nb])
-        q = levels[nb]
-        with np.errstate(all="ignore"):
-            vals = np.ceil(special.nbdtrik(q, n, p))
-            vals1 = np.maximum(vals - 1.0, 0.0)
-            below = special.betainc(n, vals1 + 1.0, p)
-        out[nb] = np.where(below >= q, vals1, vals)
-    if po.any():
-        mu, q = mean[po], levels[po]
-        with np.errstate(all="ignore"):
-            vals = np.ceil(special.pdtrik(q, mu))
-            vals1 = np.maximum(vals - 1.0, 0.0)
-            below = special.pdtr(vals1, mu)
-        out[po] = np.where(below >= q, vals1, vals)
-    return out
-
-
-def count_cdf(k: float, mean: float, variance: float) -> float:
-    """CDF ``P(Y <= k)`` of the moment-matched count distribution at one point (fast scalar).
-
-    Parameters
-    ----------
-    k
-        Integer-valued point (units); negative gives 0.
-    mean
-        Mean (units).
-    variance
-        Variance (units squared).
-
-    Returns
-    -------
-    float
-        Probability in [0, 1]; the point mass at 0 when ``mean <= 0``.
-
-    Examples
-    --------
-    >>> round(count_cdf(0, 2.0, 2.0), 6)    # Poisson(2): exp(-2)
-    0.135335
-
-    """
-    if k < 0.0:
-        return 0.0
-    if mean <= 0.0:
-        return 1.0
-    if variance > mean:
-        p = mean / variance
-        n = mean * mean / (variance - mean)
-        return float(special.betainc(n, k + 1.0, p))
-    return float(special.pdtr(k, mean))
+__all__ = ["ForecastDistribution", "window_inflation"]
 
 
 def _check_range(h: int, start: int, stop: int) -> None:

@@ -7,24 +7,11 @@ exponentially decayed mean absolute error; the candidate with the lowest decayed
 the served candidate is replaced only when another one's decayed MAE is lower by more than
 ``switch_margin`` (relative), so near-ties do not flip the served model day to day.
 
-Outlier-robust updating
------------------------
-Wholesale spikes (one order of 100x the usual size) must not leak into the levels. Before the
-candidates learn a period, its demand is *cleaned* as in Gelper, Fried & Croux (2010), eq. (3):
-``y* = yhat + psi_k((y - yhat) / sigma) * sigma`` with the Huber ``psi_k(r) = max(-k, min(k, r))``.
-For intermittent demand the cleaning acts on the **demand size**: ``yhat`` is a robust
-exponentially smoothed size ``z`` of the positive demands (the selector's expected size, updated
-with the cleaned sizes, smoothing 0.1) and ``sigma`` a robust scale of the sizes, ``1.25`` times
-an EWMA (weight 0.1) of the *cleaned* absolute size error (``1.25 ~ sqrt(pi / 2)`` turns a mean
-absolute deviation into a standard deviation under normality, Brown 1959; the error is bounded by
-``k sigma``, so one spike raises the scale by at most the factor ``1 + 0.1 (1.25 k - 1)``, a
-bounded-influence recursion in the spirit of the paper's tau-scale, eq. (5)), floored at the
-Poisson standard deviation ``sqrt(z)`` of a count. Zero periods are learned as zeros (the
-occurrence process is untouched), the first 4 sizes only initialise ``z`` and ``sigma``, and a
-genuine level shift is accepted gradually: every clipped period raises ``sigma`` by about 20 %
-(``k = 2.5``), so after about 10 periods at a new level the new sizes pass uncleaned. Candidates
-learn ``y*``; the selection score and the per-period calibration use the raw ``y``; the
-dispersion uses the cleaned error ``y* - yhat_i``.
+The forecaster's other concerns live in their own modules, mixed into :class:`DemandForecaster`:
+the candidate registry (:mod:`agents.forecasting.registry`), outlier-robust updating
+(:mod:`agents.forecasting.robust`), calibrated quantiles and totals
+(:mod:`agents.forecasting.calibration`), covariate twins (:mod:`agents.forecasting.twins`) and
+the serialization hooks (:mod:`agents.forecasting.selector_state`).
 
 Predictive variance
 -------------------
@@ -36,74 +23,30 @@ closed Saturday gets marginal variance 0). Until the served model has been score
 with a positive forecast, ``phi = 1`` (Poisson prior). Cold start: before any non-zero demand
 all candidates forecast 0, so mean, variance and quantiles are 0.
 
-Totals over several periods
----------------------------
-Forecast errors of consecutive periods are positively correlated (they share the level's
-estimation error, and the level moves), so the sum of per-period variances under-states the
-variance of a lead-time total. At every origin the served model's mean ``M`` and summed
-variance ``V`` of the next ``W = total_window`` periods are stored; when that window's raw demand
-``Y`` is complete, two things are learned:
-
-* a variance-inflation factor ``kappa = EWMA(min(e^2, c^2 kappa V)) / EWMA(V)`` with
-  ``e = Y - M`` (weight 0.05, the squared error Huber-clipped at ``c = 6`` inflated standard
-  deviations so one spike raises it by at most ``1 + 0.05 (36 - 1)``; clipped to ``[1, 50]``):
-  the ratio of realised to predicted variance of the total, i.e.
-  ``1 + 2 sum_k (1 - k/W) rho_k`` for residual autocorrelations ``rho_k``. A window of ``h``
-  periods gets ``g(h) = 1 + (kappa - 1) (h - 1) / (W - 1)``
-  (:func:`~agents.forecasting.distribution.window_inflation`: 1 for one period,
-  ``kappa`` at ``W``, growing linearly beyond, as level errors accumulate about linearly);
-* calibrated levels for totals, by the same adaptive conformal update as the per-period levels
-  (Gibbs & Candès 2021, eq. 2) on ``1[Y > Q_tau(M, kappa V)]`` with the mean, inflation and
-  level *issued at the origin* (windows overlap and complete ``W - 1`` periods late), a small
-  step (``total_calibration_rate = 0.005``: misses come in runs of up to ``W`` overlapping
-  windows, and a larger step made the order-up-to proxy jumpy and, on one year of data, covered
-  worse) and levels clipped to ``[0.01, 0.9999]``: totals are over-dispersed and
-  heavier-tailed than the negative binomial (wholesale orders), which no variance can fix since
-  the negative binomial's upper quantiles stop growing at extreme dispersion.
-
-:meth:`DemandForecaster.forecast_distribution` reports per-period ``variance`` as the increments
-of the inflated cumulative variance, so any window starting at the next period sums to the
-inflated total, and passes the total levels to
-:meth:`~agents.forecasting.distribution.ForecastDistribution.total_quantile`.
-
-Calibrated quantiles
---------------------
-Quantiles come from the negative binomial moment-matched to ``(mu_h, phi * mu_h)`` (Poisson when
-``phi <= 1``) at a per-SKU *calibrated* level ``tau_t`` per nominal level ``tau``, updated by
-adaptive conformal inference (Gibbs & Candès 2021, eq. 2) on the served one-step quantile:
-``tau_{t+1} = tau_t + gamma (miss_t - (1 - tau))`` with ``miss_t = 1[y_t > q_t]``, clipped to
-``[0.01, 0.999]``, skipped in periods whose served mean is 0. Long-run miss frequency therefore
-tracks ``1 - tau`` whatever the distributional misspecification. Quantiles are then made
-non-decreasing in the level.
-
 References
 ----------
-Gelper, S., Fried, R., & Croux, C. (2010). Robust forecasting with exponential and Holt-Winters
-smoothing. Journal of Forecasting, 29(3), 285-300, eq. (3)-(5).
-Brown, R. G. (1959). Statistical Forecasting for Inventory Control. McGraw-Hill (MAD x 1.25).
-Gibbs, I., & Candès, E. (2021). Adaptive conformal inference under distribution shift. NeurIPS
-34, eq. (2).
-
+Snyder, R. D., Ord, J. K., & Beaumont, A. (2012). Forecasting the intermittent demand for
+slow-moving inventories: A modelling approach. International Journal of Forecasting, 28(2),
+485-496, section 2.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from river.time_series.base import Forecaster
 
+from agents.count_quantiles import count_quantiles
 from agents.forecasting.base import OnlineForecaster, check_demand, check_horizon
-from agents.forecasting.covariates import COVARIATES, CovariateEffects, Lifted
-from agents.forecasting.distribution import (
-    ForecastDistribution,
-    count_cdf,
-    count_quantiles,
-)
-from agents.forecasting.intermittent import SBA, TSB, Croston
-from agents.forecasting.seasonal import RiverRegressor, SeasonalProfile
+from agents.forecasting.calibration import Calibration
+from agents.forecasting.covariates import CovariateEffects, Lifted
+from agents.forecasting.distribution import ForecastDistribution
+from agents.forecasting.registry import CANDIDATES, COVARIATE_TWINS, DEFAULT_CANDIDATES, build_candidates
+from agents.forecasting.robust import RobustCleaning
+from agents.forecasting.selector_state import SelectorStateHooks
+from agents.forecasting.twins import CovariateTwins
 
 __all__ = [
     "CANDIDATES",
@@ -119,67 +62,8 @@ FORMAT_VERSION = 3
 #: layout of a forecaster without covariates
 PLAIN_FORMAT_VERSION = 2
 
-#: candidates that get a covariate-aware twin (``name + "+cov"``) when covariates are enabled
-COVARIATE_TWINS: tuple[str, ...] = ("seasonal_sba", "seasonal_tsb", "sba", "tsb")
-_TWIN_SUFFIX = "+cov"
 
-#: registry of candidate models: name -> factory(season_length) -> fresh forecaster
-CANDIDATES: dict[str, Callable[[int], OnlineForecaster]] = {
-    "croston": lambda m: Croston(alpha=0.1),
-    "sba": lambda m: SBA(alpha=0.1),
-    "tsb": lambda m: TSB(alpha_demand=0.1, alpha_probability=0.1),
-    "seasonal_tsb": lambda m: SeasonalProfile(base="tsb", season_length=m),
-    "seasonal_sba": lambda m: SeasonalProfile(base="sba", season_length=m),
-    "river_lr": lambda m: RiverRegressor(season_length=m),
-}
-
-#: default candidate set; the first one is served until ``min_periods_to_switch``
-DEFAULT_CANDIDATES: tuple[str, ...] = ("seasonal_sba", "seasonal_tsb", "sba", "tsb", "river_lr")
-
-_LEVEL_BOUNDS = (0.01, 0.999)
-_KAPPA_BOUNDS = (1.0, 50.0)  # variance inflation of the window total (inflation only)
-_KAPPA_DECAY = 0.05  # weight of the newest window in the inflation EWMAs
-_KAPPA_CLIP = 6.0  # Huber clip of the window error, in inflated standard deviations
-_TOTAL_LEVEL_BOUNDS = (0.01, 0.9999)  # totals are heavy-tailed: allow far-tail levels
-_SIZE_ALPHA = 0.1  # smoothing of the robust demand size z
-_SCALE_DECAY = 0.1  # weight of the newest cleaned |size error| in the robust scale
-_MAD_TO_SD = 1.25  # ~ sqrt(pi / 2): mean absolute deviation -> standard deviation (normal)
-_ROBUST_WARMUP = 4  # sizes that only initialise z and the scale (no cleaning)
-
-
-def _build_candidates(
-    candidates: Sequence[str] | Mapping[str, OnlineForecaster] | None, season_length: int
-) -> tuple[list[str], list[OnlineForecaster]]:
-    if candidates is None:
-        candidates = DEFAULT_CANDIDATES
-    if isinstance(candidates, Mapping):
-        names = [str(k) for k in candidates]
-        models = []
-        for name, model in candidates.items():
-            if not isinstance(model, OnlineForecaster):
-                raise ValueError(
-                    f"candidate {name!r} must be an OnlineForecaster (it needs a float state for "
-                    f"serialization); got {type(model).__name__}."
-                )
-            models.append(model.clone())
-    else:
-        if isinstance(candidates, str):
-            raise ValueError("candidates must be a sequence of names, not a single string.")
-        names = list(candidates)
-        unknown = [n for n in names if n not in CANDIDATES]
-        if unknown:
-            raise ValueError(
-                f"unknown candidate names {unknown}; known names are {sorted(CANDIDATES)}."
-            )
-        models = [CANDIDATES[n](season_length) for n in names]
-    if not names:
-        raise ValueError("candidates must name at least one model.")
-    if len(set(names)) != len(names):
-        raise ValueError(f"candidate names must be unique; got {names}.")
-    return names, models
-
-
-class DemandForecaster(Forecaster):
+class DemandForecaster(CovariateTwins, Calibration, RobustCleaning, SelectorStateHooks, Forecaster):
     """Per-SKU online forecaster: robust candidates, decayed-MAE selection, calibrated quantiles.
 
     Parameters
@@ -201,8 +85,8 @@ class DemandForecaster(Forecaster):
     calibration_rate
         Adaptive conformal step ``gamma`` in [0, 1) (0 disables calibration).
     robust
-        Clean each demand before the candidates learn it (Huber, on demand sizes; see the module
-        docstring). ``False`` feeds the raw demand, as format version 1 did.
+        Clean each demand before the candidates learn it (Huber, on demand sizes; see the
+        :mod:`agents.forecasting.robust`). ``False`` feeds the raw demand, as format version 1 did.
     huber_k
         Huber constant ``k`` > 0, in robust standard deviations of the demand size (Gelper et
         al. use 2; 2.5 leaves ordinary busy days of over-dispersed retail demand untouched).
@@ -326,7 +210,7 @@ class DemandForecaster(Forecaster):
         self.switch_margin = float(switch_margin)
         self.total_window = int(total_window)
         self.total_calibration_rate = float(total_calibration_rate)
-        self._names, self._models = _build_candidates(candidates, self.season_length)
+        self._names, self._models = build_candidates(candidates, self.season_length)
         k = len(self._models)
         self._n = 0  # periods learned
         self._served = 0  # index of the served candidate
@@ -349,124 +233,6 @@ class DemandForecaster(Forecaster):
         self._win_l = list(levels) * w  # total levels issued at origin t, slots t % W
         self._cov: CovariateEffects | None = None  # covariate statistics, once enabled
         self._twin_sources: list[int] = []  # candidate index each covariate twin was cloned from
-
-    # ------------------------------------------------------------------ covariates
-    def enable_covariates(
-        self, names: Sequence[str] = COVARIATES, twins: Sequence[int] | None = None
-    ) -> bool:
-        """Add covariate-aware twins of the candidates (idempotent); True when newly enabled.
-
-        Every candidate named in :data:`COVARIATE_TWINS` gets a twin ``name + "+cov"``
-        (:class:`~agents.forecasting.covariates.Lifted`) cloned *with its learned state* and its
-        error statistics, so the twin has the same history and, until the first period with
-        non-zero covariates, forecasts exactly like its source. The twin of the served candidate
-        is served from now on (the first twin when the served one has none); it keeps serving
-        only while its decayed MAE stays within ``switch_margin`` of the best, like any
-        candidate. The per-SKU covariate statistics start empty (the pooled coefficient).
-
-        Parameters
-        ----------
-        names
-            Covariate feature names (default :data:`~agents.forecasting.covariates.COVARIATES`).
-        twins
-            Candidate indices to twin (default: those named in :data:`COVARIATE_TWINS`); used
-            by the decoder.
-
-        Returns
-        -------
-        bool
-            False when covariates were already enabled (nothing changes).
-
-        Raises
-        ------
-        ValueError
-            When covariates are enabled with other names, or no candidate can be twinned.
-
-        Examples
-        --------
-        >>> f = DemandForecaster()
-        >>> for y in [5, 0, 3, 4]:
-        ...     f.learn_one(y)
-        >>> before = f.forecast(3)
-        >>> f.enable_covariates(), f.served_model, f.forecast(3) == before
-        (True, 'seasonal_sba+cov', True)
-
-        """
-        names = tuple(names)
-        if self._cov is not None:
-            if names != self._cov.names:
-                raise ValueError(
-                    f"covariates are enabled with {self._cov.names}; cannot re-enable with {names}."
-                )
-            return False
-        if twins is None:
-            twins = [i for i, n in enumerate(self._names) if n in COVARIATE_TWINS]
-        twins = [int(i) for i in twins]
-        if not twins or any(not 0 <= i < len(self._names) for i in twins):
-            raise ValueError(f"no candidate to give a covariate twin among {self._names}.")
-        for i in twins:
-            src = self._models[i]
-            twin = src.clone()
-            twin.load_state(src.state())
-            self._names.append(self._names[i] + _TWIN_SUFFIX)
-            self._models.append(Lifted(twin))
-            self._mae.append(self._mae[i])
-            self._sq.append(self._sq[i])
-            self._fc.append(self._fc[i])
-        k0 = len(self._names) - len(twins)
-        self._twin_sources = twins
-        self._served = k0 + twins.index(self._served) if self._served in twins else k0
-        self._cov = CovariateEffects(names)
-        return True
-
-    @property
-    def covariates_enabled(self) -> bool:
-        """True once :meth:`enable_covariates` has been called."""
-        return self._cov is not None
-
-    @property
-    def covariate_names(self) -> tuple[str, ...]:
-        """Covariate feature names (empty before :meth:`enable_covariates`)."""
-        return () if self._cov is None else self._cov.names
-
-    @property
-    def covariate_effects(self) -> CovariateEffects | None:
-        """The per-SKU covariate statistics (None before :meth:`enable_covariates`)."""
-        return self._cov
-
-    def set_pool_mean(self, coef: Sequence[float] | None) -> None:
-        """Set the shared (pooled) coefficient ``w_0`` used from now on (not stored).
-
-        Parameters
-        ----------
-        coef
-            ``w_0`` of shape ``(d,)`` in :attr:`covariate_names` order; None for the prior mean.
-            Ignored while covariates are not enabled.
-
-        """
-        if self._cov is None:
-            return
-        self._cov.pool_mean = (self._cov.prior_mean.copy() if coef is None
-                               else np.asarray(coef, dtype=np.float64).copy())
-
-    def coefficients(self) -> dict[str, float]:
-        """Return this SKU's partially pooled covariate coefficients (empty when disabled)."""
-        if self._cov is None:
-            return {}
-        return dict(zip(self._cov.names, self._cov.coefficients().tolist(), strict=True))
-
-    def lift(self, x: Mapping[str, Any] | None) -> float:
-        """Multiplicative lift ``exp(w . x)`` of a period with features ``x`` (1 when disabled)."""
-        if self._cov is None:
-            return 1.0
-        return self._cov.lift(self._cov.vector(x), self._cov.coefficients())
-
-    def _with_lift(self, xs: Sequence[dict] | None) -> Sequence[dict] | None:
-        if xs is None or self._cov is None:
-            return xs
-        cov = self._cov
-        w = cov.coefficients()
-        return [{**x, "lift": cov.lift(cov.vector(x), w)} if x else x for x in xs]
 
     # ------------------------------------------------------------------ properties
     @property
@@ -503,29 +269,6 @@ class DemandForecaster(Forecaster):
             return dict.fromkeys(self._names)
         return {n: m / self._err_wt for n, m in zip(self._names, self._mae, strict=True)}
 
-    @property
-    def calibrated_levels(self) -> dict[float, float]:
-        """Nominal level -> current calibrated level."""
-        return dict(zip(self.quantile_levels, self._levels, strict=True))
-
-    @property
-    def total_inflation(self) -> float:
-        """Learned variance inflation ``kappa`` (>= 1) of the ``total_window``-period total."""
-        if self._kap_den <= 0.0:
-            return 1.0
-        lo, hi = _KAPPA_BOUNDS
-        return min(hi, max(lo, self._kap_num / self._kap_den))
-
-    @property
-    def calibrated_total_levels(self) -> dict[float, float]:
-        """Nominal level -> calibrated level used for totals over several periods."""
-        return dict(zip(self.quantile_levels, self._total_levels, strict=True))
-
-    @property
-    def robust_size(self) -> tuple[float, float]:
-        """Robust demand size ``z`` and its scale ``sigma`` (units) used to clean demand."""
-        return self._size, self._scale
-
     def dispersion(self, name: str | None = None) -> float:
         """Dispersion index ``phi`` (variance / mean) of a candidate (default: the served one).
 
@@ -555,104 +298,6 @@ class DemandForecaster(Forecaster):
         return self._sq[i] / self._fc[i] if self._fc[i] > 0.0 else 1.0
 
     # ------------------------------------------------------------------ learning
-    def clean(self, y: float) -> float:
-        """Huber-cleaned demand ``y*`` the candidates would learn for ``y`` (no state change).
-
-        Parameters
-        ----------
-        y
-            Demand of a period, in units (>= 0).
-
-        Returns
-        -------
-        float
-            ``y`` itself when ``robust`` is off, ``y == 0`` or during the warm-up; otherwise
-            ``z + psi_k((y - z) / sigma) sigma`` with ``sigma = max(scale, sqrt(z))`` (> 0).
-
-        Examples
-        --------
-        >>> f = DemandForecaster()
-        >>> for y in [10, 12, 8, 10, 11, 9, 10]:
-        ...     f.learn_one(y)
-        >>> f.clean(0.0), f.clean(11.0), round(f.clean(1000.0), 2)
-        (0.0, 11.0, 17.89)
-
-        """
-        if not self.robust or y <= 0.0 or self._n_sizes < _ROBUST_WARMUP:
-            return y
-        z = self._size
-        sigma = max(self._scale, math.sqrt(z))
-        k = self.huber_k
-        return min(z + k * sigma, max(z - k * sigma, y))
-
-    def _update_size(self, y: float, y_clean: float) -> None:
-        # robust size level and scale (module docstring); only periods with a sale
-        n = self._n_sizes
-        if n == 0:
-            self._size, self._scale = y, 0.0
-        elif n < _ROBUST_WARMUP:  # running mean / mean absolute deviation during warm-up
-            e = y - self._size
-            self._scale += (_MAD_TO_SD * abs(e) - self._scale) / n
-            self._size += e / (n + 1)
-        else:
-            e = y_clean - self._size
-            self._scale += _SCALE_DECAY * (_MAD_TO_SD * abs(e) - self._scale)
-            self._size += _SIZE_ALPHA * e
-        if n < _ROBUST_WARMUP:
-            self._n_sizes = n + 1
-
-    def _future_xs(self, x: dict[str, Any] | None) -> list[dict[str, Any]] | None:
-        if x is None or "season_pos" not in x:
-            return None
-        pos, m = int(x["season_pos"]), self.season_length
-        if self._cov is not None:  # the window's covariates are not known here: lift 1
-            drop = {*self._cov.names, "lift"}
-            x = {k: v for k, v in x.items() if k not in drop}
-        return [{**x, "season_pos": (pos + j) % m} for j in range(self.total_window)]
-
-    def _track_total(
-        self, y: float, x: dict[str, Any] | None, served: OnlineForecaster, phi: float
-    ) -> None:
-        # window-total inflation and level calibration (module docstring). Every origin stores
-        # what it issued (mean, variance, inflation, levels): the windows overlap and complete
-        # W - 1 periods late, so the check must use the issued values (delayed-feedback ACI).
-        w, t, lq = self.total_window, self._n, len(self.quantile_levels)
-        slot = t % w
-        mean_w = max(0.0, sum(served.forecast(w, self._future_xs(x))))
-        self._win_m[slot] = mean_w
-        self._win_v[slot] = phi * mean_w
-        self._win_k[slot] = self.total_inflation
-        self._win_l[slot * lq : (slot + 1) * lq] = self._total_levels
-        self._win_y[slot] = y
-        if t + 1 < w:
-            return
-        old = (t + 1) % w  # origin t - W + 1, whose window ends with this period
-        m, v, kappa = self._win_m[old], self._win_v[old], self._win_k[old]
-        if m <= 0.0 or v <= 0.0:
-            return
-        total = sum(self._win_y)
-        e = total - m
-        r = _KAPPA_DECAY
-        self._kap_num += r * (min(e * e, _KAPPA_CLIP * _KAPPA_CLIP * kappa * v) - self._kap_num)
-        self._kap_den += r * (v - self._kap_den)
-        below = count_cdf(math.ceil(total) - 1.0, m, kappa * v)
-        gamma = self.total_calibration_rate
-        lo, hi = _TOTAL_LEVEL_BOUNDS
-        levels, issued = self._total_levels, self._win_l[old * lq : (old + 1) * lq]
-        for i, nominal in enumerate(self.quantile_levels):
-            miss = 1.0 if below >= issued[i] else 0.0
-            levels[i] = min(hi, max(lo, levels[i] + gamma * (miss - 1.0 + nominal)))
-
-    def _calibrate_levels(self, y: float, mu: float, phi: float) -> None:
-        # online conformal update of the per-period quantile levels on the served forecast
-        gamma = self.calibration_rate
-        if gamma > 0.0 and mu > 0.0:
-            below = count_cdf(math.ceil(y) - 1.0, mu, phi * mu)  # miss <=> F(ceil(y) - 1) >= tau_t
-            lo, hi = _LEVEL_BOUNDS
-            for i, nominal in enumerate(self.quantile_levels):
-                miss = 1.0 if below >= self._levels[i] else 0.0
-                self._levels[i] = min(hi, max(lo, self._levels[i] + gamma * (miss - 1.0 + nominal)))
-
     def learn_one(self, y: float, x: dict | None = None) -> None:
         """Score every candidate on this period, then learn its cleaned demand.
 
@@ -670,51 +315,21 @@ class DemandForecaster(Forecaster):
 
         """
         y = check_demand(y)
-        if self._cov is not None:
-            self._learn_one_covariates(y, x)
-            return
-        models = self._models
-        preds = [m.predict_next(x) for m in models]
-        s = self._served
-        mu = preds[s]
-        phi = self.dispersion()
-        self._calibrate_levels(y, mu, phi)
-        if self.total_calibration_rate > 0.0:
-            self._track_total(y, x, models[s], phi)
-        y_clean = y
-        if self.robust and y > 0.0:
-            y_clean = self.clean(y)
-            self._update_size(y, y_clean)
-        d, v = self.error_decay, self.variance_decay
-        self._err_wt += d * (1.0 - self._err_wt)
-        mae, sq, fc = self._mae, self._sq, self._fc
-        for i, p in enumerate(preds):
-            mae[i] += d * (abs(y - p) - mae[i])  # honest score: raw demand
-            if p > 0.0:
-                e = y_clean - p
-                sq[i] += v * (e * e - sq[i])
-                fc[i] += v * (p - fc[i])
-            models[i].learn_one(y_clean, x)
-        self._n += 1
-        self._select()
-
-    def _learn_one_covariates(self, y: float, x: dict | None) -> None:
-        # As learn_one, with the period's lift L = exp(w . x): candidates are scored on their
-        # lifted one-step forecasts, the demand is cleaned on the de-lifted scale
-        # (y* = L clean(y / L), so a promotion spike explained by the lift is not clipped),
-        # twins learn y* / L, plain candidates y*; then the SKU's covariate statistics learn the
-        # period against the base forecast of the best twin (made before learning).
+        # one code path with and without covariates: with them, candidates are scored on their
+        # lifted one-step forecasts (x plus the period's lift L = exp(w . x)), the demand is
+        # cleaned on the de-lifted scale (y* = L clean(y / L), so a promotion spike explained by
+        # the lift is not clipped), twins learn y* / L, plain candidates y*; then the SKU's
+        # covariate statistics learn the period against the base forecast of the best twin
+        # (made before learning). Without covariates L = 1 and y / 1 * 1 is y exactly.
         cov = self._cov
-        assert cov is not None
-        xv = cov.vector(x)
-        w = cov.coefficients()
-        lift = cov.lift(xv, w)
-        xl = {**x, "lift": lift} if x else {"lift": lift}
+        xv, w, lift, xl = self.lifted_features(x)
         models = self._models
         preds = [m.predict_next(xl) for m in models]
-        k0 = len(models) - len(self._twin_sources)
-        ref = min(range(k0, len(models)), key=self._mae.__getitem__)
-        base = preds[ref] / lift
+        base = 0.0
+        if cov is not None:
+            k0 = len(models) - len(self._twin_sources)
+            ref = min(range(k0, len(models)), key=self._mae.__getitem__)
+            base = preds[ref] / lift
         s = self._served
         mu = preds[s]
         phi = self.dispersion()
@@ -731,13 +346,15 @@ class DemandForecaster(Forecaster):
         self._err_wt += d * (1.0 - self._err_wt)
         mae, sq, fc = self._mae, self._sq, self._fc
         for i, p in enumerate(preds):
-            mae[i] += d * (abs(y - p) - mae[i])
+            mae[i] += d * (abs(y - p) - mae[i])  # honest score: raw demand
             if p > 0.0:
                 e = y_clean - p
                 sq[i] += v * (e * e - sq[i])
                 fc[i] += v * (p - fc[i])
             models[i].learn_one(y_clean, xl)
-        cov.learn(xv, y, base, w)
+        if cov is not None:
+            assert xv is not None and w is not None
+            cov.learn(xv, y, base, w)
         self._n += 1
         self._select()
 
@@ -870,40 +487,3 @@ class DemandForecaster(Forecaster):
             inflation_window=w,
             total_levels=self.calibrated_total_levels,
         )
-
-    # ------------------------------------------------------------------ state (serialization)
-    @property
-    def _selector_state_size(self) -> int:
-        k, lq, w = len(self._models), len(self.quantile_levels), self.total_window
-        return 3 + lq + 3 * k + 5 + lq + (4 + lq) * w
-
-    def _selector_state(self) -> list[float]:
-        return [float(self._n), float(self._served), self._err_wt, *self._levels,
-                *self._mae, *self._sq, *self._fc,
-                self._size, self._scale, float(self._n_sizes), self._kap_num, self._kap_den,
-                *self._total_levels, *self._win_y, *self._win_m, *self._win_v, *self._win_k,
-                *self._win_l]
-
-    def _load_selector_state(self, values: Sequence[float]) -> None:
-        k, lq, w = len(self._models), len(self.quantile_levels), self.total_window
-        expected = self._selector_state_size
-        if len(values) != expected:
-            raise ValueError(f"selector state must hold {expected} floats; got {len(values)}.")
-        v = [float(x) for x in values]
-        self._n, self._served, self._err_wt = int(v[0]), int(v[1]), v[2]
-        if not 0 <= self._served < k:
-            raise ValueError(f"served index {self._served} is out of range for {k} candidates.")
-        self._levels = v[3 : 3 + lq]
-        o = 3 + lq
-        self._mae, self._sq, self._fc = v[o : o + k], v[o + k : o + 2 * k], v[o + 2 * k : o + 3 * k]
-        o += 3 * k
-        self._size, self._scale, self._n_sizes = v[o], v[o + 1], int(v[o + 2])
-        self._kap_num, self._kap_den = v[o + 3], v[o + 4]
-        if self._kap_num < 0.0 or self._kap_den < 0.0:
-            raise ValueError("total inflation EWMAs must be non-negative.")
-        o += 5
-        self._total_levels = v[o : o + lq]
-        o += lq
-        self._win_y, self._win_m = v[o : o + w], v[o + w : o + 2 * w]
-        self._win_v, self._win_k = v[o + 2 * w : o + 3 * w], v[o + 3 * w : o + 4 * w]
-        self._win_l = v[o + 4 * w :]

@@ -5,7 +5,9 @@
 * ``agents/`` (domain: decoding results in, decisions out, the maths) imports only ``schemas``,
   ``agents`` and the scientific stack: never Faust, Kafka, Redis or ``streams``;
 * ``streams/`` (transport, drivers, CLI) may import everything;
-* Faust's private internals are touched only in ``streams/faust_compat.py``.
+* Faust's private internals are touched only in ``streams/faust_compat.py``;
+* scipy's count distributions (negative binomial, Poisson) are used only in
+  ``agents/count_quantiles.py``, the one quantile module.
 """
 
 from __future__ import annotations
@@ -78,3 +80,49 @@ def test_the_processor_config_comes_without_faust_kafka_or_redis() -> None:
             "print(sorted(m for m in ('faust', 'aiokafka', 'kafka', 'redis') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
+
+
+COUNT_DISTRIBUTIONS = {"nbinom", "poisson", "nbdtrik", "nbdtri", "nbdtr", "nbdtrc", "pdtrik", "pdtr", "pdtrc",
+                       "pdtri", "betainc"}
+
+
+def test_count_distributions_are_used_only_in_the_quantile_module() -> None:
+    allowed = ROOT / "agents" / "count_quantiles.py"
+    found: dict[str, set[str]] = {}
+    for package in ("agents", "schemas", "streams", "bench"):
+        for p in sources(package):
+            if p == allowed:
+                continue
+            tree = ast.parse(p.read_text())
+            names = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+                     and not (isinstance(n.value, ast.Name) and n.value.id == "rng")}
+            names |= {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+            if names & COUNT_DISTRIBUTIONS:
+                found[str(p.relative_to(ROOT))] = names & COUNT_DISTRIBUTIONS
+    assert found == {}
+    assert {"nbdtrik", "pdtrik"} <= {n.attr for n in ast.walk(ast.parse(allowed.read_text()))
+                                     if isinstance(n, ast.Attribute)}
+
+
+def test_schemas_events_is_a_facade_and_the_code_base_imports_the_defining_modules() -> None:
+    """``schemas.events`` (the integrators' path) re-exports; restock's own code imports the modules."""
+    import schemas
+    import schemas.events as facade
+
+    for name in facade.__all__:
+        obj = getattr(facade, name)
+        home = getattr(obj, "__module__", None)
+        if home is not None and home.startswith("schemas.") and not name.isupper():
+            assert home != "schemas.events", name  # defined in its own module, not in the facade
+        assert getattr(schemas, name) is obj
+    tree = ast.parse((ROOT / "schemas" / "events.py").read_text())
+    assert not [n for n in tree.body if isinstance(n, ast.ClassDef | ast.FunctionDef)]
+    offenders = []
+    for package in ("agents", "streams", "schemas"):
+        for p in sources(package):
+            if p.name == "__init__.py" and package == "schemas":
+                continue
+            for node in ast.walk(ast.parse(p.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.module == "schemas.events":
+                    offenders.append(str(p.relative_to(ROOT)))
+    assert offenders == []

@@ -155,7 +155,7 @@ def test_planned_promotion_raises_the_forecast_and_the_order_up_to_level_and_is_
     # prior elasticity
     assert lift[offset:offset + 7] == pytest.approx(np.exp(-2.5 * np.log(0.75)), rel=1e-6)
     assert after.levels.order_up_to > before.levels.order_up_to
-    assert proc._promotions_in_window(st, after) == ["spring"]
+    assert proc.decisions.promotions_in_window(st, after) == ["spring"]
 
 
 def test_pipeline_keeps_a_fenced_pool_per_partition_and_replays_identically() -> None:

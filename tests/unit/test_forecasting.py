@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from agents.count_quantiles import count_cdf, count_quantiles
 from agents.forecasting import SBA, TSB, Croston, RiverRegressor, SeasonalProfile
-from agents.forecasting.distribution import ForecastDistribution, count_cdf, count_quantiles
+from agents.forecasting.distribution import ForecastDistribution
 
 SERIES = [0, 0, 3, 0, 5]
 

@@ -17,12 +17,9 @@ from stockpyl.loss_functions import standard_normal_loss as sp_standard_normal_l
 from stockpyl.newsvendor import newsvendor_normal, newsvendor_poisson
 
 from agents.policy import (
-    AllocationRequest,
     PolicyParams,
-    allocate_with_budget,
     compute_levels,
     demand_quantile,
-    demand_quantiles,
     eoq,
     is_overstock,
     lead_time_demand,
@@ -667,128 +664,7 @@ class TestOverstock:
         assert check.periods_of_cover == (None if rate == 0 else pytest.approx(ip / rate))
 
 
-# ------------------------------------------------------------------------------------------
-# Allocation
-# ------------------------------------------------------------------------------------------
-def _objective(reqs: list[AllocationRequest], units: list[int]) -> float:
-    return sum(r.shortage_cost_per_unit * u for r, u in zip(reqs, units, strict=True))
-
-
-def _greedy(reqs: list[AllocationRequest], budget: float | None,
-            cap: float | None) -> list[int]:
-    order = sorted(range(len(reqs)), key=lambda i: -reqs[i].shortage_cost_per_unit
-                   / max(reqs[i].unit_cost, 1e-12))
-    b = math.inf if budget is None else budget
-    c = math.inf if cap is None else cap
-    out = [0] * len(reqs)
-    for i in order:
-        r = reqs[i]
-        for _ in range(math.ceil(r.desired_units / r.pack_size)):
-            cost, vol = r.unit_cost * r.pack_size, r.volume_per_unit * r.pack_size
-            if cost <= b + 1e-9 and vol <= c + 1e-9:
-                b -= cost
-                c -= vol
-                out[i] += r.pack_size
-            else:
-                break
-    return out
-
-
-requests_strategy = st.lists(
-    st.builds(
-        AllocationRequest,
-        sku=st.text(min_size=1, max_size=3),
-        desired_units=st.integers(0, 60),
-        pack_size=st.integers(1, 12),
-        unit_cost=st.floats(0.1, 50),
-        shortage_cost_per_unit=st.floats(0, 100),
-        volume_per_unit=st.floats(0, 5),
-    ),
-    min_size=0, max_size=6,
-)
-
-
-class TestAllocation:
-    def test_unconstrained_rounds_up_to_packs(self) -> None:
-        reqs = [AllocationRequest("a", 10, 4, 1.0, 1.0), AllocationRequest("b", 0, 3, 1.0, 1.0)]
-        assert allocate_with_budget(reqs, None, None) == [12, 0]
-        assert allocate_with_budget(reqs, math.inf, None) == [12, 0]
-        assert allocate_with_budget([], 10.0, None) == []
-
-    def test_budget_knapsack_beats_greedy(self) -> None:
-        # Budget 10. a: pack 6 units at 1 -> cost 6, value 6 * 2.0 = 12 (ratio 2.0)
-        #            b: pack 5 units at 1 -> cost 5, value 5 * 1.9 = 9.5 (ratio 1.9), 2 packs.
-        # Greedy takes a (12), then no room for b (cost 5 > 4): 12.
-        # Optimum: two packs of b: cost 10, value 19.
-        reqs = [AllocationRequest("a", 6, 6, 1.0, 2.0), AllocationRequest("b", 10, 5, 1.0, 1.9)]
-        assert _greedy(reqs, 10.0, None) == [6, 0]
-        assert allocate_with_budget(reqs, 10.0, None) == [0, 10]
-
-    def test_capacity(self) -> None:
-        # capacity 30 volume; a uses 2/unit in packs of 5 (10 per pack), b 1/unit.
-        reqs = [AllocationRequest("a", 20, 5, 1.0, 4.0, volume_per_unit=2.0),
-                AllocationRequest("b", 20, 1, 1.0, 1.0)]
-        units = allocate_with_budget(reqs, None, 30.0)
-        # value per volume: a 2.0, b 1.0 -> 3 packs of a (30 volume, value 60)
-        assert units == [15, 0]
-
-    def test_zero_value_items_filled_when_room(self) -> None:
-        reqs = [AllocationRequest("a", 5, 1, 1.0, 0.0), AllocationRequest("b", 5, 1, 1.0, 1.0)]
-        assert allocate_with_budget(reqs, 100.0, None) == [5, 5]
-
-    def test_rejects_negative_limits(self) -> None:
-        reqs = [AllocationRequest("a", 5, 1, 1.0, 1.0)]
-        with pytest.raises(ValueError):
-            allocate_with_budget(reqs, -1.0, None)
-        with pytest.raises(ValueError):
-            allocate_with_budget(reqs, None, float("nan"))
-        with pytest.raises(ValueError):
-            AllocationRequest("x", -1, 1, 1.0, 1.0)
-        with pytest.raises(ValueError):
-            AllocationRequest("x", 1, 0, 1.0, 1.0)
-
-    @settings(max_examples=60, deadline=None)
-    @given(requests_strategy, st.one_of(st.none(), st.floats(0, 500)),
-           st.one_of(st.none(), st.floats(0, 300)))
-    def test_properties(self, reqs: list, budget: float | None, cap: float | None) -> None:
-        units = allocate_with_budget(reqs, budget, cap)
-        assert len(units) == len(reqs)
-        for r, u in zip(reqs, units, strict=True):
-            assert u >= 0 and u % r.pack_size == 0
-            assert u <= math.ceil(r.desired_units / r.pack_size) * r.pack_size
-        if budget is not None:
-            assert sum(r.unit_cost * u for r, u in zip(reqs, units, strict=True)) <= budget + 1e-6
-        if cap is not None:
-            volume = sum(r.volume_per_unit * u for r, u in zip(reqs, units, strict=True))
-            assert volume <= cap + 1e-6
-        greedy = _greedy(reqs, budget, cap)
-        assert _objective(reqs, units) >= _objective(reqs, greedy) - 1e-6 * max(
-            1.0, _objective(reqs, greedy))
-
-
-# --- vectorised quantiles -----------------------------------------------------------------------
-@settings(max_examples=300, deadline=None)
-@given(
-    mean=st.one_of(st.just(0.0), st.floats(1e-9, 1e4), st.floats(1e9, 1e12)),
-    ratio=st.one_of(st.just(1.0), st.floats(0.2, 1.0), st.floats(1.0, 50.0), st.just(1.0 + 1e-15)),
-    level=st.floats(0.01, 0.999),
-)
-def test_demand_quantiles_equal_the_scalar_quantile(mean: float, ratio: float, level: float) -> None:
-    """The one-call vectorised quantile equals scipy.stats' (via demand_quantile) element-wise."""
-    var = mean * ratio
-    got = demand_quantiles([mean, mean], [var, var], [level, 0.95])
-    assert got.tolist() == [demand_quantile(mean, var, level), demand_quantile(mean, var, 0.95)]
-
-
-def test_demand_quantiles_reject_what_the_scalar_rejects() -> None:
-    with pytest.raises(ValueError):
-        demand_quantiles([1.0], [-1.0], [0.5])
-    with pytest.raises(ValueError):
-        demand_quantiles([1.0], [2.0], [1.0])
-    with pytest.raises(ValueError):
-        demand_quantiles([math.inf], [2.0], [0.5])
-
-
+# --- negative binomial levels (the quantiles themselves: tests/unit/test_count_quantiles.py) ---
 def test_compute_levels_negbin_matches_scalar_quantiles() -> None:
     """s, S and the reported quantiles are the scalar negative binomial quantiles of both windows."""
     mean, var = [0.4, 2.0, 0.0, 5.0, 1.0, 0.3, 0.7, 3.0], [1.5, 9.0, 0.0, 5.0, 4.0, 0.3, 2.0, 20.0]

@@ -1,0 +1,153 @@
+"""The processor's configuration and its results: ProcessorConfig, EventMeta, ApplyResult.
+
+Durations in seconds, horizons and windows in periods, unless named otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from agents.demand import Freq
+from agents.forecasting.covariates import COVARIATES
+from agents.policy import PolicyParams
+from agents.state import SkuState
+from schemas.decisions import OverstockDetected, ReorderSuggested
+
+__all__ = ["ApplyResult", "Decision", "EventMeta", "PeriodObserver", "ProcessorConfig", "Status"]
+
+Decision = ReorderSuggested | OverstockDetected
+Status = Literal["applied", "skipped", "late"]
+
+
+@dataclass(frozen=True, slots=True)
+class EventMeta:
+    """Where an event came from: ``topic[partition]@offset``."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(slots=True)
+class ApplyResult:
+    """Outcome of applying one event (or one watermark) to one SKU."""
+
+    status: Status
+    decisions: list[Decision] = field(default_factory=list)
+    periods_closed: int = 0
+    error: str | None = None
+    pool_changed: bool = False
+
+
+@dataclass(frozen=True)
+class ProcessorConfig:
+    """Knobs of :class:`SkuProcessor` (all durations in seconds unless named otherwise).
+
+    Attributes
+    ----------
+    freq : {"H", "D", "W"}
+        Demand period.
+    allowed_lateness_s : float
+        How long after its end a period stays open for late orders.
+    horizon_periods : int
+        Forecast horizon H (must cover lead time + review period).
+    policy : PolicyParams
+        Default replenishment parameters (lead time etc. in periods).
+    overrides : dict[str, PolicyParams]
+        Per ``sku@location`` (or per ``sku``) parameters.
+    suggestion_expiry_s : float
+        An open suggestion stops blocking new ones after this much event time.
+    reemit_change_fraction : float
+        Re-emit an open reorder when the order-up-to level S it was computed with moves by more
+        than this fraction (a forecast shift), or when the quantity now needed exceeds the open
+        suggestion's by more than this fraction; not for every unit demand depletes.
+    unmet_demand : {"lost_sales", "backorder"}
+        What an order that exceeds on_hand becomes.
+    min_history_periods : int
+        Periods a SKU must have learned before any decision is made about it.
+    level_ratio_alpha : float
+        Smoothing of the actual/forecast demand ratio used for inventory levels (0 disables).
+    level_ratio_bounds : (float, float)
+        Clip of that ratio.
+    covariates : bool
+        Learn and forecast with price / promotion covariates (module docstring).
+    covariate_extras : tuple of str
+        Names of extra numeric covariates taken from plans (``PromotionPlanned.covariates``),
+        e.g. ``("x_promo_share",)``; appended to the standard ones.
+    season_length : int or None
+        Season length of new SKUs' forecasters (None: 24 hourly, 7 daily, 52 weekly); the
+        season position of a period is taken modulo it.
+    reference_price_alpha : float
+        Downward smoothing of the regular price (a higher regular price is taken at once).
+    demand_source : {"window", "forecaster"}
+        Demand distribution the levels read. ``"window"`` (default): the rate of the last
+        ``rate_window_periods`` periods and the long-run dispersion of
+        :class:`~agents.inventory_demand.InventoryDemand` (flat over the protection interval,
+        per-period variance ``CV^2 rate^2``). ``"forecaster"``: the forecaster's moments scaled
+        by :meth:`SkuProcessor.level_ratio` (the policy before issue #17, kept for comparison).
+    rate_window_periods : int
+        Long window of the demand rate (periods; 84 days by default).
+    rate_short_window_periods : int
+        Short window (periods; 28 days by default). The rate is the lower of the two window
+        means: it follows a fall in demand within the short window and a rise only as the long
+        window confirms it, so one bulk order does not lift the levels for long.
+    dispersion_span_periods : float
+        Memory of the long-run dispersion (periods; 365 days by default).
+    promotion_lift : bool
+        With ``demand_source="window"``: learn the window from regular-price demand (each
+        period divided by the lift the forecaster attributes to its realised promotion/price)
+        and multiply planned periods by the planned lift. Off by default: on the Dominick's tuna
+        panel (30-50x promotion weeks, lead time one week) it held 4x the stock for a higher
+        fill rate, because an order placed during a promotion arrives after it; it needs an
+        order rule on the projected position at the lead time (issue #17 note).
+    lost_unit_cost : float or None
+        Cost assigned to one lost (or backordered) unit of demand, in currency. When set, each
+        SKU's service level is the critical fractile ``p / (p + h v R)`` of its own holding cost
+        per review period (``h`` the policy's holding cost rate per year, ``v`` the SKU's unit
+        value: its learned regular price, else the policy's ``unit_cost``; ``R`` in years), in
+        place of the policy's target: the allocation that minimises stock value for the units
+        served (the Lagrangian of a unit fill-rate constraint; Silver, Pyke & Thomas 2017, Ch. 7,
+        cost per unit short, and Ch. 8 exchange curves). None: the policy's target.
+    """
+
+    freq: Freq = "D"
+    allowed_lateness_s: float = 3600.0
+    horizon_periods: int = 28
+    policy: PolicyParams = field(default_factory=PolicyParams)
+    overrides: dict[str, PolicyParams] = field(default_factory=dict)
+    suggestion_expiry_s: float = 14 * 86400.0
+    reemit_change_fraction: float = 0.25
+    unmet_demand: Literal["lost_sales", "backorder"] = "lost_sales"
+    min_history_periods: int = 28
+    level_ratio_alpha: float = 0.03
+    level_ratio_bounds: tuple[float, float] = (0.5, 3.0)
+    covariates: bool = True
+    covariate_extras: tuple[str, ...] = ()
+    season_length: int | None = None
+    reference_price_alpha: float = 0.05
+    demand_source: Literal["window", "forecaster"] = "window"
+    rate_window_periods: int = 84
+    rate_short_window_periods: int = 28
+    promotion_lift: bool = False
+    dispersion_span_periods: float = 365.0
+    lost_unit_cost: float | None = None
+
+    @property
+    def covariate_names(self) -> tuple[str, ...]:
+        """Standard covariates followed by the extras."""
+        return (*COVARIATES, *self.covariate_extras)
+
+    def __post_init__(self) -> None:
+        needed = self.policy.lead_time_periods + self.policy.review_period_periods
+        if self.horizon_periods < math.ceil(needed):
+            raise ValueError(
+                f"horizon_periods ({self.horizon_periods}) must cover lead time + review period "
+                f"({needed:g} periods)"
+            )
+
+
+#: ``observer(state, period_start_epoch_s, units)``: called for every closed period before it is learned.
+PeriodObserver = Callable[[SkuState, int, float], None]

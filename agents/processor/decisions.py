@@ -1,0 +1,224 @@
+"""Decision building: when to emit, and the ReorderSuggested / OverstockDetected with their explanation.
+
+Decision ids are derived from the trigger (SKU key, decision kind, topic, partition, offset),
+so a replay re-emits identical ids that consumers dedupe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Any, Literal
+
+import numpy as np
+
+from agents.demand import period_seconds, to_datetime
+from agents.forecasting.covariates import CovariatePool
+from agents.policy import is_overstock, order_quantity, project_inventory
+from agents.processor.config import Decision, EventMeta, ProcessorConfig
+from agents.processor.derived import Derived, LevelsDeriver
+from agents.state import OpenDecision, SkuState
+from schemas.decisions import DecisionExplanation, OverstockDetected, ReorderSuggested
+
+__all__ = ["DecisionMaker", "decision_id"]
+
+
+def decision_id(key: str, kind: str, meta: EventMeta) -> str:
+    """Deterministic decision id: sha256 of SKU key, kind and trigger position (32 hex chars).
+
+    Examples
+    --------
+    >>> decision_id("A@X", "reorder", EventMeta("orders", 1, 42))
+    'a37f01b92033ec32f235c7d61d91bbd0'
+    """
+    raw = f"{key}|{kind}|{meta.topic}|{meta.partition}|{meta.offset}".encode()
+    return hashlib.sha256(raw).hexdigest()[:32]
+
+
+class DecisionMaker:
+    """Decides for one SKU from its derived levels and builds the decision events.
+
+    Parameters
+    ----------
+    config : ProcessorConfig
+        Expiry, re-emission fraction, minimum history, period.
+    deriver : LevelsDeriver
+        Supplies the SKU's (cached) forecast and levels.
+    """
+
+    def __init__(self, config: ProcessorConfig, deriver: LevelsDeriver) -> None:
+        self.config = config
+        self.deriver = deriver
+        self._step = period_seconds(config.freq)
+
+    def _explanation(self, state: SkuState, d: Derived, meta: EventMeta,
+                     trigger_event_id: str) -> DecisionExplanation:
+        pos, lv, p = state.position, d.levels, d.params
+        return DecisionExplanation(
+            on_hand=pos.on_hand,
+            on_order=pos.on_order,
+            backorders=pos.backorders,
+            inventory_position=pos.inventory_position,
+            period=self.config.freq,
+            lead_time_periods=p.lead_time_periods,
+            lead_time_std_periods=p.lead_time_std_periods,
+            review_period_periods=p.review_period_periods,
+            forecast_mean_lead_time=round(lv.mean_lead_time, 4),
+            forecast_q90_lead_time=round(lv.q90_lead_time, 4),
+            forecast_q95_lead_time=round(lv.q95_lead_time, 4),
+            forecast_mean_protection=round(lv.mean_protection, 4),
+            forecast_q90_protection=round(lv.q90_protection, 4),
+            forecast_q95_protection=round(lv.q95_protection, 4),
+            safety_stock=round(lv.safety_stock, 4),
+            reorder_point=round(lv.reorder_point, 4),
+            order_up_to=round(lv.order_up_to, 4),
+            service_level_target=p.cycle_service_level if p.fill_rate is None else p.fill_rate,
+            service_level_kind="cycle" if p.fill_rate is None else "fill_rate",
+            model=d.model,
+            model_version=state.model.model_version,
+            model_recent_mae=(None if state.model.recent_mae is None
+                              else round(float(state.model.recent_mae), 4)),
+            trigger_event_id=trigger_event_id,
+            trigger_topic=meta.topic,
+            trigger_partition=meta.partition,
+            trigger_offset=meta.offset,
+            promotions=self.promotions_in_window(state, d),
+        )
+
+    def promotions_in_window(self, state: SkuState, d: Derived) -> list[str]:
+        """Return the plans overlapping the protection interval L + R from the open period.
+
+        These are the ones that moved the forecast behind S (all plans when covariates are
+        off, as before).
+        """
+        if not self.config.covariates or state.demand.open_start is None:
+            return sorted(state.promotions)
+        start = state.demand.open_start
+        window = math.ceil(d.params.lead_time_periods + d.params.review_period_periods)
+        end = start + window * self._step
+        return sorted(pid for pid, plan in state.promotions.items()
+                      if int(plan.valid_from) < end and int(plan.valid_to) > start)
+
+    def _project(self, state: SkuState, d: Derived, t: int) -> Any:
+        """Projected inventory over the horizon from now (see :func:`agents.policy.project_inventory`)."""
+        pos = state.position
+        mean, var = self._projection_inputs(state, d)
+        assert state.demand.open_start is not None
+        receipts = pos.scheduled_receipts(t, self._step, state.demand.open_start)
+        return project_inventory(pos.on_hand, pos.backorders, receipts, mean, var,
+                                 within_periods=d.lead_time_periods)
+
+    def _projection_inputs(self, state: SkuState, d: Derived) -> tuple[np.ndarray, np.ndarray]:
+        m, v = d.moments
+        mean = np.array(m, dtype=float)
+        var = np.array(v, dtype=float)
+        # Demand already seen in the open period is no longer ahead of us.
+        mean[0] = max(0.0, mean[0] - state.demand.pending[0]) if state.demand.pending else mean[0]
+        return mean, var
+
+    def decide(self, state: SkuState, meta: EventMeta, trigger_event_id: str, t: int,
+               pool: CovariatePool | None = None) -> list[Decision]:
+        """The decisions after an event (or a watermark) at event time ``t`` (epoch s).
+
+        None before ``min_history_periods``. A ``ReorderSuggested`` when the inventory position is
+        at or below s (unless an open one still covers it, see :class:`ProcessorConfig`), an
+        ``OverstockDetected`` when it exceeds the overstock threshold. ``pool`` as in
+        :meth:`LevelsDeriver.derived`.
+        """
+        if state.model.n_periods < self.config.min_history_periods:
+            return []
+        d = self.deriver.derived(state, pool)
+        if d is None:
+            return []
+        out: list[Decision] = []
+        pos, lv = state.position, d.levels
+        if state.reorder is not None and t >= state.reorder.expires_at:
+            state.reorder = None
+        ip = pos.inventory_position
+        if ip <= lv.reorder_point and lv.order_up_to > 0:
+            qty = order_quantity(ip, lv.reorder_point, lv.order_up_to, d.params.pack_size, d.params.moq)
+            open_ = state.reorder
+            frac = self.config.reemit_change_fraction
+            # A new suggestion replaces the open one when S moved materially, or when the open
+            # one no longer covers what is needed (it was emitted before this demand, e.g. as a
+            # top-up when a purchase order arrived): the warehouse acts on the latest only.
+            material = open_ is None or (
+                abs(lv.order_up_to - open_.level) > frac * max(open_.level, 1.0)
+                or qty > (1.0 + frac) * max(open_.quantity, 1)
+            )
+            if qty > 0 and material:
+                out.append(self._reorder(state, d, meta, trigger_event_id, t, qty))
+        over = self._overstock(state, d, meta, trigger_event_id, t)
+        if over is not None:
+            out.append(over)
+        return out
+
+    def _reorder(self, state: SkuState, d: Derived, meta: EventMeta, trigger_event_id: str, t: int,
+                 qty: int) -> ReorderSuggested:
+        proj = self._project(state, d, t)
+        stockout_at = None
+        reason: Literal["projected_stockout", "below_reorder_point"] = "below_reorder_point"
+        if proj.first_stockout_period is not None:
+            stockout_at = to_datetime(state.demand.open_start + (proj.first_stockout_period + 1) * self._step)
+            if proj.first_stockout_period < d.lead_time_periods:
+                reason = "projected_stockout"
+        did = decision_id(state.key, "reorder", meta)
+        expires = int(t + self.config.suggestion_expiry_s)
+        state.reorder = OpenDecision(did, qty, t, expires, float(d.levels.order_up_to))
+        state.bump("reorders")
+        return ReorderSuggested(
+            event_id=did,
+            occurred_at=to_datetime(t),
+            sku=state.sku,
+            location=state.location,
+            quantity=qty,
+            reason=reason,
+            projected_stockout_at=stockout_at,
+            stockout_probability=round(float(min(1.0, max(0.0, proj.stockout_probability))), 4),
+            expires_at=to_datetime(expires),
+            explanation=self._explanation(state, d, meta, trigger_event_id),
+        )
+
+    def _overstock(self, state: SkuState, d: Derived, meta: EventMeta, trigger_event_id: str,
+                   t: int) -> OverstockDetected | None:
+        """An ``OverstockDetected`` when the inventory position exceeds the overstock threshold.
+
+        Every number in it follows from the event itself (see
+        :class:`schemas.events.OverstockDetected`): ``excess_units = floor(IP - threshold)``,
+        ``threshold = max(S, cover_days * forecast_mean_per_day)``, ``days_of_cover = IP /
+        forecast_mean_per_day``; the rate is the forecast's mean over the horizon
+        (:func:`agents.policy.is_overstock`), converted from periods to days.
+        """
+        pos, lv = state.position, d.levels
+        ip = pos.on_hand + pos.on_order - pos.backorders
+        if ip <= lv.order_up_to:
+            state.overstock = None  # back to normal: a later overstock may be reported again
+            return None
+        if state.overstock is not None:
+            return None
+        check = is_overstock(ip, lv, d.params, np.asarray(d.moments[0], dtype=float))
+        if not check.flagged:
+            return None
+        did = decision_id(state.key, "overstock", meta)
+        state.overstock = OpenDecision(did, check.excess_units, t, int(t + self.config.suggestion_expiry_s))
+        state.bump("overstocks")
+        action: Literal["cancel_open_purchase_orders", "pause_replenishment", "markdown"]
+        action = "cancel_open_purchase_orders" if pos.on_order > 0 else "pause_replenishment"
+        period_days = self._step / 86400.0
+        per_day = check.rate_per_period / period_days
+        explanation = self._explanation(state, d, meta, trigger_event_id).model_copy(update={
+            "forecast_mean_per_day": round(per_day, 6),
+            "overstock_cover_days": round(d.params.overstock_cover_periods * period_days, 4),
+            "overstock_threshold_units": round(check.threshold_units, 4),
+        })
+        cover = check.periods_of_cover
+        return OverstockDetected(
+            event_id=did,
+            occurred_at=to_datetime(t),
+            sku=state.sku,
+            location=state.location,
+            excess_units=check.excess_units,
+            days_of_cover=None if cover is None else round(cover * period_days, 2),
+            suggested_action=action,
+            explanation=explanation,
+        )

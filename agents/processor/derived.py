@@ -1,0 +1,281 @@
+"""The derived cache: a SKU's forecast and policy levels for its open period, and when they are current.
+
+:class:`Derived` is computed from a SKU's state (:class:`LevelsDeriver`) and kept on the state
+(``SkuState.derived``, never stored). It records the :class:`DerivedInputs` it was computed
+from (the open period, the forecaster and how many periods it has learned, its covariates, the
+promotion plans, the reference price, the covariate pool's publication); :func:`cached_derived`
+is the one place that decides whether it is still current: when any input differs, the cache is
+dropped and derived again. No event handler has to remember to drop it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from agents.forecasting import ForecastDistribution
+from agents.forecasting.covariates import CovariatePool
+from agents.policy import PolicyLevels, PolicyParams, compute_levels
+from agents.processor.config import ProcessorConfig
+from agents.processor.features import CovariateFeatures
+from agents.processor.level_ratio import level_ratio
+from agents.state import PromotionPlan, SkuState
+
+__all__ = ["Derived", "DerivedInputs", "LevelsDeriver", "cached_derived", "derived_inputs", "forecast_lift"]
+
+
+class DerivedInputs(NamedTuple):
+    """What a :class:`Derived` was computed from; it is current while these are unchanged."""
+
+    open_start: int | None
+    """Start of the SKU's open period (epoch s): the first forecast period."""
+    model: int
+    """Identity of the SKU's forecaster object (a new SKU's forecaster may be replaced)."""
+    periods_learned: int
+    """Periods the forecaster has learned: every learned period changes the forecast, the
+    demand window, the level ratio and the reference price."""
+    covariates_enabled: bool
+    """Whether the forecaster has its covariate-aware candidates."""
+    promotions: dict[str, PromotionPlan]
+    """The promotion plans (a copy): they set the planned covariates of the horizon."""
+    reference_price: float
+    """The SKU's regular price (currency): the value in its critical fractile."""
+    pool_boundary: int
+    """Publication of the partition's covariate pool (-1: none or no covariates)."""
+
+
+def derived_inputs(state: SkuState, pool_boundary: int) -> DerivedInputs:
+    """The inputs of ``state``'s derived values now (``pool_boundary``: :meth:`LevelsDeriver.pool_boundary`).
+
+    Parameters
+    ----------
+    state : SkuState
+        The SKU.
+    pool_boundary : int
+        Publication boundary of the covariate pool of the call (epoch s, or -1).
+
+    Returns
+    -------
+    DerivedInputs
+        Compared with a cached :class:`Derived`'s by :func:`cached_derived`.
+    """
+    model = state.model
+    return DerivedInputs(state.demand.open_start, id(model), model.n_periods, model.covariates_enabled,
+                         dict(state.promotions), state.reference_price, pool_boundary)
+
+
+def cached_derived(state: SkuState, inputs: DerivedInputs) -> Derived | None:
+    """The one invalidation point of the derived cache: ``state.derived`` if computed from ``inputs``.
+
+    Parameters
+    ----------
+    state : SkuState
+        The SKU; its ``derived`` is dropped (set to None) when it is not current.
+    inputs : DerivedInputs
+        The state's inputs now (:func:`derived_inputs`).
+
+    Returns
+    -------
+    Derived or None
+        The cached value when current, else None (derive again).
+    """
+    d = state.derived
+    if d is not None and d.inputs == inputs:
+        return d
+    state.derived = None
+    return None
+
+
+class Derived:
+    """Forecast and policy levels for the SKU's current open period (cached, not stored).
+
+    The levels need the forecast moments of the protection interval only (``ceil(L + R)``
+    periods, the whole horizon when an ordering cost makes the EOQ read the horizon's mean);
+    the full-horizon distribution (:attr:`dist`: projections, overstock, explanations) is
+    computed on first use, since most derivations end without a decision. It is valid while it
+    is the state's cached ``derived`` and the state's :class:`DerivedInputs` are the ones it was
+    computed from: reading :attr:`dist` for the first time after the state changed raises
+    ``RuntimeError`` instead of describing the new state under the old levels.
+    """
+
+    __slots__ = ("inputs", "levels", "params", "lead_time_periods", "model", "_dist", "_full",
+                 "_state", "_moments")
+
+    def __init__(self, state: SkuState, inputs: DerivedInputs, levels: PolicyLevels, params: PolicyParams,
+                 lead_time_periods: int, model: str, full: Callable[[bool], Any]) -> None:
+        self._state = state
+        self._moments: tuple[np.ndarray, np.ndarray] | None = None
+        self.inputs = inputs
+        self.levels = levels
+        self.params = params
+        self.lead_time_periods = lead_time_periods
+        self.model = model  # name of the served candidate
+        self._dist: ForecastDistribution | None = None
+        self._full = full
+
+    @property
+    def pool_boundary(self) -> int:
+        """Publication of the covariate pool the levels were derived under (-1: none)."""
+        return self.inputs.pool_boundary
+
+    def _check_current(self) -> None:
+        state = self._state
+        if state.derived is not self or derived_inputs(state, self.inputs.pool_boundary) != self.inputs:
+            raise RuntimeError(f"{self._state.key}: the state changed since these levels were "
+                               "derived; derive again")
+
+    @property
+    def moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and variance per period over the whole horizon (units, units squared).
+
+        Shape ``(horizon_periods,)`` each: what projections read; computed once on use.
+        """
+        if self._moments is None:
+            if self._dist is not None:
+                self._moments = (self._dist.mean, self._dist.variance)
+            else:
+                self._check_current()
+                self._moments = self._full(False)
+        return self._moments
+
+    @property
+    def dist(self) -> ForecastDistribution:
+        """Distribution over the whole horizon (``horizon_periods``), computed once on use."""
+        if self._dist is None:
+            self._check_current()
+            self._dist = self._full(True)
+        return self._dist
+
+
+def forecast_lift(model: Any, xs: list[dict[str, Any]]) -> np.ndarray:
+    """Forecast with covariates ``xs`` over the forecast with their calendar alone, per period.
+
+    Clipped to ``[e^-5, e^5]`` (the covariate model's own bound); 1 where the calendar-only
+    forecast is 0.
+
+    Parameters
+    ----------
+    model : DemandForecaster
+        The SKU's forecaster.
+    xs : list of dict
+        Features of consecutive periods (each with ``season_pos``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Lift per period, shape ``(len(xs),)`` (dimensionless).
+    """
+    plain = [{"season_pos": x["season_pos"]} for x in xs]
+    with_cov = np.asarray(model.forecast(len(xs), xs), dtype=float)
+    without = np.asarray(model.forecast(len(xs), plain), dtype=float)
+    lift = np.where(without > 0.0, with_cov / np.where(without > 0.0, without, 1.0), 1.0)
+    return np.clip(lift, math.exp(-5.0), math.exp(5.0))
+
+
+class LevelsDeriver:
+    """Derives (and caches) a SKU's forecast and levels: the demand the levels read, its parameters.
+
+    Parameters
+    ----------
+    config : ProcessorConfig
+        Horizon, demand source and windows, lost-unit cost, per-SKU policy overrides.
+    features : CovariateFeatures
+        Planned features of the horizon periods.
+    """
+
+    def __init__(self, config: ProcessorConfig, features: CovariateFeatures) -> None:
+        self.config = config
+        self.features = features
+
+    def params_for(self, key: str) -> PolicyParams:
+        """Policy parameters of a SKU key: ``sku@location`` override, ``sku`` override, default."""
+        ov = self.config.overrides
+        if key in ov:
+            return ov[key]
+        sku = key.partition("@")[0]
+        return ov.get(sku, self.config.policy)
+
+    def derived(self, state: SkuState, pool: CovariatePool | None = None) -> Derived | None:
+        """Forecast distribution and policy levels for the open period (cached on the state).
+
+        ``pool`` is the partition's covariate pool of the call (None: the prior). The cached
+        value is returned while :func:`cached_derived` finds it current.
+        """
+        inputs = derived_inputs(state, self.pool_boundary(state, pool))
+        cached = cached_derived(state, inputs)
+        if cached is not None:
+            return cached
+        if state.demand.open_start is None:
+            return None
+        h = self.config.horizon_periods
+        start = state.demand.open_start
+        params = self.params_for(state.key)
+        # the levels read ceil(L + R) periods (lead_time_demand); the EOQ reads the horizon mean
+        hl = h if params.ordering_cost is not None else min(
+            h, max(1, math.ceil(params.lead_time_periods + params.review_period_periods)))
+        model = state.model
+        coef = None if pool is None else pool.coef
+        if model.covariates_enabled:
+            model.set_pool_mean(coef)
+        params = self.service_params(state, params)
+        if self.config.demand_source == "window":
+            mean, var = self.window_moments(state, hl)
+        else:
+            mean, var = model.forecast_moments(hl, self.features.period_features(state, start, hl))
+            ratio = level_ratio(state, self.config)
+            mean, var = mean * ratio, var * ratio
+        levels = compute_levels(mean, var, params)
+        lead = max(1, math.ceil(params.lead_time_periods))
+        features = self.features
+
+        def full(quantiles: bool) -> Any:
+            """The whole horizon: the distribution, or its moments only."""
+            if model.covariates_enabled:
+                model.set_pool_mean(coef)
+            xs = features.period_features(state, start, h)
+            return model.forecast_distribution(h, xs) if quantiles else model.forecast_moments(h, xs)
+
+        state.derived = Derived(state, inputs, levels, params, lead, model.served_model, full)
+        return state.derived
+
+    def window_moments(self, state: SkuState, periods: int) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and variance of demand per period for the next ``periods`` periods (units).
+
+        The rate is the lower of the short- and long-window means of the SKU's demand (its
+        regular-price demand with ``promotion_lift``;
+        :class:`~agents.inventory_demand.InventoryDemand`; a SKU younger than
+        ``min_history_periods`` averaged over that many periods), the per-period variance
+        ``CV^2 rate^2`` of its long-run dispersion; with ``promotion_lift``, periods covered by a
+        planned promotion or price are multiplied by the forecaster's learned lift (mean by
+        ``lift``, variance by ``lift^2``). Shapes ``(periods,)``.
+        """
+        inv, cfg = state.inventory_demand, self.config
+        k = cfg.min_history_periods
+        rate = min(inv.rate(cfg.rate_window_periods, k), inv.rate(cfg.rate_short_window_periods, k))
+        cv2 = inv.cv2(long_span=cfg.dispersion_span_periods)
+        mean = np.full(periods, rate)
+        if (cfg.promotion_lift and cfg.covariates and state.model.covariates_enabled and state.promotions
+                and state.demand.open_start is not None):
+            start = state.demand.open_start
+            mean = mean * forecast_lift(state.model, self.features.period_features(state, start, periods))
+        return mean, cv2 * mean * mean
+
+    def service_params(self, state: SkuState, params: PolicyParams) -> PolicyParams:
+        """``params`` with the SKU's critical fractile as its target when ``lost_unit_cost`` is set."""
+        p = self.config.lost_unit_cost
+        if p is None:
+            return params
+        value = state.reference_price if state.reference_price > 0.0 else params.unit_cost
+        holding = params.holding_cost_rate * value * params.review_period_periods / params.periods_per_year
+        level = p / (p + holding) if holding > 0.0 else 1.0 - 1e-9
+        return params.with_overrides(cycle_service_level=min(max(level, 0.5), 1.0 - 1e-9))
+
+    @staticmethod
+    def pool_boundary(state: SkuState, pool: CovariatePool | None) -> int:
+        """Publication boundary of ``pool`` as the SKU's levels see it (-1: no pool or no covariates)."""
+        if pool is None or not state.model.covariates_enabled:
+            return -1
+        return pool.boundary

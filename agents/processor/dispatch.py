@@ -1,0 +1,257 @@
+"""Dispatch: apply one event (or a watermark) to one SKU's state, learn closed periods, then decide.
+
+:class:`SkuProcessor` is the entry point (see :mod:`agents.processor` for the order of work);
+it routes each event type to its handler and hands the SKU to the features
+(:mod:`agents.processor.features`), the derived levels (:mod:`agents.processor.derived`) and the
+decisions (:mod:`agents.processor.decisions`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from agents.demand import LateEventError, epoch, period_seconds, season_length
+from agents.forecasting.covariates import CovariatePool
+from agents.policy import PolicyParams
+from agents.processor.config import ApplyResult, EventMeta, PeriodObserver, ProcessorConfig
+from agents.processor.decisions import DecisionMaker
+from agents.processor.derived import Derived, LevelsDeriver, forecast_lift
+from agents.processor.features import CovariateFeatures
+from agents.processor.level_ratio import learn_level_ratio, level_ratio
+from agents.state import PromotionPlan, SkuState
+from schemas.inputs import (
+    OrderCancelled,
+    OrderPlaced,
+    PromotionCancelled,
+    PromotionPlanned,
+    PurchaseOrderCancelled,
+    PurchaseOrderPlaced,
+    StockAdjusted,
+    StockReceived,
+    StockSnapshot,
+)
+
+__all__ = ["SkuProcessor"]
+
+
+class SkuProcessor:
+    """Applies events to per-SKU state and returns decisions (see :mod:`agents.processor`).
+
+    Parameters
+    ----------
+    config : ProcessorConfig
+        Period, lateness, horizon and policy parameters.
+    observer : callable, optional
+        ``observer(state, period_start_epoch_s, units)`` is called for every closed period
+        *before* the model learns it (the backtest records its out-of-sample forecasts there).
+    """
+
+    def __init__(self, config: ProcessorConfig, observer: PeriodObserver | None = None) -> None:
+        self.config = config
+        self.observer = observer
+        self._step = period_seconds(config.freq)
+        self._season = config.season_length or season_length(config.freq)
+        self._names = config.covariate_names
+        self.features = CovariateFeatures(config)
+        self.deriver = LevelsDeriver(config, self.features)
+        self.decisions = DecisionMaker(config, self.deriver)
+
+    # --- public entry points -------------------------------------------------------------
+    def apply(self, state: SkuState, event: Any, meta: EventMeta,
+              pool: CovariatePool | None = None) -> ApplyResult:
+        """Apply one decoded input event to ``state``.
+
+        Parameters
+        ----------
+        state : SkuState
+            The event's SKU state (mutated).
+        event : schemas.events input event
+            An order, inventory or promotion event of this SKU.
+        meta : EventMeta
+            Topic, partition and offset of the event.
+        pool : CovariatePool, optional
+            The shared covariate coefficient of the event's partition (its sums are updated
+            when the SKU learns covariates; ``pool_changed`` says so). None: the prior.
+
+        Returns
+        -------
+        ApplyResult
+            ``skipped`` when fenced, ``late`` when the order's period was already closed (the
+            state only advances its fence), else ``applied`` with the decisions to emit.
+        """
+        if not state.fence_passed(meta.topic, meta.partition, meta.offset):
+            return ApplyResult("skipped")
+        return self._apply(state, event, meta, pool)
+
+    def _apply(self, state: SkuState, event: Any, meta: EventMeta, pool: CovariatePool | None) -> ApplyResult:
+        self._init_model(state)
+        t = epoch(event.occurred_at)
+        result = ApplyResult("applied")
+        if isinstance(event, OrderPlaced):
+            try:
+                closed = state.demand.add(self.config.freq, t, float(event.quantity),
+                                          lateness_s=self.config.allowed_lateness_s)
+            except LateEventError as exc:
+                state.mark_applied(meta.topic, meta.partition, meta.offset)
+                state.bump("late")
+                return ApplyResult("late", error=str(exc))
+            result.periods_closed, result.pool_changed = self._learn(state, closed, pool)
+            if self.config.covariates:
+                self.features.record_sale(state, event, t)
+            served, short = state.position.sell(event.quantity, at=t, unmet=self.config.unmet_demand)
+            state.bump("orders_units", event.quantity)
+            state.bump("served_units", served)
+            if short and self.config.unmet_demand == "lost_sales":
+                state.bump("lost_units", short)
+        else:
+            closed = state.demand.advance(self.config.freq, t, lateness_s=self.config.allowed_lateness_s)
+            result.periods_closed, result.pool_changed = self._learn(state, closed, pool)
+            self._apply_other(state, event, t)
+        state.mark_applied(meta.topic, meta.partition, meta.offset)
+        state.bump("events")
+        state.updated_at = max(state.updated_at, t)
+        result.decisions = self.decisions.decide(state, meta, event.event_id, t, pool)
+        return result
+
+    def advance(self, state: SkuState, watermark: int, meta: EventMeta, trigger_event_id: str,
+                pool: CovariatePool | None = None) -> ApplyResult:
+        """Close the SKU's periods up to a partition watermark (epoch s) and decide again.
+
+        Idempotent and deterministic: it depends only on the state, the watermark and the
+        pool's published coefficient, which are themselves derived from the partition's events,
+        so a replay reproduces it. ``pool`` as in :meth:`apply`.
+        """
+        closed = state.demand.advance(self.config.freq, watermark, lateness_s=self.config.allowed_lateness_s)
+        if not closed:
+            return ApplyResult("skipped")
+        self._init_model(state)
+        n, changed = self._learn(state, closed, pool)
+        result = ApplyResult("applied", periods_closed=n, pool_changed=changed)
+        result.decisions = self.decisions.decide(state, meta, trigger_event_id, watermark, pool)
+        return result
+
+    # --- covariates -----------------------------------------------------------------------
+    def _init_model(self, state: SkuState) -> None:
+        # a new SKU's forecaster gets the configured season length (weekly: 52)
+        m = self._season
+        if state.model.season_length != m and state.model.n_periods == 0:
+            from agents.forecasting import DemandForecaster
+
+            state.model = DemandForecaster(season_length=m)
+
+    # --- features, levels and decisions of a SKU (the collaborators' public API) ---------------
+    def calendar(self, start: int) -> dict[str, Any]:
+        """Calendar features of the period starting at ``start`` (:meth:`CovariateFeatures.calendar`)."""
+        return self.features.calendar(start)
+
+    def planned_covariates(self, state: SkuState, start: int) -> dict[str, float]:
+        """Planned covariates of one period (:meth:`CovariateFeatures.planned_covariates`)."""
+        return self.features.planned_covariates(state, start)
+
+    def period_features(self, state: SkuState, start: int, horizon: int) -> list[dict[str, Any]]:
+        """Features of the ``horizon`` periods from ``start`` (:meth:`CovariateFeatures.period_features`)."""
+        return self.features.period_features(state, start, horizon)
+
+    def realised_covariates(self, state: SkuState, start: int, units: float) -> dict[str, float]:
+        """Covariates of a closed period (:meth:`CovariateFeatures.realised_covariates`)."""
+        return self.features.realised_covariates(state, start, units)
+
+    def params_for(self, key: str) -> PolicyParams:
+        """Policy parameters of a SKU key (:meth:`LevelsDeriver.params_for`)."""
+        return self.deriver.params_for(key)
+
+    def derived(self, state: SkuState, pool: CovariatePool | None = None) -> Derived | None:
+        """Forecast and levels of the open period, cached on the state (:meth:`LevelsDeriver.derived`)."""
+        return self.deriver.derived(state, pool)
+
+    def window_moments(self, state: SkuState, periods: int) -> tuple[np.ndarray, np.ndarray]:
+        """Demand moments the levels read (:meth:`LevelsDeriver.window_moments`)."""
+        return self.deriver.window_moments(state, periods)
+
+    def level_ratio(self, state: SkuState) -> float:
+        """Actual/forecast demand ratio of a SKU (:func:`agents.processor.level_ratio.level_ratio`)."""
+        return level_ratio(state, self.config)
+
+    # --- internals ----------------------------------------------------------------------------
+    def _learn(self, state: SkuState, closed: list[tuple[int, float]],
+               pool: CovariatePool | None) -> tuple[int, bool]:
+        """Learn the closed periods; returns how many and whether ``pool``'s sums changed."""
+        a = self.config.level_ratio_alpha
+        model = state.model
+        pool_changed = False
+        cov = self.config.covariates
+        for start, units in closed:
+            x = self.features.calendar(start)
+            if model.covariates_enabled:
+                model.set_pool_mean(None if pool is None else pool.coef)
+            if self.observer is not None:  # before the period's own price enters the state
+                self.observer(state, start, units)
+            if cov:
+                feats = self.features.realised_covariates(state, start, units)
+                # a plan or a promotion enables covariates; price variation alone does not
+                # (customer price tiers, e.g. Online Retail, are not a price plan)
+                if (not model.covariates_enabled
+                        and any(k != "log_price_ratio" for k in feats)):
+                    model.enable_covariates(self._names)
+                    model.set_pool_mean(None if pool is None else pool.coef)
+                if model.covariates_enabled:
+                    x.update(feats)
+            base_units = units
+            if self.config.promotion_lift and model.covariates_enabled and len(x) > 1 and model.n_periods:
+                # promotion / price lift of this period, as the forecaster has learned it: the
+                # window rate keeps the regular-price demand, planned lifts are applied ahead
+                base_units = units / float(forecast_lift(model, [x])[0])
+            state.inventory_demand.update(base_units, capacity=self.config.rate_window_periods,
+                                          long_span=self.config.dispersion_span_periods)
+            learn_level_ratio(state, units, x, a)
+            eff = model.covariate_effects
+            if eff is not None and pool is not None:
+                before = eff.quantised()
+                model.learn_one(units, x)
+                after = eff.quantised()
+                if after != before:
+                    pool.add(before, after)
+                    pool_changed = True
+            else:
+                model.learn_one(units, x)
+            state.bump("periods")
+        if closed and cov and state.promotions:  # plans that ended are no longer needed
+            done = closed[-1][0] + self._step
+            for pid in [p for p, plan in state.promotions.items() if int(plan.valid_to) <= done]:
+                del state.promotions[pid]
+        return len(closed), pool_changed
+
+    def _apply_other(self, state: SkuState, event: Any, t: int) -> None:
+        pos = state.position
+        if isinstance(event, StockSnapshot):
+            pos.snapshot(event.on_hand, at=t)
+        elif isinstance(event, StockReceived):
+            pos.receive(event.quantity, event.purchase_order_id, at=t)
+            state.reorder = None  # a receipt covers the open suggestion
+        elif isinstance(event, StockAdjusted):
+            pos.adjust(event.delta, at=t)
+        elif isinstance(event, PurchaseOrderPlaced):
+            pos.place_purchase_order(event.purchase_order_id, event.quantity,
+                                     expected_arrival=epoch(event.expected_arrival))
+            state.reorder = None  # a purchase order covers the open suggestion
+        elif isinstance(event, PurchaseOrderCancelled):
+            pos.cancel_purchase_order(event.purchase_order_id)
+        elif isinstance(event, OrderCancelled):
+            if event.restock:
+                pos.give_back(event.quantity, at=t)
+            state.bump("returned_units", event.quantity)
+        elif isinstance(event, PromotionPlanned):
+            state.promotions[event.promotion_id] = PromotionPlan(
+                epoch(event.valid_from), epoch(event.valid_to),
+                -1.0 if event.unit_price is None else float(event.unit_price),
+                float(event.depth), event.promo_kind,
+                dict(sorted(event.covariates.items())) if event.covariates else None,
+            )
+            if self.config.covariates and not state.model.covariates_enabled:
+                state.model.enable_covariates(self._names)
+        elif isinstance(event, PromotionCancelled):
+            state.promotions.pop(event.promotion_id, None)
+        else:  # pragma: no cover - the decoders only produce the types above
+            raise TypeError(f"unsupported event type {type(event).__name__}")
