@@ -85,6 +85,14 @@ class DecisionExplanation(WireModel):
         ``max(order_up_to, overstock_cover_days * forecast_mean_per_day)``: the stock level
         above which units are excess (``OverstockDetected.excess_units`` is measured against
         it). Set on ``OverstockDetected`` only.
+    cold_start : bool
+        True while the SKU has learned fewer periods than its required history
+        (``RESTOCK_MIN_HISTORY_DAYS``): its demand rate is then its own demand averaged over the
+        whole required history, the unseen periods counted as zero (a credibility-weighted rate
+        with a zero prior; see docs/decisions.md, "Cold start").
+    history_periods : int or None
+        Periods of the SKU's own demand behind the decision (None from producers that predate
+        the field).
 
     Examples
     --------
@@ -124,6 +132,8 @@ class DecisionExplanation(WireModel):
     forecast_mean_per_day: NonNegativeFloat | None = None
     overstock_cover_days: NonNegativeFloat | None = None
     overstock_threshold_units: float | None = None
+    cold_start: bool = False
+    history_periods: Annotated[int, Field(ge=0)] | None = None
 
 
 class DecisionBase(EventBase):

@@ -30,6 +30,7 @@ after the warm-up period (:mod:`streams.panel`, :mod:`streams.kpis`).
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -43,6 +44,7 @@ from agents.state import SkuState
 from schemas.common import TopicRole
 from schemas.decisions import ReorderSuggested
 from schemas.inputs import OrderPlaced, PurchaseOrderPlaced, StockReceived, StockSnapshot
+from streams.config import processor_config
 from streams.kpis import PolicyTally
 from streams.panel import DemandPanel
 from streams.rules import simulate_rule, static_seed
@@ -105,6 +107,90 @@ class SkuSim:
     price: float
     restock_cycle_stockout: bool = False
     trace: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+
+class LeadTimeCalibration:
+    """Bias and coverage of the lead-time demand restock's levels read, against what followed.
+
+    Every ``ceil(L)`` evaluation periods (non-overlapping windows), each SKU decided by the
+    policy (past its cold start) contributes its lead-time demand mean, its q90 and q95 and its
+    reorder point s (the quantile at its own cycle service level) from the levels of its
+    current state, and the demand of the ``ceil(L)`` periods after the review. The levels are
+    derived from the state with the worker's own :class:`~agents.processor.LevelsDeriver`, so
+    the report is the same for ``restock demo`` (states read from Redis) and ``restock
+    simulate``. Calibrated quantiles cover their level; bias is (forecast - actual) / actual.
+
+    Parameters
+    ----------
+    config : ProcessorConfig
+        The worker's processor configuration (:func:`streams.config.processor_config`).
+    panel : DemandPanel
+        The replayed demand (units per period), for the realised windows.
+    """
+
+    def __init__(self, config: Any, panel: DemandPanel) -> None:
+        from agents.processor import SkuProcessor
+
+        self._deriver = SkuProcessor(config).deriver
+        self._min_history = config.min_history_periods
+        self._panel = panel
+        self._row = {k: i for i, k in enumerate(panel.keys)}
+        self._every = 1
+        self._next: int | None = None
+        self._sums: dict[str, float] = defaultdict(float)
+
+    def review(self, states: dict[str, SkuState], p0: int) -> None:
+        """Record the reviews of period ``p0`` (epoch s) when it starts a window."""
+        panel = self._panel
+        i = (p0 - panel.first) // panel.step
+        if self._next is not None and i < self._next:
+            return
+        for k, st in states.items():
+            if st.model.n_periods < self._min_history:
+                continue  # cold start: reported by the decisions' explanations
+            keep = st.derived
+            try:
+                d = self._deriver.derived(st, None)
+            finally:
+                st.derived = keep  # the worker's cache is the worker's
+            if d is None:
+                continue
+            lv = d.levels
+            window = max(1, math.ceil(d.params.lead_time_periods))
+            self._every = window
+            if i + 1 + window > panel.n_periods:
+                continue
+            actual = float(panel.demand[self._row[k], i + 1: i + 1 + window].sum())
+            c = self._sums
+            c["reviews"] += 1
+            c["forecast"] += lv.mean_lead_time
+            c["actual"] += actual
+            c["q90"] += actual <= lv.q90_lead_time
+            c["q95"] += actual <= lv.q95_lead_time
+            c["s"] += actual <= lv.reorder_point
+            c["level"] += d.params.cycle_service_level or 0.0
+        self._next = i + self._every
+
+    def report(self) -> dict[str, float | int | None]:
+        """The calibration block of the KPI JSON's ``run``.
+
+        ``reviews``; ``bias`` = (forecast - actual) / actual; ``coverage_q90``, ``coverage_q95``
+        and ``coverage_reorder_point``, the shares of windows at or below each; and
+        ``reorder_point_level``, the mean cycle service level s was set for (None when there
+        were no reviews).
+        """
+        c, n = self._sums, int(self._sums["reviews"])
+        if n == 0:
+            return {"reviews": 0, "bias": None, "coverage_q90": None, "coverage_q95": None,
+                    "coverage_reorder_point": None, "reorder_point_level": None}
+        return {
+            "reviews": n,
+            "bias": round((c["forecast"] - c["actual"]) / c["actual"], 4) if c["actual"] else None,
+            "coverage_q90": round(c["q90"] / n, 4),
+            "coverage_q95": round(c["q95"] / n, 4),
+            "coverage_reorder_point": round(c["s"] / n, 4),
+            "reorder_point_level": round(c["level"] / n, 4),
+        }
 
 
 def in_production_order(decisions: list[Any]) -> list[Any]:
@@ -208,10 +294,13 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
     restock_prev_received: dict[str, int] = {}
     per_sku: dict[str, dict[str, float]] = {k: defaultdict(float) for k in keys}
     eval_days = 0
+    calibration = LeadTimeCalibration(processor_config(settings), panel)
 
     def account_day(states: dict[str, SkuState], p0: int, in_eval: bool,
                     demand_today: dict[str, int], new: list[Any]) -> None:
         """Restock's KPIs and plot traces of period ``p0`` from its states."""
+        if in_eval:
+            calibration.review(states, p0)
         for k in keys:
             st = states.get(k)
             sim = sims[k]
@@ -367,6 +456,8 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
             "events_published": transport.published,
             "conservation": conservation,
             "decisions": decisions_seen,
+            "liveness_violations": sum(st.counters.get("liveness_violations", 0) for st in final.values()),
+            "lead_time_demand_calibration": calibration.report(),
             "wall_time_s": round(wall, 2),
             "events_per_s": round(transport.published / wall, 1),
             "cleaning": panel.dataset.report.as_dict(),

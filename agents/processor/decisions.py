@@ -83,6 +83,8 @@ class DecisionMaker:
             trigger_partition=meta.partition,
             trigger_offset=meta.offset,
             promotions=self.promotions_in_window(state, d),
+            cold_start=state.model.n_periods < self.config.min_history_periods,
+            history_periods=state.model.n_periods,
         )
 
     def promotions_in_window(self, state: SkuState, d: Derived) -> list[str]:
@@ -116,16 +118,35 @@ class DecisionMaker:
         mean[0] = max(0.0, mean[0] - state.demand.pending[0]) if state.demand.pending else mean[0]
         return mean, var
 
+    @property
+    def first_decision_periods(self) -> int:
+        """Periods a SKU must have learned before it is decided (cold start).
+
+        One with the window demand (``demand_source="window"``): a young SKU's rate is its own
+        demand averaged over the required history, so it is decided from its first closed
+        period (the explanation says ``cold_start``). The forecaster's moments need
+        ``min_history_periods``.
+        """
+        if self.config.demand_source == "window":
+            return 1
+        return self.config.min_history_periods
+
     def decide(self, state: SkuState, meta: EventMeta, trigger_event_id: str, t: int,
-               pool: CovariatePool | None = None) -> list[Decision]:
+               pool: CovariatePool | None = None, *, review: bool = False) -> list[Decision]:
         """The decisions after an event (or a watermark) at event time ``t`` (epoch s).
 
-        None before ``min_history_periods``. A ``ReorderSuggested`` when the inventory position is
-        at or below s (unless an open one still covers it, see :class:`ProcessorConfig`), an
-        ``OverstockDetected`` when it exceeds the overstock threshold. ``pool`` as in
-        :meth:`LevelsDeriver.derived`.
+        None before :attr:`first_decision_periods`. A ``ReorderSuggested`` when the inventory
+        position is at or below s (unless an open one still covers it, see
+        :class:`ProcessorConfig`), an ``OverstockDetected`` when it exceeds the overstock
+        threshold. ``pool`` as in :meth:`LevelsDeriver.derived`.
+
+        ``review`` says that this call closed at least one period (a period review). Liveness:
+        after a review, a SKU with positive demand over L + R and an inventory position at or
+        below s has an open suggestion. A review that ends otherwise (the quantity rounds to
+        zero, S <= 0) bumps the state's ``liveness_violations`` counter; the closed loop
+        reports the total, which must be 0.
         """
-        if state.model.n_periods < self.config.min_history_periods:
+        if state.model.n_periods < self.first_decision_periods:
             return []
         d = self.deriver.derived(state, pool)
         if d is None:
@@ -148,6 +169,8 @@ class DecisionMaker:
             )
             if qty > 0 and material:
                 out.append(self._reorder(state, d, meta, trigger_event_id, t, qty))
+        if review and ip <= lv.reorder_point and lv.mean_protection > 0 and state.reorder is None:
+            state.bump("liveness_violations")  # see decide(): counted, never expected
         over = self._overstock(state, d, meta, trigger_event_id, t)
         if over is not None:
             out.append(over)

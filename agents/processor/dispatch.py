@@ -112,7 +112,8 @@ class SkuProcessor:
         state.mark_applied(meta.topic, meta.partition, meta.offset)
         state.bump("events")
         state.updated_at = max(state.updated_at, t)
-        result.decisions = self.decisions.decide(state, meta, event.event_id, t, pool)
+        result.decisions = self.decisions.decide(state, meta, event.event_id, t, pool,
+                                                 review=result.periods_closed > 0)
         return result
 
     def advance(self, state: SkuState, watermark: int, meta: EventMeta, trigger_event_id: str,
@@ -129,7 +130,7 @@ class SkuProcessor:
         self._init_model(state)
         n, changed = self._learn(state, closed, pool)
         result = ApplyResult("applied", periods_closed=n, pool_changed=changed)
-        result.decisions = self.decisions.decide(state, meta, trigger_event_id, watermark, pool)
+        result.decisions = self.decisions.decide(state, meta, trigger_event_id, watermark, pool, review=True)
         return result
 
     # --- covariates -----------------------------------------------------------------------

@@ -110,3 +110,34 @@ def test_weekly_receipts_and_orders_at_the_same_instant_keep_skus_in_stock(tmp_p
     panel = load_panel(data, "generic", "W", None)
     result = asyncio.run(run_closed_loop(opts, settings, panel, InProcessTransport(settings, cache_size=100)))
     assert result["restock"]["fill_rate"] >= 0.9, result["restock"]
+
+
+def test_lead_time_demand_calibration_is_exact_on_constant_demand(tmp_path: Path) -> None:
+    """Constant demand: the lead-time demand restock reads equals what follows (bias 0) and
+    every quantile covers it; a noisy series is covered less often than a constant one."""
+    def run(noisy: bool) -> dict[str, Any]:
+        data = tmp_path / f"daily_{noisy}.csv"
+        rng = np.random.default_rng(1)
+        with data.open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["timestamp", "sku", "location", "quantity", "unit_price"])
+            for i in range(150):
+                for sku in ("A", "B"):
+                    q = int(rng.poisson(10)) if noisy else 10
+                    w.writerow([f"{(date(2021, 1, 4) + timedelta(days=i)).isoformat()}T12:00:00", sku, "X", q,
+                                "1.0"])
+        opts = DemoOptions(data=data, fmt="generic", freq="D", skus=None, json_path=None, plot_path=None,
+                           progress=False, settings=Settings())
+        settings = simulation_settings(opts)
+        panel = load_panel(data, "generic", "D", None)
+        result = asyncio.run(run_closed_loop(opts, settings, panel, InProcessTransport(settings, cache_size=10)))
+        return result["run"]["lead_time_demand_calibration"]
+
+    flat = run(False)
+    assert flat["reviews"] > 0
+    assert flat["bias"] == 0.0
+    assert flat["coverage_q90"] == flat["coverage_reorder_point"] == 1.0
+    noisy = run(True)
+    assert noisy["reviews"] == flat["reviews"]
+    assert abs(noisy["bias"]) < 0.1
+    assert noisy["coverage_q95"] < 1.0
