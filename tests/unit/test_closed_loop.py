@@ -130,7 +130,8 @@ def test_lead_time_demand_calibration_is_exact_on_constant_demand(tmp_path: Path
                            progress=False, settings=Settings())
         settings = simulation_settings(opts)
         panel = load_panel(data, "generic", "D", None)
-        result = asyncio.run(run_closed_loop(opts, settings, panel, InProcessTransport(settings, cache_size=10)))
+        transport = InProcessTransport(settings, cache_size=10)
+        result = asyncio.run(run_closed_loop(opts, settings, panel, transport))
         return result["run"]["lead_time_demand_calibration"]
 
     flat = run(False)
