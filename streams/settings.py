@@ -117,7 +117,8 @@ class Settings(BaseSettings):
     """
 
     model_config = SettingsConfigDict(
-        env_prefix="RESTOCK_", frozen=True, extra="ignore", populate_by_name=True
+        env_prefix="RESTOCK_", frozen=True, extra="ignore", populate_by_name=True,
+        env_parse_none_str="none",
     )
 
     # --- services -------------------------------------------------------------------------
@@ -230,11 +231,12 @@ class Settings(BaseSettings):
     cycle_service_level: float = Field(
         default=0.95, gt=0, lt=1,
         description="cycle service level target (share of replenishment cycles without a stockout); "
-                    "ignored when fill_rate is set")
+                    "restock's target when fill_rate is none (RESTOCK_FILL_RATE=none), and the "
+                    "static baseline's target in demo and simulate")
     fill_rate: float | None = Field(
-        default=None, gt=0, lt=1,
-        description="fill-rate target (units served / units demanded); replaces the cycle service "
-                    "level target when set")
+        default=0.95, gt=0, lt=1,
+        description="fill-rate target (units served / units demanded), the default target; "
+                    "RESTOCK_FILL_RATE=none targets cycle_service_level instead")
     unit_cost: float = Field(default=1.0, ge=0)
     holding_cost_rate: float = Field(default=0.25, ge=0)
     ordering_cost: float | None = None
