@@ -116,7 +116,12 @@ def count_quantiles(mean: ArrayLike, variance: ArrayLike, levels: ArrayLike) -> 
             vals = np.ceil(special.nbdtrik(q, n, p))
             vals1 = np.maximum(vals - 1.0, 0.0)
             below = special.betainc(n, vals1 + 1.0, p)
-        out[nb] = np.where(ok, np.where(below >= q, vals1, vals), 0.0)
+            # cdflib's search fails on a vanishing n (it answers 1e100): F(0) = p**n settles
+            # the point mass at 0, and Cantelli's bound mu + sqrt(v q / (1 - q)) caps the rest.
+            at_zero = np.power(p, n) >= q
+            cap = np.ceil(mean[nb] + np.sqrt(variance[nb] * q / (1.0 - q)))
+        vals = np.minimum(np.where(below >= q, vals1, vals), cap)
+        out[nb] = np.where(ok & ~at_zero, vals, 0.0)
     if po.any():
         mu, q = mean[po], levels[po]
         with np.errstate(all="ignore"):

@@ -12,6 +12,7 @@ from scipy import stats
 
 from agents.count_quantiles import (
     DISCRETE_MEAN_LIMIT,
+    count_cdf,
     count_quantiles,
     demand_quantile,
     demand_quantiles,
@@ -75,3 +76,19 @@ def test_both_entry_points_reject_the_same_input(mean: float, var: float, level:
         demand_quantile(mean, var, level)
     with pytest.raises(ValueError):
         demand_quantiles([mean, 1.0], [var, 1.0], [level, 0.5])
+
+
+@settings(max_examples=400, deadline=None)
+@given(mean=st.one_of(st.floats(1e-300, 1e-3), st.floats(1e-3, 1e4)),
+       var=st.floats(0.0, 1e5), level=levels)
+def test_is_the_smallest_count_reaching_the_level(mean: float, var: float, level: float) -> None:
+    """The definition of the quantile, checked on the CDF: F(k) >= q > F(k - 1).
+
+    Covers vanishing means with a large variance, where cdflib's inverse (``nbdtrik``) fails and
+    answers 1e100 (found by the policy's monotonicity property test).
+    """
+    k = float(count_quantiles(mean, var, level))
+    assert k >= 0 and k == math.floor(k)
+    assert count_cdf(k, mean, var) >= level - 1e-9
+    if k > 0:
+        assert count_cdf(k - 1.0, mean, var) < level + 1e-9

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 from scipy import stats
@@ -420,6 +420,10 @@ class TestComputeLevels:
 
     @PROPS
     @given(forecasts, _params_strategy(), st.floats(0.01, 0.999), st.floats(0.01, 0.999))
+    @example(  # a vanishing mean with variance 1: cdflib's nbdtrik answered 1e100 at level 0.5
+        ([7.600821574654193e-106] + [0.0] * 28, [1.0] + [0.0] * 28),
+        PolicyParams(lead_time_periods=1.0, review_period_periods=1.0, distribution="negbin"),
+        0.5, 0.75)
     def test_monotone_in_service_level(
         self, fc: tuple, params: PolicyParams, a: float, b: float
     ) -> None:
