@@ -23,12 +23,13 @@ and a record whose key maps to another partition than the one it arrived on at s
 ``wrong_partition``, before it is decoded: neither is ever applied, so neither can overwrite a
 SKU's state on a foreign partition, advance that partition's watermark or enter its SKU index.
 
-Covariate pool
---------------
-With covariates on, each input partition has a pool state under the pseudo key
-:func:`agents.state.pool_key` (``"@pool@<partition>"``, which no real ``sku@location`` can
-equal): a :class:`~agents.state.SkuState` whose ``pool`` holds the partition's shared covariate
-coefficient (:class:`~agents.forecasting.covariates.CovariatePool`). It is loaded, cached,
+Covariate pool (and the fill-rate controller)
+---------------------------------------------
+With covariates on (or the fill-rate controller, :mod:`agents.policy.controller`), each input
+partition has a pool state under the pseudo key :func:`agents.state.pool_key`
+(``"@pool@<partition>"``, which no real ``sku@location`` can equal): a
+:class:`~agents.state.SkuState` whose ``pool`` holds the partition's shared covariate coefficient
+(:class:`~agents.forecasting.covariates.CovariatePool`). It is loaded, cached,
 fenced (per ``topic:partition``, at the offset of every event that changed it), marked dirty
 and written exactly like a SKU state (same ``load_many`` / ``save_many``), is never in the
 partition's SKU index and is never evicted while dirty. Before an event is applied, the pool is
@@ -37,7 +38,9 @@ learn and forecast with the published coefficient, and their statistics enter th
 integer sums, so the pool and every state depend only on the partition's event sequence (see
 :mod:`agents.forecasting.covariates`, "Replay determinism"). When the pool's fence shows that
 it already holds an event (its write landed, a SKU's did not), the event is applied against a
-copy of the pool whose changes are dropped.
+copy of the pool whose changes are dropped. The same pool holds the partition's fill-rate
+controller (:class:`~agents.policy.controller.ServiceController`): every order adds its units
+demanded and lost, and the publication takes the controller's period step.
 """
 
 from __future__ import annotations
@@ -234,8 +237,8 @@ class Pipeline:
                 continue
             keys.add(key)
             decoded.append((rec, ev))
-        covariates = self.processor.config.covariates
-        if covariates:
+        pooled = self.processor.config.partition_pool
+        if pooled:
             keys.update(pool_key(rec.partition) for rec, ev in decoded if ev is not None)
         self._ensure_loaded(keys)
         dirty: dict[str, SkuState] = {}
@@ -247,7 +250,7 @@ class Pipeline:
             self.cache.move_to_end(key)
             self.partition_of[key] = rec.partition
             meta = EventMeta(rec.topic, rec.partition, rec.offset)
-            pool_state, pool = self._pool_for(rec, ev, dirty) if covariates else (None, None)
+            pool_state, pool = self._pool_for(rec, ev, dirty) if pooled else (None, None)
             try:
                 res = self.processor.apply(state, ev, meta, pool)
             except Exception as exc:  # noqa: BLE001 - any processing failure is dead-lettered
@@ -318,7 +321,8 @@ class Pipeline:
             return st, copy.deepcopy(st.pool)  # already holds this event: changes are dropped
         cfg = self.processor.config
         t = epoch(ev.occurred_at)  # type: ignore[attr-defined]
-        if st.pool.publish(period_start(cfg.freq, int(t - cfg.allowed_lateness_s))):
+        if st.pool.publish(period_start(cfg.freq, int(t - cfg.allowed_lateness_s)), cfg.controlled_fill_rate,
+                           cfg.fill_control_gain):
             st.mark_applied(rec.topic, rec.partition, rec.offset)
             dirty[key] = st
         return st, st.pool
@@ -343,7 +347,7 @@ class Pipeline:
         self._closed_through[p] = boundary
         meta = EventMeta(rec.topic, rec.partition, rec.offset)
         step = period_seconds(cfg.freq)
-        pool_state = self.cache.get(pool_key(p)) if cfg.covariates else None
+        pool_state = self.cache.get(pool_key(p)) if cfg.partition_pool else None
         pool = pool_state.pool if pool_state is not None else None
         if pool is not None and not pool_state.fence_passed(rec.topic, rec.partition, rec.offset):
             import copy

@@ -93,6 +93,13 @@ class DecisionExplanation(WireModel):
     history_periods : int or None
         Periods of the SKU's own demand behind the decision (None from producers that predate
         the field).
+    lost_unit_cost : float or None
+        Cost per lost (or backordered) unit the levels priced, in currency: the configured
+        ``RESTOCK_LOST_UNIT_COST``, or with a fill-rate target the cost learned by the SKU's
+        input partition so that its fill rate meets the target (``RESTOCK_FILL_CONTROL=partition``;
+        docs/decisions.md, "Meeting a fill-rate target"). The service level is then the SKU's
+        critical fractile, shown in ``service_level_target`` (kind ``cycle``). None when the
+        target was used directly.
 
     Examples
     --------
@@ -134,6 +141,7 @@ class DecisionExplanation(WireModel):
     overstock_threshold_units: float | None = None
     cold_start: bool = False
     history_periods: Annotated[int, Field(ge=0)] | None = None
+    lost_unit_cost: NonNegativeFloat | None = None
 
 
 class DecisionBase(EventBase):

@@ -142,6 +142,8 @@ def processor_config(settings: Settings) -> ProcessorConfig:
                                       round(settings.days_to_periods(settings.rate_short_window_days))),
         dispersion_span_periods=settings.days_to_periods(settings.dispersion_span_days),
         lost_unit_cost=settings.lost_unit_cost,
+        fill_control=settings.fill_control == "partition",
+        fill_control_base_cost=settings.fill_control_base_cost,
         promotion_lift=settings.promotion_lift,
         covariates=settings.covariates_enabled,
         covariate_extras=tuple(n.strip() for n in settings.covariate_extras.split(",") if n.strip()),

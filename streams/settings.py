@@ -263,6 +263,13 @@ class Settings(BaseSettings):
         default=None, gt=0,
         description="currency per lost unit: each SKU's service level becomes p / (p + holding cost "
                     "of its unit value per review period), replacing the service target")
+    fill_control: Literal["partition", "formula"] = Field(
+        default="partition",
+        description="how a fill-rate target is met: 'partition' learns one cost per lost unit per "
+                    "input partition from the fill rate achieved (agents.policy.controller); "
+                    "'formula' solves it per SKU with the normal loss function")
+    fill_control_base_cost: float = Field(
+        default=0.1, gt=0, description="starting cost per lost unit of the partition controller, currency")
     policy_overrides_file: Path | None = None
 
     @classmethod

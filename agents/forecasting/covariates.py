@@ -105,6 +105,7 @@ from typing import Any
 import numpy as np
 
 from agents.forecasting.base import OnlineForecaster, check_horizon
+from agents.policy.controller import ServiceController
 
 __all__ = [
     "COVARIATES",
@@ -334,6 +335,8 @@ class CovariatePool:
         self.prior_sd = _prior(self.names, POOL_PRIOR_SD, _DEFAULT_SD)
         self.coef = self.prior_mean.copy()
         self.boundary = -1  # period boundary (epoch s) of the last publication
+        # the partition's fill-rate controller (agents.policy.controller), stepped at publication
+        self.service = ServiceController()
 
     def add(self, before: Sequence[int], after: Sequence[int]) -> None:
         """Replace one SKU's quantised contribution ``before`` by ``after`` (exact)."""
@@ -343,27 +346,37 @@ class CovariatePool:
         for i in range(len(self.score)):
             self.score[i] += after[d2 + i] - before[d2 + i]
 
-    def publish(self, boundary: int) -> bool:
-        """Re-estimate ``w_0`` if ``boundary`` is past the last one; True if ``w_0`` changed.
+    def publish(self, boundary: int, fill_rate: float | None = None, gain: float = 0.5) -> bool:
+        """Re-estimate ``w_0`` if ``boundary`` is past the last one; True if the pool changed.
 
         The boundary itself is always the latest one seen (it is a function of the latest
-        event time, so it need not be persisted when nothing else changed).
+        event time, so it need not be persisted when nothing else changed). With a
+        ``fill_rate`` target, the partition's :class:`~agents.policy.controller.ServiceController`
+        takes its period step too, with ``gain`` (its cost moving also counts as a change).
         """
         if boundary <= self.boundary:
             return False
         self.boundary = int(boundary)
+        moved = fill_rate is not None and self.service.step(fill_rate, gain)
         d = len(self.names)
         info = np.array(self.info, dtype=np.float64).reshape(d, d) / _SCALE
         score = np.array(self.score, dtype=np.float64) / _SCALE
         coef = pooled_coefficients(info, score, self.prior_mean, self.prior_sd)
         changed = not np.array_equal(coef, self.coef)
         self.coef = coef
-        return changed
+        return changed or moved
 
     def to_list(self) -> list[Any]:
-        """Compact msgpack-friendly encoding (integers exact, floats as IEEE doubles)."""
+        """Compact msgpack-friendly encoding (integers exact, floats as IEEE doubles).
+
+        The controller is appended only once it has counted an order, so a pool without one
+        encodes byte for byte as before it existed.
+        """
         coef = [float(v) for v in self.coef]
-        return [list(self.names), self.info, self.score, coef, self.boundary]
+        out: list[Any] = [list(self.names), self.info, self.score, coef, self.boundary]
+        if self.service != ServiceController():
+            out.append(self.service.to_list())
+        return out
 
     @classmethod
     def from_list(cls, data: Sequence[Any]) -> CovariatePool:
@@ -375,8 +388,10 @@ class CovariatePool:
             On inconsistent lengths.
 
         """
-        names, info, score, coef, boundary = data
+        names, info, score, coef, boundary = data[:5]
         pool = cls(names)
+        if len(data) > 5:
+            pool.service = ServiceController.from_list(data[5])
         d = len(pool.names)
         if len(info) != d * d or len(score) != d or len(coef) != d:
             raise ValueError("covariate pool lengths do not match its names.")

@@ -34,6 +34,7 @@ This package re-exports them all: ``from agents.policy import compute_levels`` i
 from __future__ import annotations
 
 from agents.count_quantiles import demand_quantile, demand_quantiles
+from agents.policy.controller import ServiceController
 from agents.policy.interval import lead_time_demand
 from agents.policy.levels import PolicyLevels, compute_levels, eoq, order_quantity
 from agents.policy.params import PolicyParams
@@ -54,6 +55,7 @@ __all__ = [
     "PolicyLevels",
     "PolicyParams",
     "Projection",
+    "ServiceController",
     "compute_levels",
     "demand_quantile",
     "demand_quantiles",

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from agents.demand import Freq
+from agents.demand import Freq, period_seconds
 from agents.forecasting.covariates import COVARIATES
 from agents.policy import PolicyParams
+from agents.policy.controller import STEP
 from agents.state import SkuState
 from schemas.decisions import OverstockDetected, ReorderSuggested
 
@@ -111,6 +112,16 @@ class ProcessorConfig:
         place of the policy's target: the allocation that minimises stock value for the units
         served (the Lagrangian of a unit fill-rate constraint; Silver, Pyke & Thomas 2017, Ch. 7,
         cost per unit short, and Ch. 8 exchange curves). None: the policy's target.
+    fill_control : bool
+        With a fill-rate target (``policy.fill_rate``) and no ``lost_unit_cost``: the cost per
+        lost unit is learned per input partition so that the partition's achieved fill rate
+        meets the target (:class:`~agents.policy.controller.ServiceController`, a Robbins-Monro
+        iteration on ``log p`` stepped once per period); each SKU whose parameters carry a
+        fill-rate target then takes the critical fractile of the learned cost, as with
+        ``lost_unit_cost``. False: the fill rate is solved per SKU by the normal loss function
+        (:func:`~agents.policy.z_for_fill_rate`).
+    fill_control_base_cost : float
+        The controller's starting cost per lost unit ``p_0`` (currency).
     """
 
     freq: Freq = "D"
@@ -134,6 +145,25 @@ class ProcessorConfig:
     promotion_lift: bool = False
     dispersion_span_periods: float = 365.0
     lost_unit_cost: float | None = None
+    fill_control: bool = False
+    fill_control_base_cost: float = 0.1
+
+    @property
+    def controlled_fill_rate(self) -> float | None:
+        """The partition controller's fill-rate target, or None when it is off."""
+        if self.fill_control and self.lost_unit_cost is None:
+            return self.policy.fill_rate
+        return None
+
+    @property
+    def fill_control_gain(self) -> float:
+        """The controller's step ``eta`` per period: :data:`~agents.policy.controller.STEP` per day."""
+        return STEP * period_seconds(self.freq) / 86400.0
+
+    @property
+    def partition_pool(self) -> bool:
+        """Whether each partition keeps a pool pseudo-state (covariates or the fill controller)."""
+        return self.covariates or self.controlled_fill_rate is not None
 
     @property
     def covariate_names(self) -> tuple[str, ...]:

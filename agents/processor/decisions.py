@@ -85,6 +85,7 @@ class DecisionMaker:
             promotions=self.promotions_in_window(state, d),
             cold_start=state.model.n_periods < self.config.min_history_periods,
             history_periods=state.model.n_periods,
+            lost_unit_cost=None if d.lost_unit_cost is None else round(d.lost_unit_cost, 6),
         )
 
     def promotions_in_window(self, state: SkuState, d: Derived) -> list[str]:

@@ -101,11 +101,12 @@ class Derived:
     ``RuntimeError`` instead of describing the new state under the old levels.
     """
 
-    __slots__ = ("inputs", "levels", "params", "lead_time_periods", "model", "_dist", "_full",
-                 "_state", "_moments")
+    __slots__ = ("inputs", "levels", "params", "lead_time_periods", "model", "lost_unit_cost", "_dist",
+                 "_full", "_state", "_moments")
 
     def __init__(self, state: SkuState, inputs: DerivedInputs, levels: PolicyLevels, params: PolicyParams,
-                 lead_time_periods: int, model: str, full: Callable[[bool], Any]) -> None:
+                 lead_time_periods: int, model: str, full: Callable[[bool], Any],
+                 lost_unit_cost: float | None = None) -> None:
         self._state = state
         self._moments: tuple[np.ndarray, np.ndarray] | None = None
         self.inputs = inputs
@@ -113,6 +114,7 @@ class Derived:
         self.params = params
         self.lead_time_periods = lead_time_periods
         self.model = model  # name of the served candidate
+        self.lost_unit_cost = lost_unit_cost  # currency per lost unit the levels priced (None: none)
         self._dist: ForecastDistribution | None = None
         self._full = full
 
@@ -220,7 +222,8 @@ class LevelsDeriver:
         coef = None if pool is None else pool.coef
         if model.covariates_enabled:
             model.set_pool_mean(coef)
-        params = self.service_params(state, params)
+        cost = self.lost_unit_cost(params, pool)
+        params = self.service_params(state, params, pool)
         if self.config.demand_source == "window":
             mean, var = self.window_moments(state, hl)
         else:
@@ -238,7 +241,7 @@ class LevelsDeriver:
             xs = features.period_features(state, start, h)
             return model.forecast_distribution(h, xs) if quantiles else model.forecast_moments(h, xs)
 
-        state.derived = Derived(state, inputs, levels, params, lead, model.served_model, full)
+        state.derived = Derived(state, inputs, levels, params, lead, model.served_model, full, cost)
         return state.derived
 
     def window_moments(self, state: SkuState, periods: int) -> tuple[np.ndarray, np.ndarray]:
@@ -263,9 +266,29 @@ class LevelsDeriver:
             mean = mean * forecast_lift(state.model, self.features.period_features(state, start, periods))
         return mean, cv2 * mean * mean
 
-    def service_params(self, state: SkuState, params: PolicyParams) -> PolicyParams:
-        """``params`` with the SKU's critical fractile as its target when ``lost_unit_cost`` is set."""
+    def lost_unit_cost(self, params: PolicyParams, pool: CovariatePool | None) -> float | None:
+        """Cost per lost unit (currency) that sets a SKU's service level, or None (the target does).
+
+        ``lost_unit_cost`` when configured; else, with the fill-rate controller on and a fill-rate
+        target in ``params``, the partition's learned cost ``p_0 exp(log_cost)`` of ``pool``
+        (``p_0`` without a pool).
+        """
         p = self.config.lost_unit_cost
+        if p is None and self.config.controlled_fill_rate is not None and params.fill_rate is not None:
+            p = self.config.fill_control_base_cost * (1.0 if pool is None else pool.service.multiplier)
+        return p
+
+    def service_params(self, state: SkuState, params: PolicyParams,
+                       pool: CovariatePool | None = None) -> PolicyParams:
+        """``params`` with the SKU's critical fractile as its target, when a lost-unit cost applies.
+
+        The cost ``p`` (currency per lost unit) is ``lost_unit_cost`` when set; else, with the
+        fill-rate controller on (:attr:`ProcessorConfig.controlled_fill_rate`) and a fill-rate
+        target in ``params``, the partition's learned cost ``p_0 exp(log_cost)`` of ``pool``
+        (``p_0`` alone without a pool). The level is ``p / (p + h v R)`` (see
+        :class:`ProcessorConfig`), clipped to ``[0.5, 1)``. Otherwise ``params`` unchanged.
+        """
+        p = self.lost_unit_cost(params, pool)
         if p is None:
             return params
         value = state.reference_price if state.reference_price > 0.0 else params.unit_cost
@@ -273,9 +296,14 @@ class LevelsDeriver:
         level = p / (p + holding) if holding > 0.0 else 1.0 - 1e-9
         return params.with_overrides(cycle_service_level=min(max(level, 0.5), 1.0 - 1e-9))
 
-    @staticmethod
-    def pool_boundary(state: SkuState, pool: CovariatePool | None) -> int:
-        """Publication boundary of ``pool`` as the SKU's levels see it (-1: no pool or no covariates)."""
-        if pool is None or not state.model.covariates_enabled:
+    def pool_boundary(self, state: SkuState, pool: CovariatePool | None) -> int:
+        """Publication boundary of ``pool`` as the SKU's levels see it.
+
+        -1 without a pool, or when neither the SKU's covariates nor the fill-rate controller
+        read it.
+        """
+        if pool is None:
             return -1
-        return pool.boundary
+        if state.model.covariates_enabled or self.config.controlled_fill_rate is not None:
+            return pool.boundary
+        return -1

@@ -105,6 +105,9 @@ class SkuProcessor:
             state.bump("served_units", served)
             if short and self.config.unmet_demand == "lost_sales":
                 state.bump("lost_units", short)
+            if pool is not None and self.config.controlled_fill_rate is not None:
+                pool.service.add(short, event.quantity)  # the partition's fill-rate controller
+                result.pool_changed = True
         else:
             closed = state.demand.advance(self.config.freq, t, lateness_s=self.config.allowed_lateness_s)
             result.periods_closed, result.pool_changed = self._learn(state, closed, pool)
