@@ -161,7 +161,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             t0 = time.perf_counter()
             lc, dm, _, inputs = kernel_pass(big, p, project=False)
             dur = time.perf_counter() - t0
-            arrays = [*inputs, *(getattr(lc, f) for f in lc.__dataclass_fields__ if getattr(lc, f) is not None),
+            levels = [getattr(lc, f) for f in lc.__dataclass_fields__]
+            arrays = [*inputs, *(x for x in levels if x is not None),
                       dm.expire, dm.reorder, dm.quantity, dm.liveness_violation, dm.overstock_reset,
                       dm.overstock_candidate]
             nbytes = sum(int(x.nbytes) for x in arrays) / a.big
