@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench frontier soak soak-large stack-up stack-down schemas clean
+.PHONY: demo test lint bench bench-review frontier soak soak-large stack-up stack-down schemas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ test: $(STAMP) lint
 ## reduced knobs; BENCH_ARGS="--only latency" for one; docs/performance.md for knobs and costs.
 bench: $(STAMP)
 	$(PY) bench/run_all.py $(BENCH_ARGS)
+
+## Period review kernel (issue #19): one close of 100k SKUs through agents.review.kernel vs the
+## per-SKU decide in the same run (CSL and fill rate), and a 1M-SKU pass; REVIEW_ARGS=--quick.
+bench-review: $(STAMP)
+	$(PY) bench/review_kernel.py $(REVIEW_ARGS)
 
 ## Reliability soak (issue #9): every fault test with 20 seeds, 30 s outages; prints a summary table.
 SOAK_SEEDS ?= 20

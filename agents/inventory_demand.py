@@ -32,6 +32,7 @@ References
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,7 +118,21 @@ class InventoryDemand:
         """Squared coefficient of variation of per-period demand over the long memory.
 
         ``(E[y^2] - E[y]^2) / E[y]^2`` from the bias-corrected weighted moments; 0 before any
-        demand.
+        demand. When ``E[y]`` is so small (subnormal, e.g. 1e-313 units) that its square
+        underflows to 0, the same ratio is taken as ``(E[y^2] / E[y] - E[y]) / E[y]``; a ratio
+        that overflows is the largest finite float, so the variance ``CV^2 mu^2`` stays finite.
+
+        Returns
+        -------
+        float
+            Finite and non-negative (dimensionless).
+
+        Examples
+        --------
+        >>> d = InventoryDemand()
+        >>> d.update(1e-313, capacity=4, long_span=365)
+        >>> d.cv2(long_span=365)
+        0.0
         """
         if self.n == 0:
             return 0.0
@@ -126,7 +141,10 @@ class InventoryDemand:
         e1, e2 = self.m1 / corr, self.m2 / corr
         if e1 <= 0.0:
             return 0.0
-        return max(e2 - e1 * e1, 0.0) / (e1 * e1)
+        den = e1 * e1
+        if den > 0.0:
+            return min(max(e2 - den, 0.0) / den, sys.float_info.max)
+        return min(max(e2 / e1 - e1, 0.0) / e1, sys.float_info.max)  # e1 * e1 underflowed
 
     def to_list(self) -> list[Any]:
         """Compact form for the state encoding (integral demands kept as ints)."""

@@ -54,6 +54,7 @@ from datetime import UTC, datetime
 from agents.demand import epoch, period_seconds, period_start
 from agents.forecasting.covariates import CovariatePool
 from agents.processor import EventMeta, SkuProcessor
+from agents.review.sweep import PeriodReview
 from agents.state import SkuState, StateStore, pool_key
 from schemas.codec import EventValidationError, decode_for_topic_role, encode_event
 from schemas.common import TopicRole
@@ -110,6 +111,10 @@ class Pipeline:
         ``wrong_partition``) and never applied. None (tests, tools) checks nothing.
     partitions : int, optional
         Partition count of the input topics (co-partitioned); required with ``partition_for``.
+    column_review : bool, default True
+        Decide the SKUs of a period close in one vectorised pass (:class:`agents.review.PeriodReview`);
+        False keeps the per-SKU :meth:`SkuProcessor.advance`. Both give byte-identical states and
+        decisions.
 
     Raises
     ------
@@ -120,13 +125,15 @@ class Pipeline:
     def __init__(self, processor: SkuProcessor, store: StateStore, roles: dict[str, TopicRole],
                  cache_size: int = 200_000, now: Callable[[], datetime] | None = None, *,
                  partition_for: Callable[[bytes, int], int] | None = None,
-                 partitions: int | None = None) -> None:
+                 partitions: int | None = None, column_review: bool = True) -> None:
         if partition_for is not None and (partitions is None or partitions < 1):
             raise ValueError(f"a partitioner needs the input topics' partition count (>= 1), "
                              f"got {partitions}")
         self.partition_for = partition_for
         self.partitions = partitions
         self.processor = processor
+        self.column_review = column_review
+        self.review = PeriodReview(processor)
         self.store = store
         self.roles = roles
         self.cache_size = cache_size
@@ -353,12 +360,14 @@ class Pipeline:
             import copy
 
             pool = copy.deepcopy(pool)
-        for key, state in self.cache.items():
-            if self.partition_of.get(key) != p or state.demand.open_start is None:
-                continue
-            if state.demand.open_start + step > wm:
-                continue
-            res = self.processor.advance(state, t, meta, trigger_id, pool)
+        due = [(key, state) for key, state in self.cache.items()
+               if self.partition_of.get(key) == p and state.demand.open_start is not None
+               and state.demand.open_start + step <= wm]
+        if self.column_review:
+            results = self.review.run([state for _, state in due], t, meta, trigger_id, pool)
+        else:
+            results = [self.processor.advance(state, t, meta, trigger_id, pool) for _, state in due]
+        for (key, state), res in zip(due, results, strict=True):
             if res.pool_changed and pool_state is not None and pool is pool_state.pool:
                 pool_state.mark_applied(rec.topic, rec.partition, rec.offset)
                 dirty[pool_state.key] = pool_state

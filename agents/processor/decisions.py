@@ -14,7 +14,7 @@ import numpy as np
 
 from agents.demand import period_seconds, to_datetime
 from agents.forecasting.covariates import CovariatePool
-from agents.policy import is_overstock, order_quantity, project_inventory
+from agents.policy import OverstockCheck, is_overstock, order_quantity, project_inventory
 from agents.processor.config import Decision, EventMeta, ProcessorConfig
 from agents.processor.derived import Derived, LevelsDeriver
 from agents.state import OpenDecision, SkuState
@@ -105,13 +105,14 @@ class DecisionMaker:
     def _project(self, state: SkuState, d: Derived, t: int) -> Any:
         """Projected inventory over the horizon from now (see :func:`agents.policy.project_inventory`)."""
         pos = state.position
-        mean, var = self._projection_inputs(state, d)
+        mean, var = self.projection_inputs(state, d)
         assert state.demand.open_start is not None
         receipts = pos.scheduled_receipts(t, self._step, state.demand.open_start)
         return project_inventory(pos.on_hand, pos.backorders, receipts, mean, var,
                                  within_periods=d.lead_time_periods)
 
-    def _projection_inputs(self, state: SkuState, d: Derived) -> tuple[np.ndarray, np.ndarray]:
+    def projection_inputs(self, state: SkuState, d: Derived) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and variance per horizon period the projection reads (units; shapes ``(H,)``)."""
         m, v = d.moments
         mean = np.array(m, dtype=float)
         var = np.array(v, dtype=float)
@@ -180,11 +181,22 @@ class DecisionMaker:
     def _reorder(self, state: SkuState, d: Derived, meta: EventMeta, trigger_event_id: str, t: int,
                  qty: int) -> ReorderSuggested:
         proj = self._project(state, d, t)
+        return self.reorder_event(state, d, meta, trigger_event_id, t, qty,
+                                  proj.first_stockout_period, proj.stockout_probability)
+
+    def reorder_event(self, state: SkuState, d: Derived, meta: EventMeta, trigger_event_id: str, t: int,
+                      qty: int, first_stockout_period: int | None,
+                      stockout_probability: float) -> ReorderSuggested:
+        """Open a suggestion of ``qty`` units on ``state`` and build its ``ReorderSuggested``.
+
+        ``first_stockout_period`` and ``stockout_probability`` come from the projection
+        (:func:`agents.policy.project_inventory`, or its columns in :mod:`agents.review.kernel`).
+        """
         stockout_at = None
         reason: Literal["projected_stockout", "below_reorder_point"] = "below_reorder_point"
-        if proj.first_stockout_period is not None:
-            stockout_at = to_datetime(state.demand.open_start + (proj.first_stockout_period + 1) * self._step)
-            if proj.first_stockout_period < d.lead_time_periods:
+        if first_stockout_period is not None:
+            stockout_at = to_datetime(state.demand.open_start + (first_stockout_period + 1) * self._step)
+            if first_stockout_period < d.lead_time_periods:
                 reason = "projected_stockout"
         did = decision_id(state.key, "reorder", meta)
         expires = int(t + self.config.suggestion_expiry_s)
@@ -198,7 +210,7 @@ class DecisionMaker:
             quantity=qty,
             reason=reason,
             projected_stockout_at=stockout_at,
-            stockout_probability=round(float(min(1.0, max(0.0, proj.stockout_probability))), 4),
+            stockout_probability=round(float(min(1.0, max(0.0, stockout_probability))), 4),
             expires_at=to_datetime(expires),
             explanation=self._explanation(state, d, meta, trigger_event_id),
         )
@@ -221,8 +233,18 @@ class DecisionMaker:
         if state.overstock is not None:
             return None
         check = is_overstock(ip, lv, d.params, np.asarray(d.moments[0], dtype=float))
+        return self.overstock_event(state, d, meta, trigger_event_id, t, check)
+
+    def overstock_event(self, state: SkuState, d: Derived, meta: EventMeta, trigger_event_id: str,
+                        t: int, check: OverstockCheck) -> OverstockDetected | None:
+        """Open an overstock on ``state`` and build its ``OverstockDetected`` when ``check`` flags it.
+
+        ``check`` is :func:`agents.policy.is_overstock` of the SKU (or its columns in
+        :mod:`agents.review.kernel`); None when it is not flagged.
+        """
         if not check.flagged:
             return None
+        pos = state.position
         did = decision_id(state.key, "overstock", meta)
         state.overstock = OpenDecision(did, check.excess_units, t, int(t + self.config.suggestion_expiry_s))
         state.bump("overstocks")

@@ -15,7 +15,7 @@ import numpy as np
 from agents.demand import LateEventError, epoch, period_seconds, season_length
 from agents.forecasting.covariates import CovariatePool
 from agents.policy import PolicyParams
-from agents.processor.config import ApplyResult, EventMeta, PeriodObserver, ProcessorConfig
+from agents.processor.config import ApplyResult, Decision, EventMeta, PeriodObserver, ProcessorConfig
 from agents.processor.decisions import DecisionMaker
 from agents.processor.derived import Derived, LevelsDeriver, forecast_lift
 from agents.processor.features import CovariateFeatures
@@ -127,14 +127,30 @@ class SkuProcessor:
         pool's published coefficient, which are themselves derived from the partition's events,
         so a replay reproduces it. ``pool`` as in :meth:`apply`.
         """
+        result = self.close_periods(state, watermark, pool)
+        if result.status == "applied":
+            result.decisions = self.decide(state, meta, trigger_event_id, watermark, pool, review=True)
+        return result
+
+    def close_periods(self, state: SkuState, watermark: int,
+                      pool: CovariatePool | None = None) -> ApplyResult:
+        """Close and learn the SKU's periods up to a partition watermark (epoch s), without deciding.
+
+        The first half of :meth:`advance` (the period review of :mod:`agents.review.sweep`
+        decides many SKUs at once afterwards). Returns ``skipped`` when no period closes, else
+        ``applied`` with the periods closed and whether ``pool``'s sums changed.
+        """
         closed = state.demand.advance(self.config.freq, watermark, lateness_s=self.config.allowed_lateness_s)
         if not closed:
             return ApplyResult("skipped")
         self._init_model(state)
         n, changed = self._learn(state, closed, pool)
-        result = ApplyResult("applied", periods_closed=n, pool_changed=changed)
-        result.decisions = self.decisions.decide(state, meta, trigger_event_id, watermark, pool, review=True)
-        return result
+        return ApplyResult("applied", periods_closed=n, pool_changed=changed)
+
+    def decide(self, state: SkuState, meta: EventMeta, trigger_event_id: str, t: int,
+               pool: CovariatePool | None = None, *, review: bool = False) -> list[Decision]:
+        """The SKU's decisions at event time ``t`` (epoch s): :meth:`DecisionMaker.decide`."""
+        return self.decisions.decide(state, meta, trigger_event_id, t, pool, review=review)
 
     # --- covariates -----------------------------------------------------------------------
     def _init_model(self, state: SkuState) -> None:
