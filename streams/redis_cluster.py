@@ -41,13 +41,39 @@ from pathlib import Path
 from typing import Any
 
 from streams.binaries import StackError, redis_binary
-from streams.ports import HOST, free_port, port_bindable
+from streams.ports import HOST, port_bindable
 from streams.procs import die_with_parent, pid_running, proc_cmdline
 
-__all__ = ["CLUSTER_SLOTS", "ClusterNodeStatus", "LocalRedisCluster", "slot_ranges"]
+__all__ = ["BUS_OFFSET", "CLUSTER_SLOTS", "ClusterNodeStatus", "LocalRedisCluster", "free_cluster_port",
+           "slot_ranges"]
 
 CLUSTER_SLOTS = 16384
 _POLL_S = 0.05
+
+
+BUS_OFFSET = 10000
+"""A node's cluster bus listens on its port + 10000 (Redis' fixed rule)."""
+
+
+def free_cluster_port(exclude: set[int] | frozenset[int] = frozenset()) -> int:
+    """A port ``p`` with ``p`` and its bus port ``p + 10000`` both free, in [20000, 32000).
+
+    Below Linux' ephemeral range, so that outgoing connections do not take it meanwhile.
+
+    Raises
+    ------
+    StackError
+        When no such port is found after 200 tries.
+    """
+    import random
+
+    rng = random.Random()
+    for _ in range(200):
+        p = rng.randrange(20000, 32000)
+        taken = p in exclude or p + BUS_OFFSET in exclude
+        if not taken and port_bindable(p) and port_bindable(p + BUS_OFFSET):
+            return p
+    raise StackError("no free port pair (port, port + 10000) for a cluster node")
 
 
 def slot_ranges(masters: int) -> list[tuple[int, int]]:
@@ -132,7 +158,7 @@ class LocalRedisCluster:
         if ports is None:
             ports = []
             for _ in range(n):
-                ports.append(free_port(exclude=set(ports)))
+                ports.append(free_cluster_port(exclude=set(ports)))
         if len(ports) != n:
             raise ValueError(f"{masters} masters x (1 + {replicas} replicas) need {n} ports, "
                              f"got {len(ports)}")
@@ -212,8 +238,10 @@ class LocalRedisCluster:
                 pid = self.pid(port)
                 if pid is not None and self._is_ours(port, pid):
                     continue
-                if not port_bindable(port):
-                    raise StackError(f"cannot start a cluster node: port {port} is already in use")
+                bus = port + BUS_OFFSET
+                if not (port_bindable(port) and bus < 65536 and port_bindable(bus)):
+                    raise StackError(f"cannot start a cluster node: port {port} or its bus port "
+                                     f"{port + BUS_OFFSET} is in use (or above 65535)")
                 self._launch(port)
                 launched.append(port)
             for port in self.ports:

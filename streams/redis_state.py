@@ -53,14 +53,20 @@ hash never runs ahead of the states it covers.
 
 On a **Redis Cluster** (redis-py's ``RedisCluster`` client, :func:`streams.clients.redis_client`)
 the keys of a batch span slots and nodes, and a cross-slot ``MULTI`` does not exist. A flush is
-then three pipelined steps, each batched per node by ``RedisCluster.pipeline()``
-(non-transactional): (1) the check that Redis still holds this writer's progress (``HGET`` per
-partition), (2) the SKU scripts and index ``SADD`` s, (3) only when every step-2 reply is
-a success, the progress scripts, one per partition (in its slot), which re-check the expected
-progress atomically before advancing it. The progress therefore never runs ahead of the states
-it covers; what is lost on a failover (asynchronous replication) is a suffix per slot, and the
-replay from the progress re-applies exactly what is missing because every state carries its
-own offset fence (``docs/reliability.md``).
+then three pipelined steps: (1) the check that Redis still holds this writer's progress (``HGET``
+per partition, ``RedisCluster.pipeline()``); (2) per primary, one pipeline on one connection:
+the index ``SADD`` s and SKU scripts of the keys it serves, then ``WAIT 1`` when it has a replica
+(the primaries one after the other, from the client's slot map); (3) only when every reply of
+step 2 is a success, the progress scripts, one per partition (in its slot,
+``RedisCluster.pipeline()``), which re-check the expected progress atomically before advancing
+it. So the progress never runs ahead of the states it covers, and no failover can lose a state
+below it: replication is asynchronous, but a state is acknowledged by a replica before the
+progress that covers it is written (``WAIT`` on the writing connection; Redis promotes the
+replica with the highest replication offset). What a failover loses is the tail of the
+progress; the worker notices (the progress check) and the replay from the stored progress
+re-applies exactly what is missing, because every state carries its own offset fence
+(``docs/reliability.md``). ``RedisCluster.pipeline()`` is not used for step 2 because ``WAIT``
+only covers the writes of its own connection, which a cluster pipeline does not expose.
 
 Cold SKUs expire after ``ttl_s`` without a write (0 disables it) and are rehydrated as new.
 Cold SKUs expire after ``ttl_s`` without a write (0 disables it) and are rehydrated as new.
@@ -70,6 +76,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from typing import Any
 
 import msgpack
 import redis
@@ -77,7 +84,7 @@ import redis
 from agents.state import SkuState, StateRegressionError, TopicPartition, lagging_progress
 from streams.clients import is_cluster_client, redis_client
 
-__all__ = ["RedisStateStore", "StateRegressionError", "decode_value", "encode_value"]
+__all__ = ["RedisStateStore", "ReplicaAckTimeout", "StateRegressionError", "decode_value", "encode_value"]
 
 # KEYS[1]: the SKU's state key; ARGV: seq, value (starting with the padded seq), ttl_s.
 # The stale-write rule is agents.state.is_stale_write (stored seq > new seq: refused), run here
@@ -192,6 +199,10 @@ end
 return 1
 """
 
+class ReplicaAckTimeout(redis.RedisError):
+    """No replica acknowledged a batch's states in time (cluster with replicas; retried)."""
+
+
 class RedisStateStore:
     """SKU states in Redis (see module docstring for the key layout and fencing).
 
@@ -204,6 +215,9 @@ class RedisStateStore:
         Key prefix, e.g. ``"restock"``.
     ttl_s : int
         Expiry of a SKU's hash after its last write, seconds (0: never).
+    replica_ack_timeout_ms : int
+        Cluster with replicas: how long a batch waits for a replica of each primary it wrote
+        to acknowledge (``WAIT 1``), milliseconds; beyond it :class:`ReplicaAckTimeout`.
 
     Raises
     ------
@@ -213,8 +227,10 @@ class RedisStateStore:
 
     name = "Redis"
 
-    def __init__(self, client: redis.Redis, prefix: str = "restock", ttl_s: int = 0) -> None:
+    def __init__(self, client: redis.Redis, prefix: str = "restock", ttl_s: int = 0,
+                 replica_ack_timeout_ms: int = 2000) -> None:
         self.client = client
+        self.replica_ack_timeout_ms = int(replica_ack_timeout_ms)
         self.prefix = prefix
         self.ttl_s = int(ttl_s)
         self.cluster = is_cluster_client(client)
@@ -403,20 +419,32 @@ class RedisStateStore:
     def _save_cluster(self, batch: list[SkuState], by_partition: dict[int, list[str]],
                       progress: dict[TopicPartition, int],
                       expected: dict[TopicPartition, int]) -> list[object]:
-        """The cluster form of :meth:`save_many`; returns the SKU scripts' replies."""
+        """The cluster form of :meth:`save_many`; returns the SKU scripts' replies (batch order)."""
         if expected:
             lagging = self._lagging_pipelined(expected)
             if lagging:
                 raise StateRegressionError(lagging, where=self.name)
         t0 = time.perf_counter()
+        # step 2: per primary, one pipeline on one connection: index SADDs, SKU scripts, WAIT
+        groups: dict[str, tuple[Any, int, list[tuple[str, str, list[object]]]]] = {}
 
-        def states(pipe: redis.client.Pipeline) -> None:
-            for p, keys in by_partition.items():
-                pipe.sadd(self.partition_key(p), *keys)
-            for s in batch:
-                self._queue_put(pipe, s)
+        def add(key: str, op: str, args: list[object]) -> None:
+            node, replicas = self._node_of(key)
+            groups.setdefault(node.name, (node, replicas, []))[2].append((op, key, args))
 
-        results = self._run_pipelined(states)
+        for p, keys in by_partition.items():
+            add(self.partition_key(p), "sadd", list(keys))
+        for i, st in enumerate(batch):
+            seq = st.sequence
+            value = encode_value(seq, st.encode_core(), st.encode_model(), st.model.served_model,
+                                 st.updated_at)
+            add(self.redis_key(st.key), f"put:{i}", [seq, value, self.ttl_s])
+        puts: list[object] = [0] * len(batch)
+        for node, replicas, ops in groups.values():
+            for (op, _, _), reply in zip(ops, self._run_on_node(node, replicas, ops), strict=True):
+                if op.startswith("put:"):
+                    puts[int(op[4:])] = reply
+        # step 3: the progress, last, fenced by the expected progress inside each script
         if progress:
             parts: dict[int, list[object]] = {}
             for (topic, p), offset in sorted(progress.items()):
@@ -432,7 +460,73 @@ class RedisStateStore:
                 raise StateRegressionError(lagging or {tp: (-1, o) for tp, o in expected.items()},
                                            where=self.name)
         self.last_write_s = time.perf_counter() - t0
-        return results[len(by_partition):]
+        return puts
+
+    def _node_of(self, key: str) -> tuple[Any, int]:
+        """The primary serving ``key``'s slot and how many replicas it has (client's slot map).
+
+        Raises
+        ------
+        redis.exceptions.ClusterDownError
+            When the client knows no node for the slot.
+        """
+        slot = self.client.keyslot(key)
+        nodes = self.client.nodes_manager.slots_cache.get(slot) or []
+        if not nodes:
+            self._refresh_topology()
+            raise redis.exceptions.ClusterDownError(f"no node serves slot {slot}")
+        return nodes[0], len(nodes) - 1
+
+    def _refresh_topology(self) -> None:
+        """Re-read the slot map (after a failover, a MOVED or a dead node); best effort."""
+        try:
+            self.client.nodes_manager.initialize()
+        except redis.RedisError:
+            pass  # the cluster is still failing over: the caller's retry comes back here
+
+    def _run_on_node(self, node: Any, replicas: int,
+                     ops: list[tuple[str, str, list[object]]]) -> list[object]:
+        """Run ``ops`` on one primary in one pipeline, then ``WAIT`` for a replica (if it has one).
+
+        ``WAIT`` runs on the connection that wrote, so it covers these writes: once it returns,
+        a replica holds them, and a failover of this primary (Redis elects the replica with the
+        highest replication offset) keeps them. Only then is the progress written (step 3):
+        asynchronous replication can lose the progress's tail, never a state below it.
+
+        Raises
+        ------
+        redis.RedisError
+            An error reply (``MOVED`` after a failover, ``CLUSTERDOWN``, ...), a dead node, or
+            :class:`ReplicaAckTimeout`; the slot map is re-read before it propagates.
+        """
+        conn = self.client.get_redis_connection(node)
+        for attempt in range(2):
+            pipe = conn.pipeline(transaction=False)
+            for op, key, args in ops:
+                if op == "sadd":
+                    pipe.sadd(key, *args)
+                else:
+                    pipe.evalsha(self._put.sha, 1, key, *args)
+            if replicas:
+                pipe.execute_command("WAIT", 1, self.replica_ack_timeout_ms)
+            try:
+                results = pipe.execute(raise_on_error=False)
+            except (redis.ConnectionError, redis.TimeoutError):
+                self._refresh_topology()
+                raise
+            if attempt == 0 and any(isinstance(r, redis.exceptions.NoScriptError) for r in results):
+                conn.script_load(_PUT_LUA)  # a promoted replica or a restarted node: empty cache
+                continue
+            for r in results:
+                if isinstance(r, Exception):
+                    self._refresh_topology()
+                    raise r
+            if replicas and int(results[-1]) < 1:
+                self._refresh_topology()
+                raise ReplicaAckTimeout(f"no replica of {node.name} acknowledged the batch within "
+                                        f"{self.replica_ack_timeout_ms} ms")
+            return list(results[:-1] if replicas else results)
+        raise AssertionError("unreachable")
 
     def _run_pipelined(self, queue: object) -> list[object]:
         """Run the commands ``queue(pipe)`` adds in one non-transactional pipeline (per node).
