@@ -99,7 +99,8 @@ def test_the_progress_is_not_written_when_a_state_of_the_batch_failed(cluster_cl
         store.save_many(states, {s.key: 0 for s in states}, progress={("orders", 0): 9})
     assert store.read_progress([0]) == {}, "the progress must not run ahead of the states"
     # some primaries took their states before the failing one stopped the batch: not atomic
-    assert all(st.fence == {"orders:0": 9} for st in store.load_many([s.key for s in states]).values())
+    others = [s.key for s in states if s.key != "S11@W"]
+    assert all(st.fence == {"orders:0": 9} for st in store.load_many(others).values())
     # the retry of the same batch (as the committer does) is exact: the fences accept equal seqs
     cluster_client.delete(poisoned)
     assert store.save_many(states, {s.key: 0 for s in states}, progress={("orders", 0): 9}) == 30
