@@ -35,12 +35,12 @@ also notices when Redis falls *behind its own last write* (every batch write fir
 stored progress, see :meth:`RedisStateStore.save_many`) and stops (:class:`StateRegressionError`).
 
 The index and progress keys of a partition share the hash tag ``{<prefix>:p<p>}``: one slot per
-partition on a Redis Cluster. (Earlier versions named them ``{prefix}:partition:<p>:skus`` and
-``...:progress``, untagged. They are not migrated: a worker finds no progress under the new
-names, reads its partitions from the group's committed offsets, and the SKU index fills again
-as SKUs are written; a deployment that wants the index complete at once rebuilds Redis from
-Kafka, as after any loss of Redis, with a new key prefix or an empty Redis and the group's
-offsets reset to the start: the "Redis behind Kafka" path replays it exactly.)
+partition on a Redis Cluster. (Earlier versions named them ``{prefix}:partition:<p>:skus``
+and ``...:progress``, untagged. They are not migrated: the migration is a rebuild from Kafka,
+the existing "Redis behind Kafka" path. An upgraded worker finds no progress under the new
+names and replays each partition from its earliest retained offset; the per-SKU fences skip
+every event a state already holds, the progress is written anew, and the SKU index refills
+as SKUs are written. For an index that lists silent SKUs at once, rebuild into a new key prefix.)
 
 A write is one Lua script per SKU, atomic in Redis: it stores state and fence together and
 **refuses a write whose sequence is lower than the stored one** (a zombie worker that lost its
