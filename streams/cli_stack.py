@@ -24,9 +24,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from streams.redis_cluster import CLUSTER_SLOTS, LocalRedisCluster
+from streams.redis_cluster import CLUSTER_SLOTS, ClusterNodeStatus, LocalRedisCluster
 from streams.settings import clear_endpoints, write_endpoints
-from streams.stack import KAFKA, REDIS, LocalStack, StackError, StackStatus
+from streams.stack import KAFKA, REDIS, LocalStack, ServiceStatus, StackError, StackStatus
 
 __all__ = ["stack"]
 
@@ -91,13 +91,23 @@ def _existing_cluster(state_dir: Path) -> LocalRedisCluster | None:
     return LocalRedisCluster(_cluster_dir(state_dir))
 
 
-def _render_cluster(cluster: LocalRedisCluster) -> bool:
+def _served(nodes: list[ClusterNodeStatus]) -> int:
+    """Slots served by live masters."""
+    return sum(n.slots for n in nodes if n.alive and n.role == "master")
+
+
+def _redis_row(url: str, nodes: list[ClusterNodeStatus]) -> ServiceStatus:
+    ok = _served(nodes) == CLUSTER_SLOTS
+    return ServiceStatus(REDIS, None, url, any(n.alive for n in nodes), ok,
+                         f"redis cluster, {_served(nodes)}/{CLUSTER_SLOTS} slots served (below)")
+
+
+def _render_cluster(nodes: list[ClusterNodeStatus]) -> bool:
     """Print the nodes (role, slots); True when every slot is served by a live master."""
     table = Table(title="redis cluster", show_lines=False)
     for col in ("port", "pid", "role", "slots", "master"):
         table.add_column(col)
-    nodes = cluster.status()
-    served = sum(n.slots for n in nodes if n.alive and n.role == "master")
+    served = _served(nodes)
     for n in nodes:
         role = n.role if n.alive else "[red]down[/red]"
         table.add_row(str(n.port), str(n.pid or "-"), role, str(n.slots or "-"), str(n.master_port or "-"))
@@ -155,9 +165,9 @@ def up_cmd(state_dir: Path, kafka_port: int, redis_port: int, aof: bool, masters
     if cluster is None:
         _render(status)
     else:
-        _render(StackStatus(kafka=status.kafka, redis=status.redis.__class__(
-            REDIS, None, redis_url, True, True, "redis cluster (below)")))
-        _render_cluster(cluster)
+        nodes = cluster.status()
+        _render(StackStatus(kafka=status.kafka, redis=_redis_row(redis_url, nodes)))
+        _render_cluster(nodes)
     path = write_endpoints(state_dir, local.kafka_bootstrap, redis_url)
     click.echo(f"KAFKA_BOOTSTRAP_SERVERS={local.kafka_bootstrap}")
     click.echo(f"REDIS_URL={redis_url}")
@@ -197,10 +207,9 @@ def status_cmd(state_dir: Path, kafka_port: int, redis_port: int) -> None:
         status = local.status()
         _render(status)
         click.get_current_context().exit(0 if status.healthy else 1)
-    kafka = local.status().kafka
-    _render(StackStatus(kafka=kafka, redis=kafka.__class__(REDIS, None, cluster.url, True, True,
-                                                          "redis cluster (below)")))
-    ok = _render_cluster(cluster)
+    kafka, nodes = local.status().kafka, cluster.status()
+    _render(StackStatus(kafka=kafka, redis=_redis_row(cluster.url, nodes)))
+    ok = _render_cluster(nodes)
     click.get_current_context().exit(0 if kafka.healthy and ok else 1)
 
 
