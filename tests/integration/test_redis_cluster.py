@@ -10,6 +10,7 @@ The rest of the integration suite runs on a cluster with ``RESTOCK_TEST_REDIS=cl
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from agents.state import SkuState, pool_key
 from streams.clients import cluster_startup, redis_client
 from streams.ports import free_port, port_bindable
 from streams.redis_cluster import LocalRedisCluster, free_cluster_port, slot_ranges
-from streams.redis_state import RedisStateStore, StateRegressionError
+from streams.redis_state import RedisStateStore, ReplicaAckTimeout, StateRegressionError
 from streams.workerproc import WorkerProcess, wait_committed
 
 from .helpers import T0, publish, steady_orders, worker_settings
@@ -127,6 +128,34 @@ def test_nodes_that_lost_the_scripts_get_them_again(cluster_client: RedisCluster
     states = [_state(f"S{i}@W", 2) for i in range(20)]
     assert store.save_many(states, {s.key: 0 for s in states}, progress={("orders", 0): 2}) == 20
     assert store.read_progress([0]) == {("orders", 0): 2}
+
+
+def test_with_replicas_the_progress_waits_for_a_replica_to_hold_the_states(tmp_path: Path) -> None:
+    """WAIT 1 on each writing connection: a failover cannot lose a state below the progress."""
+    cluster = LocalRedisCluster(tmp_path / "replicated", masters=3, replicas=1, die_with_parent=True)
+    try:
+        cluster.up(timeout_s=30)
+        cluster.wait_replicas_synced(30)
+        client = redis_client(cluster.url, socket_timeout=10)
+        store = RedisStateStore(client, "t", replica_ack_timeout_ms=300)
+        states = [_state(f"S{i}@W", 4) for i in range(30)]
+        assert store.save_many(states, {s.key: 0 for s in states}, progress={("orders", 0): 4}) == 30
+        frozen = cluster.replica_of(cluster.master_ports()[0])[0]
+        cluster.kill(frozen, signal.SIGSTOP)  # that master's replica stops acknowledging
+        try:
+            newer = [_state(f"S{i}@W", 8) for i in range(30)]
+            with pytest.raises(ReplicaAckTimeout):
+                store.save_many(newer, {s.key: 0 for s in newer}, progress={("orders", 0): 8},
+                                expected={("orders", 0): 4})
+            assert store.read_progress([0]) == {("orders", 0): 4}, "no progress over unacknowledged states"
+        finally:
+            cluster.kill(frozen, signal.SIGCONT)
+        assert store.save_many(newer, {s.key: 0 for s in newer}, progress={("orders", 0): 8},
+                               expected={("orders", 0): 4}) == 30
+        assert store.read_progress([0]) == {("orders", 0): 8}
+        client.close()
+    finally:
+        cluster.down()
 
 
 @pytest.mark.timeout(120)
