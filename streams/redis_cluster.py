@@ -419,9 +419,9 @@ class LocalRedisCluster:
         return cmdline is None or ("redis" in " ".join(cmdline) and str(port) in " ".join(cmdline))
 
     def _client(self, port: int) -> Any:
-        import redis
+        from streams.clients import redis_client
 
-        return redis.Redis(host=HOST, port=port, socket_timeout=2, socket_connect_timeout=1)
+        return redis_client(f"redis://{HOST}:{port}/0", socket_timeout=2, socket_connect_timeout=1)
 
     def _cmd(self, port: int, *args: Any) -> Any:
         client = self._client(port)
