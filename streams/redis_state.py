@@ -481,7 +481,7 @@ class RedisStateStore:
         """Re-read the slot map (after a failover, a MOVED or a dead node); best effort."""
         try:
             self.client.nodes_manager.initialize()
-        except redis.RedisError:
+        except (redis.RedisError, redis.exceptions.RedisClusterException):
             pass  # the cluster is still failing over: the caller's retry comes back here
 
     def _run_on_node(self, node: Any, replicas: int,
