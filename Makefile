@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-review frontier soak soak-large stack-up stack-down schemas clean
+.PHONY: demo test test-cluster lint bench bench-review frontier soak soak-large stack-up stack-down schemas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,20 @@ lint: $(STAMP)
 ## The whole test suite: lint, then unit + integration against the real broker and redis-server.
 test: $(STAMP) lint
 	$(PY) -m pytest -q -m "not bench and not soak"
+	RESTOCK_TEST_REDIS=cluster RESTOCK_TEST_DOCKER=0 RESTOCK_FAULT_SEEDS=1 \
+	$(PY) -m pytest -q -m "not bench and not soak" $(CLUSTER_LEAN) -k "$(CLUSTER_LEAN_K)"
+
+## The lean Redis Cluster pass of `make test` (issue #21): the Redis-state and state-store contract
+## tests, the fault tests (worker kill -9, exit after the state write) and the two-worker rebalance,
+## once each on a local Redis Cluster (3 masters), one seed; the cluster's own tests, with a worker
+## end to end, run in the main pass (tests/integration/test_redis_cluster.py). Cost: docs/performance.md.
+CLUSTER_LEAN ?= tests/integration/test_redis_state.py tests/integration/test_state_store_contract_redis.py \
+	tests/integration/test_faults.py tests/integration/test_reliability.py
+CLUSTER_LEAN_K ?= not restored and not unavailable and not after_produce
+
+## The whole integration suite on a local Redis Cluster (RESTOCK_TEST_REDIS=cluster).
+test-cluster: $(STAMP)
+	RESTOCK_TEST_REDIS=cluster RESTOCK_TEST_DOCKER=0 $(PY) -m pytest -q -m "not bench and not soak" tests/integration
 
 ## Benchmarks (never part of `make test`): six scripts under bench/, each a ratio against a baseline
 ## measured in the same run, then one summary table (out/bench/summary.json). BENCH_ARGS=--quick for
@@ -51,7 +65,8 @@ bench: $(STAMP)
 bench-review: $(STAMP)
 	$(PY) bench/review_kernel.py $(REVIEW_ARGS)
 
-## Reliability soak (issue #9): every fault test with 20 seeds, 30 s outages; prints a summary table.
+## Reliability soak (issue #9): every fault test with 20 seeds, 30 s outages, and the Redis Cluster
+## failover (kill -9 of a master, issue #21) with 20 seeds; prints a summary table.
 SOAK_SEEDS ?= 20
 SOAK_OUTAGE_S ?= 30
 soak: $(STAMP)
@@ -59,7 +74,8 @@ soak: $(STAMP)
 	rm -f out/soak.jsonl
 	RESTOCK_SOAK=1 RESTOCK_FAULT_SEEDS=$(SOAK_SEEDS) RESTOCK_OUTAGE_SEEDS=$(SOAK_SEEDS) \
 	RESTOCK_OUTAGE_S=$(SOAK_OUTAGE_S) RESTOCK_SOAK_REPORT=out/soak.jsonl \
-	$(PY) -m pytest -q -p no:randomly tests/integration/test_faults.py tests/integration/test_reliability.py; \
+	$(PY) -m pytest -q -p no:randomly tests/integration/test_faults.py tests/integration/test_reliability.py \
+		tests/integration/test_redis_cluster_failover.py; \
 	rc=$$?; $(PY) tests/integration/soak_report.py out/soak.jsonl; exit $$rc
 
 ## Reliability at scale: every fault test on 2,000 SKUs x 4 weeks (34,485 orders, 12,699

@@ -195,7 +195,9 @@ def create_app(settings: Settings, *, store: StateStore | None = None,
             os._exit(FAULT_EXIT_CODE)
 
     committer: BatchCommitter[Any] = BatchCommitter(
-        pipeline, state_store, transport, aligner, store_errors=(redis.RedisError,),
+        pipeline, state_store, transport, aligner,
+        # a cluster with no reachable node raises RedisClusterException, not a RedisError
+        store_errors=(redis.RedisError, redis.exceptions.RedisClusterException),
         on_regression=regressed, on_phase=fault if settings.fault_point else None,
         batch_delay_s=settings.fault_batch_delay_s)
 

@@ -15,8 +15,9 @@ Managed Kafka (Confluent Cloud, Amazon MSK, Aiven) needs TLS and SASL; managed R
 * :meth:`KafkaSecurity.faust_credentials` -- ``broker_credentials`` of the Faust app (the
   worker), which Faust turns into the same aiokafka arguments.
 
-Redis: the URL decides (``rediss://`` is TLS); :func:`redis_client` adds the CA bundle
-(``RESTOCK_REDIS_SSL_CA_FILE``) for ``rediss://`` URLs.
+Redis: the URL decides (``rediss://`` is TLS; ``redis+cluster://host:port,...`` is a Redis
+Cluster, as is any URL with ``RESTOCK_REDIS_CLUSTER=true``); :func:`redis_client` adds the CA
+bundle (``RESTOCK_REDIS_SSL_CA_FILE``) for TLS URLs.
 
 Examples
 --------
@@ -46,7 +47,8 @@ if TYPE_CHECKING:
     from streams.settings import Settings
 
 __all__ = ["PLAINTEXT", "KafkaProbe", "KafkaSecurity", "aiokafka_consumer", "aiokafka_producer",
-           "kafka_admin", "kafka_consumer", "kafka_producer", "redis_client", "redis_client_for"]
+           "cluster_startup", "is_cluster_client", "is_cluster_url", "kafka_admin", "kafka_consumer",
+           "kafka_producer", "redis_client", "redis_client_for"]
 
 
 @dataclass(frozen=True)
@@ -217,33 +219,107 @@ def aiokafka_consumer(*topics: str, bootstrap: str, security: KafkaSecurity = PL
     return AIOKafkaConsumer(*topics, bootstrap_servers=_servers(bootstrap), **security.aiokafka(), **kwargs)
 
 
-def redis_client(url: str, ca_file: str | Path | None = None, *, asyncio: bool = False,
-                 **kwargs: Any) -> redis.Redis:
-    """A redis-py client for ``url``; ``rediss://`` URLs use TLS, verified with ``ca_file``.
+CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
+"""URL schemes that name a Redis Cluster: ``redis+cluster://host:port[,host:port...]`` (TLS: ``rediss+``)."""
 
-    Parameters
-    ----------
-    url : str
-        ``redis://[:password@]host:port/db`` or ``rediss://...`` (TLS).
-    ca_file : str or Path, optional
-        CA bundle (PEM) that signed the server certificate (``rediss://`` only; system CAs when
-        None).
-    asyncio : bool
-        Return a ``redis.asyncio.Redis`` (same configuration) instead.
-    **kwargs
-        Passed to ``redis.Redis.from_url`` (timeouts ...).
+
+def is_cluster_url(url: str) -> bool:
+    """True for a ``redis+cluster://`` or ``rediss+cluster://`` URL.
+
+    Examples
+    --------
+    >>> is_cluster_url("redis+cluster://127.0.0.1:7000,127.0.0.1:7001"), is_cluster_url("redis://h:1/0")
+    (True, False)
+    """
+    return url.startswith(CLUSTER_SCHEMES)
+
+
+def cluster_startup(url: str) -> tuple[str, list[tuple[str, int]]]:
+    """Split a cluster URL into a single-node URL (scheme, credentials) and its startup nodes.
+
+    The first node makes the single-node URL (``redis://[user:pw@]host:port``, ``rediss://``
+    for TLS), which redis-py's ``RedisCluster.from_url`` parses for credentials and TLS; every
+    node of the list is a startup node (any live one is enough to discover the cluster).
 
     Raises
     ------
     ValueError
-        When ``ca_file`` is given with a plain ``redis://`` URL (it would silently not encrypt).
+        When the URL names no node, or a node without a port.
+
+    Examples
+    --------
+    >>> cluster_startup("redis+cluster://:pw@10.0.0.1:7000,10.0.0.2:7001")
+    ('redis://:pw@10.0.0.1:7000', [('10.0.0.1', 7000), ('10.0.0.2', 7001)])
+    """
+    scheme, _, rest = url.partition("://")
+    plain = scheme.replace("+cluster", "")
+    creds, _, hosts = rest.rpartition("@")
+    hosts = hosts.split("/", 1)[0]
+    nodes: list[tuple[str, int]] = []
+    for part in (h.strip() for h in hosts.split(",") if h.strip()):
+        host, sep, port = part.rpartition(":")
+        if not sep or not port.isdigit():
+            raise ValueError(f"a cluster node needs host:port, got {part!r}")
+        nodes.append((host or "127.0.0.1", int(port)))
+    if not nodes:
+        raise ValueError(f"no node in the Redis Cluster URL {scheme}://...")
+    first = f"{nodes[0][0]}:{nodes[0][1]}"
+    return f"{plain}://{creds + '@' if creds else ''}{first}", nodes
+
+
+def redis_client(url: str, ca_file: str | Path | None = None, *, asyncio: bool = False,
+                 cluster: bool = False, **kwargs: Any) -> redis.Redis:
+    """A redis-py client for ``url``: a ``RedisCluster`` for a cluster, a ``Redis`` otherwise.
+
+    Parameters
+    ----------
+    url : str
+        ``redis://[:password@]host:port/db``, ``rediss://...`` (TLS), or a cluster:
+        ``redis+cluster://[:password@]host:port[,host:port...]`` (``rediss+cluster://``: TLS).
+    ca_file : str or Path, optional
+        CA bundle (PEM) that signed the server certificate (TLS URLs only; system CAs when
+        None).
+    asyncio : bool
+        Return a ``redis.asyncio`` client (same configuration) instead.
+    cluster : bool
+        Treat a plain ``redis://`` URL as a startup node of a cluster
+        (``RESTOCK_REDIS_CLUSTER=true``).
+    **kwargs
+        Passed to ``from_url`` / ``RedisCluster`` (timeouts ...).
+
+    Returns
+    -------
+    redis.Redis or redis.cluster.RedisCluster
+        A cluster client discovers the slots from any startup node, follows ``MOVED``/``ASK``
+        and re-reads the topology after a connection error (a failover).
+
+    Raises
+    ------
+    ValueError
+        When ``ca_file`` is given with a plain (non-TLS) URL (it would silently not encrypt),
+        or a cluster URL is malformed.
     """
     import redis
 
+    tls = url.startswith(("rediss://", "rediss+cluster://"))
     if ca_file is not None:
-        if not url.startswith("rediss://"):
+        if not tls:
             raise ValueError("a Redis CA file needs a rediss:// URL (TLS); got a plain redis:// URL")
         kwargs.setdefault("ssl_ca_certs", str(ca_file))
+    if is_cluster_url(url) or cluster:
+        single, nodes = cluster_startup(url) if is_cluster_url(url) else (url, [])
+        if asyncio:
+            from redis.asyncio.cluster import ClusterNode as AsyncNode
+            from redis.asyncio.cluster import RedisCluster as AsyncCluster
+
+            if nodes:
+                kwargs["startup_nodes"] = [AsyncNode(h, p) for h, p in nodes]
+            return AsyncCluster.from_url(single, **kwargs)  # type: ignore[return-value]
+        from redis.cluster import ClusterNode, RedisCluster
+
+        if nodes:
+            kwargs["startup_nodes"] = [ClusterNode(h, p) for h, p in nodes]
+        return RedisCluster.from_url(single, **kwargs)  # type: ignore[return-value]
     if asyncio:
         import redis.asyncio
 
@@ -251,9 +327,18 @@ def redis_client(url: str, ca_file: str | Path | None = None, *, asyncio: bool =
     return redis.Redis.from_url(url, **kwargs)
 
 
+def is_cluster_client(client: object) -> bool:
+    """True when ``client`` is redis-py's ``RedisCluster`` (sync or asyncio)."""
+    from redis.asyncio.cluster import RedisCluster as AsyncCluster
+    from redis.cluster import RedisCluster
+
+    return isinstance(client, RedisCluster | AsyncCluster)
+
+
 def redis_client_for(settings: Settings, **kwargs: Any) -> redis.Redis:
-    """:func:`redis_client` for ``settings.redis_url`` and ``settings.redis_ssl_ca_file``."""
-    return redis_client(settings.redis_dsn, settings.redis_ssl_ca_file, **kwargs)
+    """:func:`redis_client` for ``settings.redis_url``, ``redis_ssl_ca_file`` and ``redis_cluster``."""
+    return redis_client(settings.redis_dsn, settings.redis_ssl_ca_file,
+                        cluster=settings.redis_cluster, **kwargs)
 
 
 class KafkaProbe:

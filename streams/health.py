@@ -34,7 +34,7 @@ class DependencyProbe:
         kafka_ok, detail = self.kafka()
         try:
             redis_ok = bool(self.redis_client.ping())
-        except redis.RedisError as exc:
+        except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:  # cluster unreachable
             redis_ok = False
             detail = f"{detail}; redis: {exc}"
         return {"kafka": kafka_ok, "redis": redis_ok, "detail": detail}

@@ -131,6 +131,10 @@ class Settings(BaseSettings):
         default=SecretStr("redis://127.0.0.1:16379/0"),
         validation_alias=AliasChoices("RESTOCK_REDIS_URL", "REDIS_URL", "redis_url"),
     )
+    redis_cluster: bool = Field(
+        default=False,
+        description="treat a redis:// or rediss:// URL as a startup node of a Redis Cluster "
+                    "(redis-py's RedisCluster); a redis+cluster:// URL always is one")
     external_services: bool = Field(
         default=False,
         description="True when KAFKA_BOOTSTRAP_SERVERS / REDIS_URL point at services we do not start.",

@@ -8,6 +8,11 @@ Service resolution (each of Kafka and Redis independently, first match wins):
 3. one embedded :class:`streams.stack.LocalStack` (Tansu + redis-server) on free ports in a
    pytest tmp dir, torn down at session end.
 
+``RESTOCK_TEST_REDIS=cluster`` (without ``REDIS_URL``): the session's Redis is a real local
+Redis Cluster (:class:`streams.redis_cluster.LocalRedisCluster`, 3 masters, no replica) and
+``redis_url`` is its ``redis+cluster://`` URL; ``local_stack`` then skips (its Redis is not
+the session's). ``make test-cluster`` runs the integration suite so.
+
 The services start lazily: a run that only collects unit tests starts nothing.
 
 Fixtures
@@ -16,8 +21,12 @@ kafka_bootstrap, redis_url
     Session-scoped addresses.
 local_stack
     The embedded LocalStack (for fault injection); skips when Kafka or Redis is external.
+redis_cluster
+    A session-wide local Redis Cluster (3 masters), started on first use (the session's Redis
+    itself with ``RESTOCK_TEST_REDIS=cluster``).
 redis_client
-    Function-scoped ``redis.Redis`` (bytes responses) on a FLUSHDB-ed database.
+    Function-scoped client (bytes responses) on a FLUSHDB-ed database: ``redis.Redis``, or
+    ``RedisCluster`` on a cluster (FLUSHDB on every primary).
 unique_name
     Factory ``unique_name(prefix="t") -> "t-<testname>-<uuid8>"`` (valid Kafka topic name).
 new_topics
@@ -39,8 +48,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from streams.clients import redis_client as make_redis_client
 from streams.kafka_admin import delete_topics, ensure_topics
 from streams.ports import free_port
+from streams.redis_cluster import LocalRedisCluster
 from streams.stack import KAFKA, REDIS, LocalStack
 
 _INTEGRATION_DIR = Path(__file__).resolve().parent / "integration"
@@ -118,11 +129,31 @@ def _redis_container() -> Iterator[str]:
         container.stop()
 
 
+def _cluster_mode() -> bool:
+    return os.environ.get("RESTOCK_TEST_REDIS", "").strip().lower() == "cluster"
+
+
 @pytest.fixture(scope="session")
-def _endpoints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Endpoints]:
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedisCluster]:
+    """A local Redis Cluster of 3 masters for the session (started on first use)."""
+    cluster = LocalRedisCluster(tmp_path_factory.mktemp("cluster"), masters=3, die_with_parent=True)
+    atexit.register(_quiet_down, cluster)
+    try:
+        cluster.up(timeout_s=30)
+        yield cluster
+    finally:
+        cluster.down()
+
+
+@pytest.fixture(scope="session")
+def _endpoints(tmp_path_factory: pytest.TempPathFactory,
+               request: pytest.FixtureRequest) -> Iterator[_Endpoints]:
     kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip() or None
     redis_url = os.environ.get("REDIS_URL", "").strip() or None
     origin = {KAFKA: "env" if kafka else "", REDIS: "env" if redis_url else ""}
+    if redis_url is None and _cluster_mode():
+        redis_url = request.getfixturevalue("redis_cluster").url
+        origin[REDIS] = "cluster"
     with contextlib.ExitStack() as cleanup:
         if (kafka is None or redis_url is None) and _docker_available():
             if kafka is None:
@@ -153,7 +184,7 @@ def _endpoints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Endpoints]
         yield _Endpoints(kafka, redis_url, stack, origin)
 
 
-def _quiet_down(stack: LocalStack) -> None:
+def _quiet_down(stack: LocalStack | LocalRedisCluster) -> None:
     with contextlib.suppress(Exception):
         stack.down(timeout_s=5)
 
@@ -166,7 +197,7 @@ def kafka_bootstrap(_endpoints: _Endpoints) -> str:
 
 @pytest.fixture(scope="session")
 def redis_url(_endpoints: _Endpoints) -> str:
-    """Redis URL for the session (``redis://host:port/db``)."""
+    """Redis URL for the session (``redis://host:port/db``, or ``redis+cluster://...``)."""
     return _endpoints.redis_url
 
 
@@ -189,8 +220,8 @@ def local_stack(_endpoints: _Endpoints) -> LocalStack:
 
 @pytest.fixture
 def redis_client(redis_url: str) -> Iterator[redis.Redis]:
-    """A ``redis.Redis`` client on a freshly FLUSHDB-ed database (bytes responses)."""
-    client = redis.Redis.from_url(redis_url, socket_timeout=10, socket_connect_timeout=5)
+    """A client on a freshly FLUSHDB-ed database (bytes responses; ``RedisCluster`` on a cluster)."""
+    client = make_redis_client(redis_url, socket_timeout=10, socket_connect_timeout=5)
     client.flushdb()
     try:
         yield client

@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
-import redis
 
 from schemas.events import OrderPlaced, StockAdjusted, StockReceived, StockSnapshot, decode_decision
 from streams.cli import DEFAULT_DATA
@@ -265,11 +264,8 @@ def wait_for(predicate: Any, timeout_s: float, what: str, interval_s: float = 0.
 
 def progress_total(redis_url: str, prefix: str) -> int:
     """Sum of the durable progress offsets under ``prefix`` (grows as batches become durable)."""
-    client = redis.Redis.from_url(redis_url, socket_timeout=2)
+    store = RedisStateStore.from_url(redis_url, prefix)
     try:
-        total = 0
-        for p in range(PARTITIONS):
-            total += sum(int(v) + 1 for v in client.hgetall(f"{prefix}:partition:{p}:progress").values())
-        return total
+        return sum(o + 1 for o in store.read_progress(range(PARTITIONS)).values())
     finally:
-        client.close()
+        store.client.close()

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from kafka import KafkaProducer
 
 from schemas.events import DeadLetter, OrderPlaced, StockSnapshot, encode_event
 from streams.app import REDIS_REGRESSION_EXIT_CODE
+from streams.clients import redis_client
 from streams.kafka_admin import ensure_topics
 from streams.partitioning import partition_for
 from streams.redis_state import RedisStateStore
@@ -137,7 +137,7 @@ def test_keyless_and_misrouted_events_are_dead_lettered_and_never_applied_even_a
         w.wait_ready()
         wait_committed(kafka_bootstrap, s.app_id, targets, timeout_s=180)
         assert first_difference(ref_state, state_parts(redis_url, s.redis_key_prefix)) is None
-        client = redis.Redis.from_url(redis_url)  # Redis loses every key of this worker
+        client = redis_client(redis_url)  # Redis loses every key of this worker
         client.delete(*client.scan_iter(match=f"{s.redis_key_prefix}:*", count=1000))
         client.close()
         assert w.proc is not None

@@ -55,6 +55,8 @@ def test_a_writer_notices_that_redis_lost_its_writes(redis_client: redis.Redis) 
 def test_a_batch_is_one_transaction(redis_client: redis.Redis) -> None:
     """MULTI/EXEC: a reader never sees half a batch, and the AOF keeps or drops it whole."""
     store = RedisStateStore(redis_client, "t")
+    if store.cluster:
+        pytest.skip("single node only: a cluster batch spans slots (tests/integration/test_redis_cluster.py)")
     states = [_state(f"S{i}@W", 5) for i in range(50)]
     redis_client.config_resetstat()
     store.save_many(states, {s.key: 0 for s in states}, progress={("orders", 0): 5})
