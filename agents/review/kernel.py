@@ -345,8 +345,10 @@ def level_columns(mean: ArrayLike, var: ArrayLike, params: PolicyParams,
     else:
         assert params.fill_rate is not None
         q_cycle = q_eoq if q_eoq is not None else _window_sum(mu, R)
-        z_p = z_for_fill_rates(params.fill_rate, q_cycle, sig_p)
-        z_l = z_for_fill_rates(params.fill_rate, q_cycle, sig_l)
+        # both windows in one solve (one Brent loop for 2N lanes)
+        z2 = z_for_fill_rates(params.fill_rate, np.concatenate([q_cycle, q_cycle]),
+                              np.concatenate([sig_p, sig_l]))
+        z_p, z_l = z2[:n], z2[n:]
 
     if params.distribution == "negbin":
         lvl_p = np.minimum(np.maximum(special.ndtr(z_p), 1e-12), 1 - 1e-12)
