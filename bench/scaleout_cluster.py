@@ -12,6 +12,9 @@ worker has its own cores. On a 2-core machine the broker, the Redis nodes and th
 share the cores, so the wall speed-up is capped by the machine, not by restock.
 
     python bench/scaleout_cluster.py --events 60000 --json out/bench/scaleout_cluster.json
+
+``--store`` instead measures the state store alone, same run: ms per batch (load 50 SKU states,
+save them with their index and progress) on one redis-server vs on the cluster, and the ratio.
 """
 
 from __future__ import annotations
@@ -91,6 +94,50 @@ def _drain(workers: list, watch: GroupWatch, targets: dict, timeout_s: float = 1
             w.stop()
 
 
+def store_batches() -> None:
+    """``--store``: ms per batch of the state store, single redis-server vs the cluster (ratio)."""
+    from agents.state import SkuState
+    from streams.clients import redis_client
+    from streams.ports import free_port
+    from streams.redis_cluster import LocalRedisCluster
+    from streams.redis_state import RedisStateStore
+    from streams.stack import REDIS, LocalStack
+
+    def state(key: str, b: int) -> SkuState:
+        s = SkuState.new(key)
+        s.mark_applied("orders", b % 8, b)
+        s.updated_at = 1_300_000_000 + b
+        return s
+
+    def run(store: RedisStateStore, batches: int = 100, per: int = 50) -> float:
+        t0 = time.perf_counter()
+        for b in range(batches):
+            keys = [f"S{(b * 7 + i) % 400}@W" for i in range(per)]
+            store.load_many(keys)
+            store.save_many([state(k, b) for k in keys], {k: b % 8 for k in keys},
+                            progress={("orders", b % 8): b}, expected={})
+        return (time.perf_counter() - t0) / batches * 1000
+
+    tmp = Path(tempfile.mkdtemp(prefix="restock-bench-"))
+    single = LocalStack(tmp / "single", free_port(), free_port())
+    cluster = LocalRedisCluster(tmp / "cluster", masters=3)
+    try:
+        single.up(which=[REDIS])
+        cluster.up()
+        one = RedisStateStore(redis_client(single.redis_url), "b")
+        many = RedisStateStore(redis_client(cluster.url), "b")
+        run(one, 20), run(many, 20)  # warm-up
+        rows = []
+        for rep in range(3):
+            a, c = run(one), run(many)
+            rows.append([str(rep + 1), round(a, 2), round(c, 2), ratio(c, a)])
+    finally:
+        cluster.down()
+        single.down(which=[REDIS])
+    print_table("state store, ms per batch of 50 SKUs (load + save + progress)",
+                ["rep", "single redis-server", "cluster (3 masters)", "ratio"], rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=60_000)
@@ -99,7 +146,11 @@ def main() -> None:
     ap.add_argument("--masters", type=int, default=3)
     ap.add_argument("--replicas", type=int, default=0)
     ap.add_argument("--json", type=Path, default=OUT / "scaleout_cluster.json")
+    ap.add_argument("--store", action="store_true", help="measure the state store alone (see above)")
     args = ap.parse_args()
+    if args.store:
+        store_batches()
+        return
     if 1 not in args.workers:
         ap.error("--workers must include 1 (the baseline)")
 
