@@ -13,9 +13,10 @@ import json
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -31,6 +32,7 @@ from streams.redis_state import RedisStateStore, ReplicaAckTimeout, StateRegress
 from streams.workerproc import WorkerProcess, wait_committed
 
 from .helpers import T0, publish, steady_orders, worker_settings
+from .test_state_store_contract_redis import _contract, _prefixes
 
 
 def _state(key: str, offset: int, partition: int = 0) -> SkuState:
@@ -49,6 +51,18 @@ def cluster_client(redis_cluster: LocalRedisCluster) -> Iterator[RedisCluster]:
         yield client
     finally:
         client.close()
+
+
+class TestClusterStateStore(_contract().StateStoreContract):  # type: ignore[misc]
+    """The StateStore contract on the cluster (the single-node run: test_state_store_contract_redis.py)."""
+
+    @pytest.fixture
+    def make_store(self, cluster_client: RedisCluster) -> Callable[[], RedisStateStore]:
+        return lambda: RedisStateStore(cluster_client, f"contract{next(_prefixes)}")
+
+    @pytest.fixture
+    def lose_progress(self, cluster_client: RedisCluster) -> Callable[[Any, int], None]:
+        return lambda store, partition: cluster_client.delete(store.progress_key(partition))
 
 
 def _node_of(client: RedisCluster, key: str) -> str:
