@@ -37,18 +37,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 ## The whole test suite: lint, then unit + integration against the real broker and redis-server.
+## Its Redis Cluster part (issue #21) runs in the same session on a local 3-master cluster:
+## tests/integration/test_redis_cluster.py (state store contract, slots, fences, per-node writes,
+## WAIT with replicas, a worker, `stack up --redis-cluster`) and test_redis_cluster_faults.py
+## (worker kill -9, exit after the state write, two workers), one run each.
 test: $(STAMP) lint
 	$(PY) -m pytest -q -m "not bench and not soak"
-	RESTOCK_TEST_REDIS=cluster RESTOCK_TEST_DOCKER=0 RESTOCK_FAULT_SEEDS=1 \
-	$(PY) -m pytest -q -m "not bench and not soak" $(CLUSTER_LEAN) -k "$(CLUSTER_LEAN_K)"
-
-## The lean Redis Cluster pass of `make test` (issue #21): the Redis-state and state-store contract
-## tests, the fault tests (worker kill -9, exit after the state write) and the two-worker rebalance,
-## once each on a local Redis Cluster (3 masters), one seed; the cluster's own tests, with a worker
-## end to end, run in the main pass (tests/integration/test_redis_cluster.py). Cost: docs/performance.md.
-CLUSTER_LEAN ?= tests/integration/test_redis_state.py tests/integration/test_state_store_contract_redis.py \
-	tests/integration/test_faults.py tests/integration/test_reliability.py
-CLUSTER_LEAN_K ?= not restored and not unavailable and not after_produce
 
 ## The whole integration suite on a local Redis Cluster (RESTOCK_TEST_REDIS=cluster).
 test-cluster: $(STAMP)

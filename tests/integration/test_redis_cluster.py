@@ -13,22 +13,26 @@ import json
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
+from hypothesis import given
+from hypothesis import strategies as st
 from redis.cluster import RedisCluster
 
 from agents.state import SkuState, pool_key
 from streams.clients import cluster_startup, redis_client
 from streams.ports import free_port, port_bindable
-from streams.redis_cluster import LocalRedisCluster, free_cluster_port, slot_ranges
+from streams.redis_cluster import CLUSTER_SLOTS, LocalRedisCluster, free_cluster_port, slot_ranges
 from streams.redis_state import RedisStateStore, ReplicaAckTimeout, StateRegressionError
 from streams.workerproc import WorkerProcess, wait_committed
 
 from .helpers import T0, publish, steady_orders, worker_settings
+from .test_state_store_contract_redis import _contract, _prefixes
 
 
 def _state(key: str, offset: int, partition: int = 0) -> SkuState:
@@ -49,6 +53,18 @@ def cluster_client(redis_cluster: LocalRedisCluster) -> Iterator[RedisCluster]:
         client.close()
 
 
+class TestClusterStateStore(_contract().StateStoreContract):  # type: ignore[misc]
+    """The StateStore contract on the cluster (the single-node run: test_state_store_contract_redis.py)."""
+
+    @pytest.fixture
+    def make_store(self, cluster_client: RedisCluster) -> Callable[[], RedisStateStore]:
+        return lambda: RedisStateStore(cluster_client, f"contract{next(_prefixes)}")
+
+    @pytest.fixture
+    def lose_progress(self, cluster_client: RedisCluster) -> Callable[[Any, int], None]:
+        return lambda store, partition: cluster_client.delete(store.progress_key(partition))
+
+
 def _node_of(client: RedisCluster, key: str) -> str:
     return str(client.get_node_from_key(key).name)
 
@@ -58,6 +74,15 @@ def test_the_cluster_url_names_every_startup_node(redis_cluster: LocalRedisClust
     assert [p for _, p in nodes] == redis_cluster.ports and single.startswith("redis://127.0.0.1:")
     assert slot_ranges(3) == [(0, 5460), (5461, 10922), (10923, 16383)]
     assert [s.slots for s in redis_cluster.status()] == [5461, 5462, 5461]
+
+
+@given(st.integers(min_value=1, max_value=CLUSTER_SLOTS))
+def test_slot_ranges_cover_every_slot_once_in_near_equal_parts(masters: int) -> None:
+    ranges = slot_ranges(masters)
+    assert len(ranges) == masters and ranges[0][0] == 0 and ranges[-1][1] == CLUSTER_SLOTS - 1
+    assert all(b[0] == a[1] + 1 for a, b in zip(ranges, ranges[1:], strict=False))  # contiguous
+    sizes = [last - first + 1 for first, last in ranges]
+    assert max(sizes) - min(sizes) <= 1 and min(sizes) >= 1
 
 
 def test_every_atomic_step_lives_in_one_slot(cluster_client: RedisCluster) -> None:
