@@ -144,6 +144,7 @@ def processor_config(settings: Settings) -> ProcessorConfig:
         lost_unit_cost=settings.lost_unit_cost,
         fill_control=settings.fill_control == "partition",
         fill_control_base_cost=settings.fill_control_base_cost,
+        lumpiness_discount=settings.lumpiness_discount,
         promotion_lift=settings.promotion_lift,
         covariates=settings.covariates_enabled,
         covariate_extras=tuple(n.strip() for n in settings.covariate_extras.split(",") if n.strip()),

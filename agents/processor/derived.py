@@ -286,13 +286,18 @@ class LevelsDeriver:
         fill-rate controller on (:attr:`ProcessorConfig.controlled_fill_rate`) and a fill-rate
         target in ``params``, the partition's learned cost ``p_0 exp(log_cost)`` of ``pool``
         (``p_0`` alone without a pool). The level is ``p / (p + h v R)`` (see
-        :class:`ProcessorConfig`), clipped to ``[0.5, 1)``. Otherwise ``params`` unchanged.
+        :class:`ProcessorConfig`), clipped to ``[0.5, 1)``; with ``lumpiness_discount`` k the
+        holding cost is ``h v R (1 + k CV^2)`` (CV^2 of the SKU's per-period demand, the window's
+        dispersion). Otherwise ``params`` unchanged.
         """
         p = self.lost_unit_cost(params, pool)
         if p is None:
             return params
         value = state.reference_price if state.reference_price > 0.0 else params.unit_cost
         holding = params.holding_cost_rate * value * params.review_period_periods / params.periods_per_year
+        k = self.config.lumpiness_discount
+        if k > 0.0:  # a lumpy SKU buys less fill per unit of stock: price its holding higher
+            holding *= 1.0 + k * state.inventory_demand.cv2(long_span=self.config.dispersion_span_periods)
         level = p / (p + holding) if holding > 0.0 else 1.0 - 1e-9
         return params.with_overrides(cycle_service_level=min(max(level, 0.5), 1.0 - 1e-9))
 

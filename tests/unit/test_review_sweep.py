@@ -98,6 +98,7 @@ def _config(weekly: bool, target: str, dist: str, covariates: bool, extra: str) 
         cfg["lost_unit_cost"] = 4.0
     elif extra == "fill_control":  # the partition's learned lost-unit cost (with a fill-rate target)
         cfg["fill_control"] = True
+        cfg["lumpiness_discount"] = 1.0
     return ProcessorConfig(**cfg)
 
 

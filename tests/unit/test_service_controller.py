@@ -149,3 +149,25 @@ def _decode(rec: Record) -> OrderPlaced:
     ev = decode_for_topic_role("orders", rec.value)
     assert isinstance(ev, OrderPlaced)
     return ev
+
+
+@settings(max_examples=60, deadline=None)
+@given(units=st.lists(st.integers(0, 500), min_size=3, max_size=40), k=st.floats(0.1, 10.0))
+def test_lumpiness_discount_lowers_a_lumpy_skus_level_and_never_raises_one(units: list, k: float) -> None:
+    """``1 + k CV^2`` on the holding cost: the level falls with k, exactly as CV^2 says; k = 0 is off."""
+    base = ProcessorConfig(policy=PolicyParams(lead_time_periods=7), covariates=False, lost_unit_cost=0.5)
+    lumpy = ProcessorConfig(policy=base.policy, covariates=False, lost_unit_cost=0.5, lumpiness_discount=k)
+    st_ = SkuState.new("A@W1")
+    for u in units:
+        st_.inventory_demand.update(float(u), capacity=base.rate_window_periods,
+                                    long_span=base.dispersion_span_periods)
+    cv2 = st_.inventory_demand.cv2(long_span=base.dispersion_span_periods)
+    off = SkuProcessor(base).deriver.service_params(st_, base.policy).cycle_service_level
+    on = SkuProcessor(lumpy).deriver.service_params(st_, base.policy).cycle_service_level
+    assert on <= off
+    if cv2 == 0.0:
+        assert on == off
+    h = base.policy.holding_cost_rate * base.policy.unit_cost * base.policy.review_period_periods \
+        / base.policy.periods_per_year
+    expected = 0.5 / (0.5 + h * (1.0 + k * cv2))
+    assert on == pytest.approx(min(max(expected, 0.5), 1.0 - 1e-9))
