@@ -345,8 +345,11 @@ class LocalRedisCluster:
         if pid is None or not self._is_ours(port, pid):
             raise StackError(f"cluster node {port} is not running")
         os.kill(pid, sig)
-        if sig == signal.SIGKILL and self._wait_exit({port: pid}, time.monotonic() + 10):
-            raise StackError(f"cluster node {port} (pid {pid}) did not exit")
+        if sig == signal.SIGKILL:
+            if self._wait_exit({port: pid}, time.monotonic() + 10):
+                raise StackError(f"cluster node {port} (pid {pid}) did not exit")
+            # a node killed on purpose is not a crash: the waits (wait_ok) watch the others only
+            self._procs.pop(port, None)
 
     # ---- inspection ------------------------------------------------------------------------------
 

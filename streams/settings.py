@@ -275,10 +275,10 @@ class Settings(BaseSettings):
     fill_control_base_cost: float = Field(
         default=0.1, gt=0, description="starting cost per lost unit of the partition controller, currency")
     lumpiness_discount: float = Field(
-        default=0.0, ge=0,
+        default=1.0, ge=0,
         description="k: with a lost-unit cost (set or learned), each SKU's holding cost in its critical "
                     "fractile is multiplied by 1 + k CV^2 of its per-period demand (lumpy SKUs get "
-                    "lower levels); 0 = off")
+                    "lower levels); 0 = the plain fractile")
     policy_overrides_file: Path | None = None
 
     @classmethod
