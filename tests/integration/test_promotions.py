@@ -76,5 +76,9 @@ def test_planned_promotion_raises_forecast_and_triggers_a_reorder_before_the_win
     assert np.all(ratio > 2.0)  # 30 % off at the prior elasticity -2.5: x exp(2.5 * 0.357) = 2.4
     assert np.allclose(p.dist.mean[:k], q.dist.mean[:k])
     assert p.levels.order_up_to > 1.5 * q.levels.order_up_to
-    # No promotion period has been learned yet: the pools hold nothing and are not written.
-    assert not any(key == pool_key(p) for key in store.keys() for p in range(2))
+    # No promotion period has been learned yet: the pools' covariate sums hold nothing (a pool is
+    # still written: the fill-rate controller counts the orders of its partition).
+    pools = store.load_many([pool_key(p) for p in range(2)])
+    assert pools and all(st.pool is not None and not any(st.pool.info) and not any(st.pool.score)
+                         for st in pools.values())
+    assert sum(st.pool.service.demand for st in pools.values()) == 10 * 36 * 2  # every ordered unit

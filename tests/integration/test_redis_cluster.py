@@ -24,7 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from redis.cluster import RedisCluster
 
-from agents.state import SkuState, pool_key
+from agents.state import SkuState, is_pool_key, pool_key
 from streams.clients import cluster_startup, redis_client
 from streams.ports import free_port, port_bindable
 from streams.redis_cluster import CLUSTER_SLOTS, LocalRedisCluster, free_cluster_port, slot_ranges
@@ -196,8 +196,10 @@ def test_a_worker_on_the_cluster(kafka_bootstrap: str, redis_cluster: LocalRedis
         w.wait_ready()
         wait_committed(kafka_bootstrap, s.app_id, targets, timeout_s=60)
     store = RedisStateStore.from_url(redis_cluster.url, s.redis_key_prefix)
-    assert store.keys() == sorted(f"{sku}@W1" for sku in skus)
-    assert len({_node_of(cluster_client, store.redis_key(k)) for k in store.keys()}) == 3
+    keys = store.keys()  # the SKUs, and the pools of the partitions (the fill-rate controller)
+    assert [k for k in keys if not is_pool_key(k)] == sorted(f"{sku}@W1" for sku in skus)
+    assert {k for k in keys if is_pool_key(k)} <= {pool_key(p) for p in range(4)}
+    assert len({_node_of(cluster_client, store.redis_key(k)) for k in keys}) == 3
     assert store.load_many(["S4@W1"])["S4@W1"].counters["orders_units"] == 10 * 2
     assert store.read_progress(range(4)) == {tp: o - 1 for tp, o in targets.items()}
 
