@@ -105,7 +105,7 @@ from typing import Any
 import numpy as np
 
 from agents.forecasting.base import OnlineForecaster, check_horizon
-from agents.policy.controller import ServiceController
+from agents.policy.controller import STEP, ServiceController
 
 __all__ = [
     "COVARIATES",
@@ -346,7 +346,7 @@ class CovariatePool:
         for i in range(len(self.score)):
             self.score[i] += after[d2 + i] - before[d2 + i]
 
-    def publish(self, boundary: int, fill_rate: float | None = None, gain: float = 0.5) -> bool:
+    def publish(self, boundary: int, fill_rate: float | None = None, gain: float = STEP) -> bool:
         """Re-estimate ``w_0`` if ``boundary`` is past the last one; True if the pool changed.
 
         The boundary itself is always the latest one seen (it is a function of the latest

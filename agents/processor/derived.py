@@ -212,18 +212,14 @@ class LevelsDeriver:
             return cached
         if state.demand.open_start is None:
             return None
-        h = self.config.horizon_periods
         start = state.demand.open_start
         params = self.params_for(state.key)
-        # the levels read ceil(L + R) periods (lead_time_demand); the EOQ reads the horizon mean
-        hl = h if params.ordering_cost is not None else min(
-            h, max(1, math.ceil(params.lead_time_periods + params.review_period_periods)))
+        hl = self.levels_horizon(params)
         model = state.model
-        coef = None if pool is None else pool.coef
         if model.covariates_enabled:
-            model.set_pool_mean(coef)
+            model.set_pool_mean(None if pool is None else pool.coef)
         cost = self.lost_unit_cost(params, pool)
-        params = self.service_params(state, params, pool)
+        params = self.fractile_params(state, params, cost)
         if self.config.demand_source == "window":
             mean, var = self.window_moments(state, hl)
         else:
@@ -232,7 +228,32 @@ class LevelsDeriver:
             mean, var = mean * ratio, var * ratio
         levels = compute_levels(mean, var, params)
         lead = max(1, math.ceil(params.lead_time_periods))
-        features = self.features
+        state.derived = Derived(state, inputs, levels, params, lead, model.served_model,
+                                self.full_horizon(state, pool), cost)
+        return state.derived
+
+    def levels_horizon(self, params: PolicyParams) -> int:
+        """Periods of demand the levels read (the ``mean``/``var`` length of :func:`compute_levels`).
+
+        ``ceil(L + R)`` (``lead_time_demand``), capped by the horizon; the whole horizon when an
+        ordering cost makes the EOQ read the horizon's mean.
+        """
+        h = self.config.horizon_periods
+        if params.ordering_cost is not None:
+            return h
+        return min(h, max(1, math.ceil(params.lead_time_periods + params.review_period_periods)))
+
+    def full_horizon(self, state: SkuState, pool: CovariatePool | None) -> Callable[[bool], Any]:
+        """The whole-horizon forecast of :class:`Derived`, computed on first use.
+
+        ``full(True)`` is the distribution, ``full(False)`` its moments only, over
+        ``horizon_periods`` from the open period, with ``pool``'s published coefficient.
+        """
+        model, features = state.model, self.features
+        coef = None if pool is None else pool.coef
+        start = state.demand.open_start
+        h = self.config.horizon_periods
+        assert start is not None
 
         def full(quantiles: bool) -> Any:
             """The whole horizon: the distribution, or its moments only."""
@@ -241,8 +262,7 @@ class LevelsDeriver:
             xs = features.period_features(state, start, h)
             return model.forecast_distribution(h, xs) if quantiles else model.forecast_moments(h, xs)
 
-        state.derived = Derived(state, inputs, levels, params, lead, model.served_model, full, cost)
-        return state.derived
+        return full
 
     def window_moments(self, state: SkuState, periods: int) -> tuple[np.ndarray, np.ndarray]:
         """Mean and variance of demand per period for the next ``periods`` periods (units).
@@ -290,7 +310,10 @@ class LevelsDeriver:
         holding cost is ``h v R (1 + k CV^2)`` (CV^2 of the SKU's per-period demand, the window's
         dispersion). Otherwise ``params`` unchanged.
         """
-        p = self.lost_unit_cost(params, pool)
+        return self.fractile_params(state, params, self.lost_unit_cost(params, pool))
+
+    def fractile_params(self, state: SkuState, params: PolicyParams, p: float | None) -> PolicyParams:
+        """``params`` with the critical fractile of cost ``p`` (:meth:`service_params`); None: as is."""
         if p is None:
             return params
         value = state.reference_price if state.reference_price > 0.0 else params.unit_cost

@@ -28,8 +28,6 @@ are decided by the scalar :meth:`SkuProcessor.decide`, in place.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
@@ -124,7 +122,6 @@ class PeriodReview:
         scalar: set[int] = set()
         first = self.decisions.first_decision_periods
         coef = None if pool is None else pool.coef
-        h_full = self.config.horizon_periods
         for i in applied:
             st = states[i]
             if st.model.n_periods < first or st.demand.open_start is None:
@@ -136,12 +133,11 @@ class PeriodReview:
             base = self.deriver.params_for(st.key)
             g = groups.get(id(base))
             if g is None:
-                hl = h_full if base.ordering_cost is not None else min(
-                    h_full, max(1, math.ceil(base.lead_time_periods + base.review_period_periods)))
-                g = groups[id(base)] = _Group(base, hl, self.deriver.lost_unit_cost(base, pool))
+                g = groups[id(base)] = _Group(base, self.deriver.levels_horizon(base),
+                                              self.deriver.lost_unit_cost(base, pool))
             if st.model.covariates_enabled:
                 st.model.set_pool_mean(coef)
-            svc = self.deriver.service_params(st, base, pool)
+            svc = self.deriver.fractile_params(st, base, g.cost)
             mean, var = self.deriver.window_moments(st, g.horizon)
             g.index.append(i)
             g.states.append(st)
@@ -195,7 +191,7 @@ class PeriodReview:
         for k, st in enumerate(g.states):
             lv = PolicyLevels(*(c[k] for c in cols), order_quantity_eoq=None if eoq is None else eoq[k])
             st.derived = Derived(st, g.inputs[k], lv, g.service[k], lead, st.model.served_model,
-                                 self._full(st, pool), g.cost)
+                                 self.deriver.full_horizon(st, pool), g.cost)
             derived.append(st.derived)
         proj = self._projections(g, derived, dm.reorder, t)
         over = self._overstocks(g, derived, dm.overstock_candidate)
@@ -220,23 +216,6 @@ class PeriodReview:
                     out.append(ev)
             if out:
                 decided[g.index[k]] = out
-
-    def _full(self, state: SkuState, pool: CovariatePool | None) -> Callable[[bool], Any]:
-        """The whole-horizon forecast of :class:`Derived` (as :meth:`LevelsDeriver.derived` builds it)."""
-        model, features = state.model, self.features
-        coef = None if pool is None else pool.coef
-        start = state.demand.open_start
-        h = self.config.horizon_periods
-        assert start is not None
-
-        def full(quantiles: bool) -> Any:
-            """The whole horizon: the distribution, or its moments only."""
-            if model.covariates_enabled:
-                model.set_pool_mean(coef)
-            xs = features.period_features(state, start, h)
-            return model.forecast_distribution(h, xs) if quantiles else model.forecast_moments(h, xs)
-
-        return full
 
     def _projections(self, g: _Group, derived: list[Derived], mask: np.ndarray,
                      t: int) -> dict[int, tuple[int | None, float]]:
