@@ -41,6 +41,7 @@ class ApplyResult:
     periods_closed: int = 0
     error: str | None = None
     pool_changed: bool = False
+    stale_policy: bool = False  # a PolicySet whose version is not above the SKU's: ignored (counted)
 
 
 @dataclass(frozen=True)
