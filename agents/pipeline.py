@@ -53,7 +53,7 @@ from datetime import UTC, datetime
 
 from agents.demand import epoch, period_seconds, period_start
 from agents.forecasting.covariates import CovariatePool
-from agents.processor import EventMeta, SkuProcessor
+from agents.processor import EventMeta, PolicyRejected, SkuProcessor
 from agents.review.sweep import PeriodReview
 from agents.state import SkuState, StateStore, pool_key
 from schemas.codec import EventValidationError, decode_for_topic_role, decode_policy_tombstone, encode_event
@@ -105,7 +105,9 @@ class Pipeline:
         ``policies`` topic a record with an empty (null) value is a tombstone: it deletes its
         key's policy (:func:`schemas.codec.decode_policy_tombstone`; no key or an invalid one:
         dead-lettered, stage ``validate``). A tombstone has no event time: it moves no
-        watermark and its decisions are made at the SKU's own clock.
+        watermark and its decisions are made at the SKU's own clock. A ``PolicySet`` invalid for
+        its SKU (:class:`~agents.processor.PolicyRejected`) is dead-lettered at stage
+        ``validate`` and the SKU keeps its state.
     cache_size : int
         Hot SKUs kept in memory (LRU over clean states).
     now : callable, optional
@@ -270,6 +272,9 @@ class Pipeline:
             pool_state, pool = self._pool_for(rec, ev, dirty) if pooled else (None, None)
             try:
                 res = self.processor.apply(state, ev, meta, pool)
+            except PolicyRejected as exc:  # refused before any change: the state stays
+                self._dead_letter(out, rec, "validate", exc)
+                continue
             except Exception as exc:  # noqa: BLE001 - any processing failure is dead-lettered
                 # The state may be half-updated: drop it from the cache so it reloads clean.
                 self.cache.pop(key, None)

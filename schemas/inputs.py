@@ -407,7 +407,7 @@ class PolicySet(EventBase):
     At most one of ``fill_rate`` and ``cycle_service_level`` may be set. Whether the resulting parameters fit
     together (e.g. an ordering cost needs a positive holding cost; lead time plus review
     period within the forecast horizon) is checked when restock applies the message: an
-    invalid policy is dead-lettered (stage ``process``) and the SKU keeps its previous one.
+    invalid policy is dead-lettered (stage ``validate``) and the SKU keeps its previous one.
 
     Attributes
     ----------

@@ -17,7 +17,8 @@ from agents.policy.controller import STEP
 from agents.state import SkuState
 from schemas.decisions import OverstockDetected, ReorderSuggested
 
-__all__ = ["ApplyResult", "Decision", "EventMeta", "PeriodObserver", "ProcessorConfig", "Status"]
+__all__ = ["ApplyResult", "Decision", "EventMeta", "PeriodObserver", "PolicyRejected", "ProcessorConfig",
+           "Status"]
 
 Decision = ReorderSuggested | OverstockDetected
 Status = Literal["applied", "skipped", "late"]
@@ -30,6 +31,13 @@ class EventMeta:
     topic: str
     partition: int
     offset: int
+
+
+class PolicyRejected(ValueError):
+    """A ``PolicySet`` whose parameters are invalid for its SKU; raised before the state changed.
+
+    The pipeline dead-letters the event (stage ``validate``) and keeps the SKU's state as it was.
+    """
 
 
 @dataclass(slots=True)

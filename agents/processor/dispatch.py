@@ -15,7 +15,14 @@ import numpy as np
 from agents.demand import LateEventError, epoch, period_seconds, season_length
 from agents.forecasting.covariates import CovariatePool
 from agents.policy import PolicyParams
-from agents.processor.config import ApplyResult, Decision, EventMeta, PeriodObserver, ProcessorConfig
+from agents.processor.config import (
+    ApplyResult,
+    Decision,
+    EventMeta,
+    PeriodObserver,
+    PolicyRejected,
+    ProcessorConfig,
+)
 from agents.processor.decisions import DecisionMaker
 from agents.processor.derived import Derived, LevelsDeriver, forecast_lift
 from agents.processor.features import CovariateFeatures
@@ -96,10 +103,10 @@ class SkuProcessor:
 
         Raises
         ------
-        ValueError
+        PolicyRejected
             A ``PolicySet`` whose parameters are invalid for this SKU (see
             :meth:`LevelsDeriver.effective_params`); the state is unchanged (the pipeline
-            dead-letters the event).
+            dead-letters the event, stage ``validate``).
 
         Run-time policies (topic ``policies``): a ``PolicySet`` above the SKU's version replaces
         its policy (:meth:`set_policy`), a ``PolicyDeleted`` (tombstone) deletes it; either way
@@ -116,7 +123,10 @@ class SkuProcessor:
                 state.bump("stale_policies")
                 return ApplyResult("applied", stale_policy=True)
             base_key, base = self.deriver.base_params(state.key)
-            self.deriver.effective_params(base_key, base, _policy_of(event))  # raises before any change
+            try:
+                self.deriver.effective_params(base_key, base, _policy_of(event))
+            except ValueError as exc:  # before any change
+                raise PolicyRejected(f"policy version {event.version} of {state.key}: {exc}") from exc
         return self._apply(state, event, meta, pool)
 
     def set_policy(self, state: SkuState, policy: SkuPolicy | None) -> None:
