@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from agents.pipeline import Pipeline, Record
 from agents.policy import PolicyParams
 from agents.processor import EventMeta, PolicyRejected, ProcessorConfig, SkuProcessor
-from agents.processor.derived import policy_overrides
 from agents.state import InMemoryStateStore, SkuPolicy, SkuState
 from schemas.codec import (
     EventValidationError,
@@ -160,7 +159,10 @@ def test_effective_params_take_policy_over_file_over_settings(file_entry: str | 
     if pol is not None:
         state.policy = SkuPolicy(1, tuple(sorted(pol.items())))
     got = p.params_for(state)
-    from_policy = policy_overrides(pol or {}, 7.0 if weekly else 1.0)
+    days = 7.0 if weekly else 1.0
+    from_policy = dict(pol or {})
+    if "lead_time_days" in from_policy:
+        from_policy["lead_time_periods"] = from_policy.pop("lead_time_days") / days
     for name in PolicyParams.model_fields:
         if name in from_policy:
             want = from_policy[name]
