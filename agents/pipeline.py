@@ -105,9 +105,11 @@ class Pipeline:
         ``policies`` topic a record with an empty (null) value is a tombstone: it deletes its
         key's policy (:func:`schemas.codec.decode_policy_tombstone`; no key or an invalid one:
         dead-lettered, stage ``validate``). A tombstone has no event time: it moves no
-        watermark and its decisions are made at the SKU's own clock. A ``PolicySet`` invalid for
-        its SKU (:class:`~agents.processor.PolicyRejected`) is dead-lettered at stage
-        ``validate`` and the SKU keeps its state.
+        watermark and its decisions are made at the SKU's own clock. A stale ``PolicySet``
+        (version not above the SKU's) moves only its SKU's fence (counted in
+        ``stale_policies``). A ``PolicySet`` invalid for its SKU
+        (:class:`~agents.processor.PolicyRejected`) is dead-lettered at stage ``validate`` and
+        the SKU keeps its state.
     cache_size : int
         Hot SKUs kept in memory (LRU over clean states).
     now : callable, optional
@@ -296,7 +298,7 @@ class Pipeline:
             out.stale_policies += res.stale_policy
             out.periods_closed += res.periods_closed
             self._emit(out, res.decisions)
-            if not tombstone:  # no event time
+            if not (tombstone or res.stale_policy):  # no event time / ignored
                 self._advance_partition(out, rec, epoch(ev.occurred_at), ev.event_id, dirty)  # type: ignore[attr-defined]
         out.dirty = list(dirty.values())
         out.partition_of = {k: self.partition_of[k] for k in dirty if k in self.partition_of}

@@ -338,10 +338,12 @@ def test_pipeline_applies_policies_tombstones_and_dead_letters_bad_ones() -> Non
     assert reorders and b'"policy_version":3' in reorders[-1][1]
     st_ = pipe.cache["A@W"]
     assert st_.policy == SkuPolicy(3, (("lead_time_days", 14.0),))
-    # the tombstone resets the policy and re-decides at the SKU's clock, moving no watermark
+    # the tombstone resets the policy and re-decides at the SKU's clock, moving no watermark;
+    # a stale policy dated later moves none either
     wm = dict(pipe.watermark)
-    out = pipe.process([_rec("policies", 5, None, key=b"A@W")])
-    assert out.dead_lettered == {} and out.applied == 1
+    out = pipe.process([_rec("policies", 5, None, key=b"A@W"),
+                        _rec("policies", 6, policy(3, T0 + timedelta(days=60), pack_size=2))])
+    assert out.dead_lettered == {} and out.applied == 2 and out.stale_policies == 1
     assert pipe.cache["A@W"].policy is None and pipe.watermark == wm
 
 
