@@ -1,7 +1,7 @@
 """Event-time alignment of co-partitioned input topics: a deterministic reorder buffer.
 
 Kafka orders records within a topic-partition, not across topics. restock's inputs
-(``orders``, ``inventory``, ``promotions``) are co-partitioned by ``sku@location``, so partition
+(``orders``, ``inventory``, ``promotions``, ``policies``) are co-partitioned by ``sku@location``, so partition
 ``p`` of every input topic holds events of the same SKUs, but a consumer receives them as its
 fetches happen to arrive, and a restarted consumer interleaves them differently. A sale applied
 before a receipt of the same SKU is lost (or backordered) instead of served, and every event

@@ -49,7 +49,7 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 
 SCHEMA_VERSION: Final = 1
-"""Wire schema version of the input events (orders, inventory, promotions) and dead letters."""
+"""Wire schema version of the input events (orders, inventory, promotions, policies) and dead letters."""
 DECISION_SCHEMA_VERSION: Final = 2
 """Wire schema version of the decisions on ``reorders``. 2 (issue #18): ``days_of_cover`` in
 days (was demand periods), ``excess_units`` measured against the explicit
