@@ -39,6 +39,7 @@ from agents.forecasting import DemandForecaster, decode, encode
 from agents.forecasting.covariates import CovariatePool
 from agents.inventory import InventoryPosition
 from agents.inventory_demand import InventoryDemand
+from agents.supply import LeadTimeEstimator
 
 if TYPE_CHECKING:
     from agents.processor.derived import Derived
@@ -191,6 +192,9 @@ class SkuState:
     inventory_demand : InventoryDemand
         Recent demand window and long-run dispersion read by the replenishment decisions
         (:mod:`agents.inventory_demand`); encoded only once it has learned a period.
+    lead_time : LeadTimeEstimator
+        Open purchase orders' order times and the moments of the SKU's observed lead times
+        (:mod:`agents.supply`); encoded only once it holds one (lead-time learning on).
 
     The three covariate fields are encoded only when set, so a state without prices,
     promotions or pool encodes byte for byte as before they existed.
@@ -211,6 +215,7 @@ class SkuState:
     period_sales: dict[int, list[float]] = field(default_factory=dict)
     pool: CovariatePool | None = None
     inventory_demand: InventoryDemand = field(default_factory=InventoryDemand)
+    lead_time: LeadTimeEstimator = field(default_factory=LeadTimeEstimator)
     #: cached forecast and levels, not stored; current while its inputs are (agents.processor.derived)
     derived: Derived | None = field(default=None, repr=False, compare=False)
 
@@ -261,6 +266,8 @@ class SkuState:
             ext["pool"] = self.pool.to_list()
         if self.inventory_demand.n:
             ext["inv"] = self.inventory_demand.to_list()
+        if self.lead_time:
+            ext["lt"] = self.lead_time.to_list()
         return msgpack.packb(
             [
                 STATE_VERSION,
@@ -326,6 +333,7 @@ class SkuState:
         cov = ext.get("cov")
         pool = ext.get("pool")
         inv = ext.get("inv")
+        lt = ext.get("lt")
         return cls(
             key=str(key),
             fence={str(k): int(v) for k, v in fence.items()},
@@ -343,6 +351,7 @@ class SkuState:
                           if cov else {}),
             pool=CovariatePool.from_list(pool) if pool else None,
             inventory_demand=InventoryDemand.from_list(inv) if inv else InventoryDemand(),
+            lead_time=LeadTimeEstimator.from_list(lt) if lt else LeadTimeEstimator(),
         )
 
 

@@ -100,6 +100,18 @@ class DecisionExplanation(WireModel):
         docs/decisions.md, "Meeting a fill-rate target"). The service level is then the SKU's
         critical fractile, shown in ``service_level_target`` (kind ``cycle``). None when the
         target was used directly.
+    lead_time_days, lead_time_std_days : float or None
+        ``lead_time_periods`` and ``lead_time_std_periods`` in calendar days: the lead time the
+        levels used (learned from receipts when ``RESTOCK_LEAD_TIME_LEARNING`` is on, else the
+        configured one). None from producers that predate the fields.
+    lead_time_receipts : int or None
+        Purchase orders of this SKU@location whose lead time was observed (completely
+        received, or cancelled after a partial receipt) behind the learned lead time; None
+        when lead-time learning is off.
+    lead_time_pool_receipts : int or None
+        Observations of the SKU's pool group (its supplier's SKUs in the same input partition,
+        or those without a supplier) that the learned lead time was shrunk towards; None when
+        lead-time learning is off. With both counts 0 the lead time is the configured one.
 
     Examples
     --------
@@ -142,6 +154,10 @@ class DecisionExplanation(WireModel):
     cold_start: bool = False
     history_periods: Annotated[int, Field(ge=0)] | None = None
     lost_unit_cost: NonNegativeFloat | None = None
+    lead_time_days: NonNegativeFloat | None = None
+    lead_time_std_days: NonNegativeFloat | None = None
+    lead_time_receipts: Annotated[int, Field(ge=0)] | None = None
+    lead_time_pool_receipts: Annotated[int, Field(ge=0)] | None = None
 
 
 class DecisionBase(EventBase):
