@@ -197,11 +197,11 @@ class LeadTimeEstimator:
         """Record a placed purchase order (``ordered_at``, ``expected_at`` in epoch s).
 
         Placing an open ``po_id`` again keeps its order time and the units received so far and
-        updates its quantity, expected arrival and supplier.
+        updates its quantity, expected arrival and supplier (kept when the new event gives none).
         """
-        sup = supplier or ""
         start = ordered_at - ordered_at % period_s
         old = self.orders.get(po_id)
+        sup = supplier or (old[5] if old is not None else "")
         if old is not None:
             old[1], old[2], old[5] = int(expected_at), int(quantity), sup
         else:

@@ -46,9 +46,9 @@ class DerivedInputs(NamedTuple):
     """The SKU's regular price (currency): the value in its critical fractile."""
     pool_boundary: int
     """Publication of the partition's covariate pool (-1: none or no covariates)."""
-    lead_time_receipts: int
-    """Lead times the SKU has observed (:mod:`agents.supply`; its group's are published with
-    the pool, at ``pool_boundary``)."""
+    lead_time: tuple[int, str]
+    """Lead times the SKU has observed and its supplier (:mod:`agents.supply`; its supplier
+    group's are published with the pool, at ``pool_boundary``)."""
 
 
 def derived_inputs(state: SkuState, pool_boundary: int) -> DerivedInputs:
@@ -68,7 +68,8 @@ def derived_inputs(state: SkuState, pool_boundary: int) -> DerivedInputs:
     """
     model = state.model
     return DerivedInputs(state.demand.open_start, id(model), model.n_periods, model.covariates_enabled,
-                         dict(state.promotions), state.reference_price, pool_boundary, state.lead_time.n)
+                         dict(state.promotions), state.reference_price, pool_boundary,
+                         (state.lead_time.n, state.lead_time.supplier))
 
 
 def cached_derived(state: SkuState, inputs: DerivedInputs) -> Derived | None:
@@ -99,9 +100,10 @@ class Derived:
     The levels need the forecast moments of the protection interval only (``ceil(L + R)``
     periods, the whole horizon when an ordering cost makes the EOQ read the horizon's mean);
     the full-horizon distribution (:attr:`dist`: projections, overstock, explanations) is
-    computed on first use, since most derivations end without a decision. It is valid while it
-    is the state's cached ``derived`` and the state's :class:`DerivedInputs` are the ones it was
-    computed from: reading :attr:`dist` for the first time after the state changed raises
+    computed on first use, since most derivations end without a decision. :attr:`lead_time` is
+    the learned lead time behind :attr:`params` (None with lead-time learning off). It is valid
+    while it is the state's cached ``derived`` and the state's :class:`DerivedInputs` are the
+    ones it was computed from: reading :attr:`dist` for the first time after the state changed raises
     ``RuntimeError`` instead of describing the new state under the old levels.
     """
 
