@@ -192,6 +192,11 @@ class LeadTimeEstimator:
         """Sample standard deviation of the observed lead times (periods; 0 below 2 observations)."""
         return math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else 0.0
 
+    @property
+    def late_std(self) -> float:
+        """Sample standard deviation of the observed lateness (periods; 0 below 2 observations)."""
+        return math.sqrt(self.late_m2 / (self.n - 1)) if self.n > 1 else 0.0
+
     def place(self, po_id: str, quantity: int, *, ordered_at: int, expected_at: int, period_s: int,
               supplier: str | None = None) -> None:
         """Record a placed purchase order (``ordered_at``, ``expected_at`` in epoch s).

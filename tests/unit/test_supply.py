@@ -233,7 +233,7 @@ def test_late_receipts_raise_the_learned_lead_time_and_the_levels() -> None:
     assert d_late.params.lead_time_std_periods > 0
     assert d_late.lead_time is not None and d_late.lead_time.receipts == 3
     assert d_late.levels.reorder_point > d_on.levels.reorder_point
-    assert late.lead_time.late_mean == pytest.approx(4.0)
+    assert late.lead_time.late_mean == pytest.approx(4.0) and late.lead_time.late_std == pytest.approx(0.0)
 
 
 def test_learning_off_keeps_the_configured_lead_time_and_the_state_format() -> None:
