@@ -39,6 +39,7 @@ from agents.forecasting import DemandForecaster, decode, encode
 from agents.forecasting.covariates import CovariatePool
 from agents.inventory import InventoryPosition
 from agents.inventory_demand import InventoryDemand
+from agents.supply import LeadTimeEstimator
 
 if TYPE_CHECKING:
     from agents.processor.derived import Derived
@@ -236,6 +237,9 @@ class SkuState:
         Highest policy version applied (0: none). Kept when a tombstone deletes the policy, so
         that an older version replayed later is still stale. Both policy fields are encoded only
         once a policy was applied.
+    lead_time : LeadTimeEstimator
+        Open purchase orders' order times and the moments of the SKU's observed lead times
+        (:mod:`agents.supply`); encoded only once it holds one (lead-time learning on).
 
     The three covariate fields are encoded only when set, so a state without prices,
     promotions or pool encodes byte for byte as before they existed.
@@ -258,6 +262,7 @@ class SkuState:
     inventory_demand: InventoryDemand = field(default_factory=InventoryDemand)
     policy: SkuPolicy | None = None
     policy_version: int = 0
+    lead_time: LeadTimeEstimator = field(default_factory=LeadTimeEstimator)
     #: cached forecast and levels, not stored; current while its inputs are (agents.processor.derived)
     derived: Derived | None = field(default=None, repr=False, compare=False)
 
@@ -310,6 +315,8 @@ class SkuState:
             ext["inv"] = self.inventory_demand.to_list()
         if self.policy_version:
             ext["pol"] = [self.policy_version, None if self.policy is None else self.policy.to_list()]
+        if self.lead_time:
+            ext["lt"] = self.lead_time.to_list()
         return msgpack.packb(
             [
                 STATE_VERSION,
@@ -376,6 +383,7 @@ class SkuState:
         pool = ext.get("pool")
         inv = ext.get("inv")
         pol = ext.get("pol")
+        lt = ext.get("lt")
         return cls(
             key=str(key),
             fence={str(k): int(v) for k, v in fence.items()},
@@ -395,6 +403,7 @@ class SkuState:
             inventory_demand=InventoryDemand.from_list(inv) if inv else InventoryDemand(),
             policy=SkuPolicy.from_list(pol[1]) if pol and pol[1] else None,
             policy_version=int(pol[0]) if pol else 0,
+            lead_time=LeadTimeEstimator.from_list(lt) if lt else LeadTimeEstimator(),
         )
 
 

@@ -104,6 +104,18 @@ class DecisionExplanation(WireModel):
         ``version`` of the SKU's ``PolicySet`` (topic ``policies``) the levels were derived
         with; None when the SKU has no run-time policy (the settings' defaults and the local
         overrides file).
+    lead_time_days, lead_time_std_days : float or None
+        ``lead_time_periods`` and ``lead_time_std_periods`` in calendar days: the lead time the
+        levels used (learned from receipts when ``RESTOCK_LEAD_TIME_LEARNING`` is on, else the
+        configured one). None from producers that predate the fields.
+    lead_time_receipts : int or None
+        Purchase orders of this SKU@location whose lead time was observed (completely
+        received, or cancelled after a partial receipt) behind the learned lead time; None
+        when lead-time learning is off.
+    lead_time_pool_receipts : int or None
+        Observations of the SKU's pool group (its supplier's SKUs in the same input partition,
+        or those without a supplier) that the learned lead time was shrunk towards; None when
+        lead-time learning is off. With both counts 0 the lead time is the configured one.
 
     Examples
     --------
@@ -147,6 +159,10 @@ class DecisionExplanation(WireModel):
     history_periods: Annotated[int, Field(ge=0)] | None = None
     lost_unit_cost: NonNegativeFloat | None = None
     policy_version: Annotated[int, Field(ge=1)] | None = None
+    lead_time_days: NonNegativeFloat | None = None
+    lead_time_std_days: NonNegativeFloat | None = None
+    lead_time_receipts: Annotated[int, Field(ge=0)] | None = None
+    lead_time_pool_receipts: Annotated[int, Field(ge=0)] | None = None
 
 
 class DecisionBase(EventBase):

@@ -184,6 +184,10 @@ def example_events() -> dict[str, BaseModel]:
         trigger_offset=1234,
         promotions=["spring-sale"],
         policy_version=7,
+        lead_time_days=3.0,
+        lead_time_std_days=0.5,
+        lead_time_receipts=5,
+        lead_time_pool_receipts=31,
     )
     events: list[BaseModel] = [
         OrderPlaced(
@@ -221,6 +225,7 @@ def example_events() -> dict[str, BaseModel]:
             quantity=48,
             expected_arrival=t0 + 3 * day,
             decision_id="5d41402abc4b2a76b9719d911017c592",
+            supplier_id="SUP-17",
         ),
         PurchaseOrderCancelled(
             event_id="inv-po-1001-c",

@@ -229,6 +229,9 @@ class PurchaseOrderPlaced(EventBase):
         When the goods are expected (aware, normalised to UTC).
     decision_id : str or None
         ``event_id`` of the :class:`ReorderSuggested` this order answers, if any.
+    supplier_id : str or None
+        The supplier the order was placed with, if known: restock pools the lead times it
+        learns per supplier (within an input partition) while a SKU has few receipts of its own.
 
     Examples
     --------
@@ -247,6 +250,7 @@ class PurchaseOrderPlaced(EventBase):
     quantity: StockQuantity
     expected_arrival: UtcDatetime
     decision_id: Identifier | None = None
+    supplier_id: Identifier | None = None
 
     @field_validator("expected_arrival")
     @classmethod

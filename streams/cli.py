@@ -200,6 +200,15 @@ def _loop_options(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any
         click.option("--backorders", is_flag=True,
                      help="Unserved orders become backorders (default: lost sales)."),
         click.option("--no-progress", is_flag=True, help="Disable the progress bar."),
+        click.option("--lead-time-sd-days", type=float, default=0.0, show_default=True,
+                     help="The warehouse's lead times are random: gamma around the lead time with this "
+                          "sd (days), rounded to whole periods, at least one (0: deterministic)."),
+        click.option("--late-probability", type=float, default=0.0, show_default=True,
+                     help="Share of deliveries that are late by --late-days more."),
+        click.option("--late-days", type=float, default=7.0, show_default=True,
+                     help="Extra days of a late delivery."),
+        click.option("--supply-seed", type=int, default=0, show_default=True,
+                     help="Seed of the random lead times (the same seed, the same warehouse)."),
     ]
 
     def apply(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -211,23 +220,25 @@ def _loop_options(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any
 
 
 def _loop_opts(data_path: Path | None, fmt: str, freq: str, skus: int, start: str | None, end: str | None,
-               json_path: Path, plot_path: Path, backorders: bool, no_progress: bool) -> Any:
+               json_path: Path, plot_path: Path, backorders: bool, no_progress: bool,
+               supply: dict[str, Any] | None = None) -> Any:
     from streams.closed_loop import DemoOptions
 
     return DemoOptions(data=_data_or_fail(data_path), fmt=fmt, freq=freq,  # type: ignore[arg-type]
                        skus=skus or None, start=start, end=end, json_path=json_path, plot_path=plot_path,
-                       unmet_demand="backorder" if backorders else "lost_sales", progress=not no_progress)
+                       unmet_demand="backorder" if backorders else "lost_sales", progress=not no_progress,
+                       **(supply or {}))
 
 
 @main.command()
 @_loop_options("demo")
 def demo(data_path: Path, fmt: str, freq: str, skus: int, start: str | None, end: str | None,
-         json_path: Path, plot_path: Path, backorders: bool, no_progress: bool) -> None:
+         json_path: Path, plot_path: Path, backorders: bool, no_progress: bool, **supply: Any) -> None:
     """The main job: replay real orders through Kafka, the worker and Redis, closed loop."""
     from streams.demo import print_kpis, run_demo
 
     print_kpis(run_demo(_loop_opts(data_path, fmt, freq, skus, start, end, json_path, plot_path,
-                                   backorders, no_progress)))
+                                   backorders, no_progress, supply)))
 
 
 @main.command()
@@ -248,7 +259,8 @@ def demo(data_path: Path, fmt: str, freq: str, skus: int, start: str | None, end
 @click.option("--workers", type=int, default=2, show_default=True, help="Simulations run at once.")
 def simulate(data_path: Path, fmt: str, freq: str, skus: int, start: str | None, end: str | None,
              json_path: Path, plot_path: Path, backorders: bool, no_progress: bool, targets: str | None,
-             target_kind: str, frontier_dir: Path, label: str, ablation: bool, workers: int) -> None:
+             target_kind: str, frontier_dir: Path, label: str, ablation: bool, workers: int,
+             **supply: Any) -> None:
     """The main job's closed loop in one process (same pipeline, in-memory state): same KPIs as demo.
 
     With --targets: restock's service/stock frontier against the ERP reorder rules (static,
@@ -257,7 +269,8 @@ def simulate(data_path: Path, fmt: str, freq: str, skus: int, start: str | None,
     from streams.demo import print_kpis
     from streams.simulate import DEFAULT_TARGETS, run_frontier, run_simulation
 
-    opts = _loop_opts(data_path, fmt, freq, skus, start, end, json_path, plot_path, backorders, no_progress)
+    opts = _loop_opts(data_path, fmt, freq, skus, start, end, json_path, plot_path, backorders, no_progress,
+                      supply)
     if targets is None:
         print_kpis(run_simulation(opts))
         return

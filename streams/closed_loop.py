@@ -16,8 +16,11 @@ period's start), then the period's price/promotion plans (generic CSV only); (B)
 orders; (C) restock's states and the decisions they emitted are read back and accounted. A
 warehouse turns each ``ReorderSuggested`` (the latest per SKU of a period) into a
 ``PurchaseOrderPlaced`` and, ``lead_time_days`` after the start of the decision's period, a
-``StockReceived`` at the start of that period. Orders beyond on_hand are lost sales (or
-backorders with ``--backorders``).
+``StockReceived`` at the start of that period. With ``--lead-time-sd-days`` or
+``--late-probability`` the lead time is random instead (:mod:`streams.lead_times`: gamma,
+occasional late deliveries, whole periods, seeded), ``expected_arrival`` still the nominal one,
+and the baseline waits as long as restock for an order of the same SKU and period. Orders beyond
+on_hand are lost sales (or backorders with ``--backorders``).
 
 A **baseline** runs on the same demand in-process: a static (s, S) fitted on the warm-up period
 (the first quarter of the history, no forecasting), same lead time, same lost-sales rule.
@@ -46,6 +49,7 @@ from schemas.decisions import ReorderSuggested
 from schemas.inputs import OrderPlaced, PurchaseOrderPlaced, StockReceived, StockSnapshot
 from streams.config import processor_config
 from streams.kpis import PolicyTally
+from streams.lead_times import lead_time_draws
 from streams.panel import DemandPanel
 from streams.rules import simulate_rule, static_seed
 from streams.settings import Settings
@@ -70,6 +74,11 @@ class DemoOptions:
     settings: Settings | None = None
     run_id: str | None = None
     per_sku: bool = False  # add a per-SKU block (mean on-hand value, lost units) to the result
+    # the warehouse's random lead times (streams.lead_times): gamma sd (days), late deliveries
+    lead_time_sd_days: float = 0.0
+    late_probability: float = 0.0
+    late_days: float = 7.0
+    supply_seed: int = 0
 
 
 class Transport(Protocol):
@@ -273,8 +282,12 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
     # ceil(S), seeds restock too.
     horizon = settings.forecast_horizon_periods
     seed = static_seed(panel, params, horizon)
+    leads = lead_time_draws(len(keys), n_periods, lead_time_days=settings.lead_time_days,
+                            sd_days=opts.lead_time_sd_days, late_probability=opts.late_probability,
+                            late_days=opts.late_days, period_days=panel.period_days, seed=opts.supply_seed)
+    row_of = {k: i for i, k in enumerate(keys)}
     base = simulate_rule(panel, "static", params, unmet=opts.unmet_demand, seed_on_hand=seed,
-                         track=plot_keys, horizon_periods=horizon)
+                         track=plot_keys, horizon_periods=horizon, lead_periods=leads)
     sims = {k: SkuSim(price=float(panel.price[i])) for i, k in enumerate(keys)}
     by_period = panel.by_period()
     # Generic CSV: each SKU-period's price / promotion flag / x_* values are the plan of that
@@ -363,11 +376,16 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
             # Lead time counted from the start of the decision's period; a decision stamped with
             # an older event's time (one triggered by a purchase order of the previous period)
             # cannot arrive before the period in which the warehouse places it.
-            arrival = max(period_start(opts.freq, epoch(d.occurred_at)) + lead_s, p0)
+            placed = period_start(opts.freq, epoch(d.occurred_at))
+            if leads is None:
+                arrival = max(placed + lead_s, p0)
+            else:  # the draw of the SKU and the decision's period (the baseline's too)
+                j = min(max((placed - first) // step, 0), n_periods - 1)
+                arrival = max(placed + int(leads[row_of[d.key], j]) * step, p0)
             inv.append(PurchaseOrderPlaced(
                 event_id=f"po-{po_id}", occurred_at=d.occurred_at, sku=d.sku, location=d.location,
-                purchase_order_id=po_id, quantity=d.quantity, expected_arrival=to_datetime(arrival),
-                decision_id=d.event_id))
+                purchase_order_id=po_id, quantity=d.quantity,
+                expected_arrival=to_datetime(max(placed + lead_s, p0)), decision_id=d.event_id))
             receipts_due[arrival].append(StockReceived(
                 event_id=f"rcv-{po_id}", occurred_at=to_datetime(arrival), sku=d.sku,
                 location=d.location, quantity=d.quantity, purchase_order_id=po_id))
@@ -450,6 +468,11 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
             "warmup_periods": warm,
             "evaluation_periods": eval_days,
             "lead_time_days": settings.lead_time_days,
+            "lead_time_sd_days": opts.lead_time_sd_days,
+            "late_probability": opts.late_probability,
+            "late_days": opts.late_days if opts.late_probability else 0.0,
+            "supply_seed": opts.supply_seed,
+            "lead_time_learning": settings.lead_time_learning,
             "cycle_service_level_target": settings.cycle_service_level,
             "service_target": dict([settings.service_target]),
             "unmet_demand": opts.unmet_demand,

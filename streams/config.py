@@ -145,6 +145,8 @@ def processor_config(settings: Settings) -> ProcessorConfig:
         fill_control=settings.fill_control == "partition",
         fill_control_base_cost=settings.fill_control_base_cost,
         lumpiness_discount=settings.lumpiness_discount,
+        lead_time_learning=settings.lead_time_learning,
+        lead_time_prior_receipts=settings.lead_time_prior_receipts,
         promotion_lift=settings.promotion_lift,
         covariates=settings.covariates_enabled,
         covariate_extras=tuple(n.strip() for n in settings.covariate_extras.split(",") if n.strip()),

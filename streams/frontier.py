@@ -314,8 +314,8 @@ def plot_frontier(rows: Sequence[Mapping[str, Any]], path: Path | str, title: st
 
 def run_baselines(panel: DemandPanel, params: PolicyParams, targets: Sequence[float], *,
                   target_kind: TargetKind = "cycle_service_level", specs: Sequence[RuleSpec] | None = None,
-                  unmet: Unmet = "lost_sales",
-                  seed_params: PolicyParams | None = None) -> tuple[list[dict[str, Any]], dict[str, float]]:
+                  unmet: Unmet = "lost_sales", seed_params: PolicyParams | None = None,
+                  lead_periods: Any = None) -> tuple[list[dict[str, Any]], dict[str, float]]:
     """Frontier rows of the ERP reorder rules swept over service targets.
 
     Each (rule, target) is simulated by :func:`streams.rules.simulate_rule` from the seed
@@ -340,6 +340,9 @@ def run_baselines(panel: DemandPanel, params: PolicyParams, targets: Sequence[fl
     seed_params : PolicyParams, optional
         When given, every run starts from :func:`streams.rules.static_seed` of these parameters
         (e.g. the demo's default target, CSL 0.95, as the issue #17 runs did).
+    lead_periods : numpy.ndarray, shape (n_skus, n_periods), optional
+        The warehouse's random lead times (:func:`streams.lead_times.lead_time_draws`), the
+        same restock's closed loop faces; None: the fixed lead time.
 
     Returns
     -------
@@ -364,7 +367,8 @@ def run_baselines(panel: DemandPanel, params: PolicyParams, targets: Sequence[fl
         for t in targets:
             p = params.with_overrides(**{target_kind: float(t)})
             seed = static_seed(panel, seed_params or p)
-            res = simulate_rule(panel, spec.rule, p, unmet=unmet, seed_on_hand=seed, moments=mom)
+            res = simulate_rule(panel, spec.rule, p, unmet=unmet, seed_on_hand=seed, moments=mom,
+                                lead_periods=lead_periods)
             sim_s += res.wall_s
             runs.append((spec.name, target_kind, float(t), res.kpis))
         timing[f"{spec.name}.per_target_s"] = sim_s / max(len(targets), 1)

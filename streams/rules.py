@@ -454,7 +454,8 @@ def simulate_rule(panel: DemandPanel, rule: Rule, params: PolicyParams, *, unmet
                   seed_on_hand: np.ndarray | None = None, window_periods: int | None = None,
                   refit_every_periods: int | None = None, track: Sequence[str] = (),
                   model: Literal["adida", "autoets"] = "adida", moments: RuleMoments | None = None,
-                  horizon_periods: int = DEFAULT_HORIZON_PERIODS) -> RuleResult:
+                  horizon_periods: int = DEFAULT_HORIZON_PERIODS,
+                  lead_periods: np.ndarray | None = None) -> RuleResult:
     """Simulate one reorder rule on the panel, closed loop (module docstring for the rules and timing).
 
     Parameters
@@ -480,6 +481,10 @@ def simulate_rule(panel: DemandPanel, rule: Rule, params: PolicyParams, *, unmet
         Precomputed :func:`rule_moments` of this rule (to sweep targets without refitting).
     horizon_periods : int
         Forecast horizon of the static fit (periods).
+    lead_periods : numpy.ndarray, shape (n_skus, n_periods), int, optional
+        Random lead times (:func:`streams.lead_times.lead_time_draws`): an order placed at the
+        end of period ``p`` arrives at the start of ``p + lead_periods[i, p]`` (>= 1) instead of
+        ``p + L``; the levels still read ``params``' lead time.
 
     Returns
     -------
@@ -519,7 +524,13 @@ def simulate_rule(panel: DemandPanel, rule: Rule, params: PolicyParams, *, unmet
     on_hand = seed.copy()
     on_order = np.zeros(n, dtype=np.int64)
     backorders = np.zeros(n, dtype=np.int64)
-    arrivals = np.zeros((n, n_periods + lead), dtype=np.int64)
+    if lead_periods is not None:
+        lead_periods = np.asarray(lead_periods, dtype=np.int64)
+        if lead_periods.shape != (n, n_periods) or lead_periods.min() < 1:
+            raise ValueError(f"lead_periods must have shape ({n}, {n_periods}) and values >= 1.")
+    max_lead = lead if lead_periods is None else max(lead, int(lead_periods.max()))
+    arrivals = np.zeros((n, n_periods + max_lead), dtype=np.int64)
+    all_rows = np.arange(n)
     cycle_stockout = np.zeros(n, dtype=bool)
     received = np.zeros(n, dtype=np.int64)
     served_all = np.zeros(n, dtype=np.int64)
@@ -568,7 +579,10 @@ def simulate_rule(panel: DemandPanel, rule: Rule, params: PolicyParams, *, unmet
         oq = np.where(S > 0, oq, 0)
         placed = oq > 0
         if placed.any():
-            arrivals[:, p + lead] += oq
+            if lead_periods is None:
+                arrivals[:, p + lead] += oq
+            else:  # one entry per row: no repeated index
+                arrivals[all_rows, p + lead_periods[:, p]] += oq
             on_order += oq
             if in_eval:
                 tally.purchase_orders += int(placed.sum())

@@ -241,6 +241,14 @@ class Settings(BaseSettings):
     lead_time_days: float = Field(default=7.0, gt=0)
     lead_time_std_days: float = Field(default=0.0, ge=0)
     review_period_days: float = Field(default=1.0, gt=0)
+    lead_time_learning: bool = Field(
+        default=True,
+        description="learn each SKU's lead time (mean and sd) from its purchase orders and receipts, "
+                    "with lead_time_days as the prior, pooled per supplier within a partition "
+                    "(agents.supply); off: the configured lead time")
+    lead_time_prior_receipts: float = Field(
+        default=4.0, gt=0,
+        description="how many receipts the configured lead time (and a supplier's pooled one) counts as")
     cycle_service_level: float = Field(
         default=0.95, gt=0, lt=1,
         description="cycle service level target (share of replenishment cycles without a stockout); "

@@ -251,8 +251,14 @@ def run_frontier(opts: DemoOptions, kind: str, targets: tuple[float, ...], out_d
                            opts.warmup_fraction)
         params = static_baseline_params(settings)
         t1 = time.perf_counter()
+        from streams.lead_times import lead_time_draws
+
+        leads = lead_time_draws(len(panel.keys), panel.n_periods, lead_time_days=settings.lead_time_days,
+                                sd_days=opts.lead_time_sd_days, late_probability=opts.late_probability,
+                                late_days=opts.late_days, period_days=panel.period_days,
+                                seed=opts.supply_seed)
         base_rows, base_timing = run_baselines(panel, params, BASELINE_TARGETS, unmet=opts.unmet_demand,
-                                               seed_params=params)
+                                               seed_params=params, lead_periods=leads)
         timing["baselines_wall_s"] = round(time.perf_counter() - t1, 1)
         timing.update({k: round(v, 3) for k, v in base_timing.items()})
         rows += base_rows

@@ -106,6 +106,7 @@ import numpy as np
 
 from agents.forecasting.base import OnlineForecaster, check_horizon
 from agents.policy.controller import STEP, ServiceController
+from agents.supply import LeadTimePool
 
 __all__ = [
     "COVARIATES",
@@ -337,6 +338,8 @@ class CovariatePool:
         self.boundary = -1  # period boundary (epoch s) of the last publication
         # the partition's fill-rate controller (agents.policy.controller), stepped at publication
         self.service = ServiceController()
+        # the partition's lead-time deviations per supplier (agents.supply), published with w_0
+        self.lead_times = LeadTimePool()
 
     def add(self, before: Sequence[int], after: Sequence[int]) -> None:
         """Replace one SKU's quantised contribution ``before`` by ``after`` (exact)."""
@@ -352,12 +355,14 @@ class CovariatePool:
         The boundary itself is always the latest one seen (it is a function of the latest
         event time, so it need not be persisted when nothing else changed). With a
         ``fill_rate`` target, the partition's :class:`~agents.policy.controller.ServiceController`
-        takes its period step too, with ``gain`` (its cost moving also counts as a change).
+        takes its period step too, with ``gain`` (its cost moving also counts as a change); the
+        lead-time pool publishes its sums (:meth:`agents.supply.LeadTimePool.publish`).
         """
         if boundary <= self.boundary:
             return False
         self.boundary = int(boundary)
         moved = fill_rate is not None and self.service.step(fill_rate, gain)
+        moved = self.lead_times.publish() or moved
         d = len(self.names)
         info = np.array(self.info, dtype=np.float64).reshape(d, d) / _SCALE
         score = np.array(self.score, dtype=np.float64) / _SCALE
@@ -369,13 +374,17 @@ class CovariatePool:
     def to_list(self) -> list[Any]:
         """Compact msgpack-friendly encoding (integers exact, floats as IEEE doubles).
 
-        The controller is appended only once it has counted an order, so a pool without one
-        encodes byte for byte as before it existed.
+        The controller is appended only once it has counted an order, and the lead-time pool
+        (after it, None standing for a controller that counted nothing) only once a lead time
+        was observed, so a pool without them encodes byte for byte as before they existed.
         """
         coef = [float(v) for v in self.coef]
         out: list[Any] = [list(self.names), self.info, self.score, coef, self.boundary]
-        if self.service != ServiceController():
-            out.append(self.service.to_list())
+        service = self.service != ServiceController()
+        if service or self.lead_times:
+            out.append(self.service.to_list() if service else None)
+        if self.lead_times:
+            out.append(self.lead_times.to_list())
         return out
 
     @classmethod
@@ -390,8 +399,10 @@ class CovariatePool:
         """
         names, info, score, coef, boundary = data[:5]
         pool = cls(names)
-        if len(data) > 5:
+        if len(data) > 5 and data[5] is not None:
             pool.service = ServiceController.from_list(data[5])
+        if len(data) > 6:
+            pool.lead_times = LeadTimePool.from_list(data[6])
         d = len(pool.names)
         if len(info) != d * d or len(score) != d or len(coef) != d:
             raise ValueError("covariate pool lengths do not match its names.")

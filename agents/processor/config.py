@@ -167,6 +167,8 @@ class ProcessorConfig:
     fill_control: bool = False
     fill_control_base_cost: float = 0.1
     lumpiness_discount: float = 0.0
+    lead_time_learning: bool = False
+    lead_time_prior_receipts: float = 4.0
 
     @property
     def controlled_fill_rate(self) -> float | None:
@@ -182,8 +184,8 @@ class ProcessorConfig:
 
     @property
     def partition_pool(self) -> bool:
-        """Whether each partition keeps a pool pseudo-state (covariates or the fill controller)."""
-        return self.covariates or self.controlled_fill_rate is not None
+        """Whether each partition keeps a pool pseudo-state (covariates, fill controller, lead times)."""
+        return self.covariates or self.controlled_fill_rate is not None or self.lead_time_learning
 
     @property
     def covariate_names(self) -> tuple[str, ...]:
@@ -191,6 +193,9 @@ class ProcessorConfig:
         return (*COVARIATES, *self.covariate_extras)
 
     def __post_init__(self) -> None:
+        if not self.lead_time_prior_receipts > 0:
+            raise ValueError(
+                f"lead_time_prior_receipts must be positive, got {self.lead_time_prior_receipts}")
         needed = self.policy.lead_time_periods + self.policy.review_period_periods
         if self.horizon_periods < math.ceil(needed):
             raise ValueError(

@@ -53,7 +53,8 @@ class DecisionMaker:
 
     def _explanation(self, state: SkuState, d: Derived, meta: EventMeta,
                      trigger_event_id: str) -> DecisionExplanation:
-        pos, lv, p = state.position, d.levels, d.params
+        pos, lv, p, lt = state.position, d.levels, d.params, d.lead_time
+        days = self._step / 86400.0
         return DecisionExplanation(
             on_hand=pos.on_hand,
             on_order=pos.on_order,
@@ -87,6 +88,10 @@ class DecisionMaker:
             history_periods=state.model.n_periods,
             lost_unit_cost=None if d.lost_unit_cost is None else round(d.lost_unit_cost, 6),
             policy_version=None if d.inputs.policy is None else d.inputs.policy.version,
+            lead_time_days=round(p.lead_time_periods * days, 4),
+            lead_time_std_days=round(p.lead_time_std_periods * days, 4),
+            lead_time_receipts=None if lt is None else lt.receipts,
+            lead_time_pool_receipts=None if lt is None else lt.pool_receipts,
         )
 
     def promotions_in_window(self, state: SkuState, d: Derived) -> list[str]:

@@ -25,6 +25,7 @@ from agents.processor.config import ProcessorConfig
 from agents.processor.features import CovariateFeatures
 from agents.processor.level_ratio import level_ratio
 from agents.state import PromotionPlan, SkuPolicy, SkuState
+from agents.supply import LeadTimeEstimate, lead_time_estimate
 
 __all__ = ["Derived", "DerivedInputs", "LevelsDeriver", "cached_derived", "derived_inputs", "forecast_lift",
            "policy_overrides"]
@@ -100,6 +101,9 @@ class DerivedInputs(NamedTuple):
     """Publication of the partition's covariate pool (-1: none or no covariates)."""
     policy: SkuPolicy | None
     """The SKU's run-time policy (its parameters set the levels' :class:`PolicyParams`)."""
+    lead_time: tuple[int, str]
+    """Lead times the SKU has observed and its supplier (:mod:`agents.supply`; its supplier
+    group's are published with the pool, at ``pool_boundary``)."""
 
 
 def derived_inputs(state: SkuState, pool_boundary: int) -> DerivedInputs:
@@ -119,7 +123,8 @@ def derived_inputs(state: SkuState, pool_boundary: int) -> DerivedInputs:
     """
     model = state.model
     return DerivedInputs(state.demand.open_start, id(model), model.n_periods, model.covariates_enabled,
-                         dict(state.promotions), state.reference_price, pool_boundary, state.policy)
+                         dict(state.promotions), state.reference_price, pool_boundary, state.policy,
+                         (state.lead_time.n, state.lead_time.supplier))
 
 
 def cached_derived(state: SkuState, inputs: DerivedInputs) -> Derived | None:
@@ -150,18 +155,19 @@ class Derived:
     The levels need the forecast moments of the protection interval only (``ceil(L + R)``
     periods, the whole horizon when an ordering cost makes the EOQ read the horizon's mean);
     the full-horizon distribution (:attr:`dist`: projections, overstock, explanations) is
-    computed on first use, since most derivations end without a decision. It is valid while it
-    is the state's cached ``derived`` and the state's :class:`DerivedInputs` are the ones it was
-    computed from: reading :attr:`dist` for the first time after the state changed raises
+    computed on first use, since most derivations end without a decision. :attr:`lead_time` is
+    the learned lead time behind :attr:`params` (None with lead-time learning off). It is valid
+    while it is the state's cached ``derived`` and the state's :class:`DerivedInputs` are the
+    ones it was computed from: reading :attr:`dist` for the first time after the state changed raises
     ``RuntimeError`` instead of describing the new state under the old levels.
     """
 
-    __slots__ = ("inputs", "levels", "params", "lead_time_periods", "model", "lost_unit_cost", "_dist",
-                 "_full", "_state", "_moments")
+    __slots__ = ("inputs", "levels", "params", "lead_time_periods", "model", "lost_unit_cost", "lead_time",
+                 "_dist", "_full", "_state", "_moments")
 
     def __init__(self, state: SkuState, inputs: DerivedInputs, levels: PolicyLevels, params: PolicyParams,
                  lead_time_periods: int, model: str, full: Callable[[bool], Any],
-                 lost_unit_cost: float | None = None) -> None:
+                 lost_unit_cost: float | None = None, lead_time: LeadTimeEstimate | None = None) -> None:
         self._state = state
         self._moments: tuple[np.ndarray, np.ndarray] | None = None
         self.inputs = inputs
@@ -170,6 +176,7 @@ class Derived:
         self.lead_time_periods = lead_time_periods
         self.model = model  # name of the served candidate
         self.lost_unit_cost = lost_unit_cost  # currency per lost unit the levels priced (None: none)
+        self.lead_time = lead_time  # the learned lead time behind params (None: learning off)
         self._dist: ForecastDistribution | None = None
         self._full = full
 
@@ -345,7 +352,7 @@ class LevelsDeriver:
         if state.demand.open_start is None:
             return None
         start = state.demand.open_start
-        params = self.params_for(state)
+        params, lead_time = self.lead_time_params(state, self.params_for(state), pool)
         hl = self.levels_horizon(params)
         model = state.model
         if model.covariates_enabled:
@@ -361,8 +368,27 @@ class LevelsDeriver:
         levels = compute_levels(mean, var, params)
         lead = max(1, math.ceil(params.lead_time_periods))
         state.derived = Derived(state, inputs, levels, params, lead, model.served_model,
-                                self.full_horizon(state, pool), cost)
+                                self.full_horizon(state, pool), cost, lead_time)
         return state.derived
+
+    def lead_time_params(self, state: SkuState, params: PolicyParams, pool: CovariatePool | None
+                         ) -> tuple[PolicyParams, LeadTimeEstimate | None]:
+        """``params`` with the SKU's learned lead time, and the estimate (None: learning off).
+
+        :func:`agents.supply.lead_time_estimate` of the SKU's observations and its partition's
+        published pool, with ``params``' lead time as the prior; ``params`` itself while nothing
+        was observed.
+        """
+        if not self.config.lead_time_learning:
+            return params, None
+        est = lead_time_estimate(state.lead_time, None if pool is None else pool.lead_times,
+                                 params.lead_time_periods, params.lead_time_std_periods,
+                                 prior_receipts=self.config.lead_time_prior_receipts)
+        if est.source == "config":
+            return params, est
+        # the estimate is positive and finite by construction: no re-validation needed
+        return params.model_copy(update={"lead_time_periods": est.mean_periods,
+                                         "lead_time_std_periods": est.std_periods}), est
 
     def levels_horizon(self, params: PolicyParams) -> int:
         """Periods of demand the levels read (the ``mean``/``var`` length of :func:`compute_levels`).
@@ -463,11 +489,12 @@ class LevelsDeriver:
     def pool_boundary(self, state: SkuState, pool: CovariatePool | None) -> int:
         """Publication boundary of ``pool`` as the SKU's levels see it.
 
-        -1 without a pool, or when neither the SKU's covariates nor the fill-rate controller
-        read it.
+        -1 without a pool, or when neither the SKU's covariates, the fill-rate controller nor
+        lead-time learning read it.
         """
         if pool is None:
             return -1
-        if state.model.covariates_enabled or self.config.controlled_fill_rate is not None:
+        if (state.model.covariates_enabled or self.config.controlled_fill_rate is not None
+                or self.config.lead_time_learning):
             return pool.boundary
         return -1

@@ -183,6 +183,8 @@ class SkuProcessor:
         else:
             closed = state.demand.advance(self.config.freq, t, lateness_s=self.config.allowed_lateness_s)
             result.periods_closed, result.pool_changed = self._learn(state, closed, pool)
+            if self.config.lead_time_learning and self._learn_lead_time(state, event, t, pool):
+                result.pool_changed = True
             self._apply_other(state, event, t)
         state.mark_applied(meta.topic, meta.partition, meta.offset)
         state.bump("events")
@@ -314,6 +316,31 @@ class SkuProcessor:
             for pid in [p for p, plan in state.promotions.items() if int(plan.valid_to) <= done]:
                 del state.promotions[pid]
         return len(closed), pool_changed
+
+    def _learn_lead_time(self, state: SkuState, event: Any, t: int, pool: CovariatePool | None) -> bool:
+        """Feed a purchase-order event to the SKU's lead-time estimator (:mod:`agents.supply`).
+
+        An observed lead time (a purchase order completely received, or cancelled after a
+        partial receipt) also enters ``pool``'s group of its supplier, as its deviation from the
+        SKU's configured lead time; returns True when ``pool`` changed.
+        """
+        est = state.lead_time
+        if isinstance(event, PurchaseOrderPlaced):
+            est.place(event.purchase_order_id, event.quantity, ordered_at=t,
+                      expected_at=epoch(event.expected_arrival), period_s=self._step,
+                      supplier=event.supplier_id)
+            return False
+        if isinstance(event, StockReceived):
+            obs = est.receive(event.purchase_order_id, event.quantity, at=t, period_s=self._step)
+        elif isinstance(event, PurchaseOrderCancelled):
+            obs = est.cancel(event.purchase_order_id, period_s=self._step)
+        else:
+            return False
+        if obs is None or pool is None:
+            return False
+        lead, _, supplier = obs
+        pool.lead_times.add(supplier, lead - self.deriver.params_for(state.key).lead_time_periods)
+        return True
 
     def _apply_other(self, state: SkuState, event: Any, t: int) -> None:
         pos = state.position

@@ -90,6 +90,28 @@ def _window_sum(x: np.ndarray, length: float) -> np.ndarray:
     return total
 
 
+def _window_sum_rows(x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """:func:`_window_sum` with one length per row (``lengths``, shape ``(N,)``), same floats.
+
+    Rows sharing ``floor(length)`` are summed together (numpy's row sums are the scalar 1-d
+    sums), then each row's fractional period is added as :func:`agents.policy.interval.window_sum`
+    adds it.
+    """
+    h = x.shape[1]
+    whole = np.floor(lengths)
+    frac = lengths - whole
+    n_int = whole.astype(np.int64)
+    total = np.empty(x.shape[0])
+    for n in np.unique(n_int).tolist():
+        rows = n_int == n
+        total[rows] = x[rows, : min(n, h)].sum(axis=1) + max(n - h, 0) * x[rows, -1]
+    part = frac > 0
+    if part.any():
+        idx = np.minimum(n_int[part], h - 1)
+        total[part] += frac[part] * x[np.flatnonzero(part), idx]
+    return total
+
+
 def _py_square(x: np.ndarray) -> np.ndarray:
     """``x ** 2`` element by element with Python's float power (C ``pow``), as the scalar path."""
     return np.array([v**2 for v in x.tolist()], dtype=float)
@@ -105,6 +127,21 @@ def _lead_time_demand(mu: np.ndarray, var: np.ndarray, L: float, sd_L: float
     if sd2 != 0.0:
         variance += _py_square(mean_d) * sd2
     # sd2 == 0: the scalar path adds mean_d**2 * 0.0 == 0.0 (mean_d finite), which changes nothing
+    return mean, variance
+
+
+def _lead_time_demand_rows(mu: np.ndarray, var: np.ndarray, L: np.ndarray, sd_L: np.ndarray
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_lead_time_demand` with a lead time and its sd per row (shapes ``(N,)``).
+
+    The scalar path adds ``mean_d**2 * sd_L**2`` always (0.0 when sd_L is 0, which changes
+    nothing), so every row does.
+    """
+    mean = _window_sum_rows(mu, L)
+    variance = _window_sum_rows(var, L)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_d = np.where(L > 0, mean / np.where(L > 0, L, 1.0), mu[:, 0])
+    variance += _py_square(mean_d) * _py_square(sd_L)
     return mean, variance
 
 
@@ -275,13 +312,17 @@ class LevelColumns:
 
 
 def level_columns(mean: ArrayLike, var: ArrayLike, params: PolicyParams,
-                  cycle_service_level: ArrayLike | None = None) -> LevelColumns:
+                  cycle_service_level: ArrayLike | None = None, *,
+                  lead_time_periods: ArrayLike | None = None,
+                  lead_time_std_periods: ArrayLike | None = None) -> LevelColumns:
     """Reorder point s, order-up-to level S and their statistics for N SKUs in one pass.
 
     Row ``i`` equals ``compute_levels(mean[i], var[i], params_i)`` field for field, where
     ``params_i`` is ``params`` with ``cycle_service_level[i]`` as its target when that column is
-    given (the per-SKU critical fractile of ``lost_unit_cost``), else ``params`` itself. The
-    formulas and their sources are those of :func:`agents.policy.compute_levels`.
+    given (the per-SKU critical fractile of ``lost_unit_cost``), else ``params`` itself, and
+    with ``lead_time_periods[i]`` / ``lead_time_std_periods[i]`` as its lead time when those
+    columns are given (the learned lead times of :mod:`agents.supply`). The formulas and their
+    sources are those of :func:`agents.policy.compute_levels`.
 
     Parameters
     ----------
@@ -294,6 +335,9 @@ def level_columns(mean: ArrayLike, var: ArrayLike, params: PolicyParams,
         SKUs.
     cycle_service_level : array_like, shape (N,), optional
         Per-SKU cycle service levels in (0, 1) replacing the target of ``params``.
+    lead_time_periods, lead_time_std_periods : array_like, shape (N,), optional
+        Per-SKU mean lead time (> 0) and its standard deviation (>= 0), in periods, replacing
+        those of ``params`` (both or neither).
 
     Returns
     -------
@@ -325,8 +369,17 @@ def level_columns(mean: ArrayLike, var: ArrayLike, params: PolicyParams,
     L = params.lead_time_periods
     R = params.review_period_periods
     sd_L = params.lead_time_std_periods
-    m_l, v_l = _lead_time_demand(mu, v, L, sd_L)
-    m_p, v_p = _lead_time_demand(mu, v, L + R, sd_L)
+    if lead_time_periods is not None:
+        Lc = np.broadcast_to(np.asarray(lead_time_periods, dtype=float), (n,))
+        sc = np.broadcast_to(np.asarray(lead_time_std_periods if lead_time_std_periods is not None
+                                        else sd_L, dtype=float), (n,))
+        if not (np.all(np.isfinite(Lc)) and np.all(Lc > 0) and np.all(np.isfinite(sc)) and np.all(sc >= 0)):
+            raise ValueError("The lead times must be finite and positive, their sds finite and non-negative.")
+        m_l, v_l = _lead_time_demand_rows(mu, v, Lc, sc)
+        m_p, v_p = _lead_time_demand_rows(mu, v, Lc + R, sc)
+    else:
+        m_l, v_l = _lead_time_demand(mu, v, L, sd_L)
+        m_p, v_p = _lead_time_demand(mu, v, L + R, sd_L)
     sig_l, sig_p = np.sqrt(v_l), np.sqrt(v_p)
 
     q_eoq: np.ndarray | None = None
@@ -545,7 +598,8 @@ class ProjectionColumns:
 
 
 def projection_columns(on_hand: ArrayLike, backorders: ArrayLike, receipts: ArrayLike,
-                       mean: ArrayLike, var: ArrayLike, within_periods: float) -> ProjectionColumns:
+                       mean: ArrayLike, var: ArrayLike,
+                       within_periods: float | ArrayLike) -> ProjectionColumns:
     """First expected stockout and stockout probability: :func:`agents.policy.project_inventory`.
 
     Parameters
@@ -557,8 +611,8 @@ def projection_columns(on_hand: ArrayLike, backorders: ArrayLike, receipts: Arra
         :meth:`InventoryPosition.scheduled_receipts`).
     mean, var : array_like, shape (N, H)
         Per-period demand moments (units, units squared).
-    within_periods : float
-        Stockout window (periods; rounded up, capped at H).
+    within_periods : float or array_like, shape (N,)
+        Stockout window (periods; rounded up, capped at H), one for all SKUs or one per SKU.
 
     Returns
     -------
@@ -583,7 +637,8 @@ def projection_columns(on_hand: ArrayLike, backorders: ArrayLike, receipts: Arra
     rc = np.asarray(receipts, dtype=float)
     if np.any(oh < 0) or np.any(bo < 0) or np.any(rc < 0):
         raise ValueError("On-hand stock, backorders and receipts must be non-negative.")
-    if not within_periods > 0:
+    within = np.asarray(within_periods, dtype=float)
+    if not np.all(within > 0):
         raise ValueError(f"The stockout window must be a positive number of periods, got {within_periods}.")
     h = mu.shape[1]
     net0 = oh - bo
@@ -593,11 +648,14 @@ def projection_columns(on_hand: ArrayLike, backorders: ArrayLike, receipts: Arra
     expected = available - cum_mu
     neg = expected < 0
     first = np.where(neg.any(axis=1), neg.argmax(axis=1), -1)
-    end = min(math.ceil(within_periods), h) - 1
+    ends = np.minimum(np.ceil(within), h).astype(np.int64) - 1  # per SKU, or one for all
+    end = int(ends.max())
     sd = np.sqrt(cum_var[:, : end + 1])
     gap = available[:, : end + 1] - cum_mu[:, : end + 1]
     with np.errstate(divide="ignore", invalid="ignore"):
         p_t = np.where(sd > 0, special.ndtr(-gap / np.where(sd > 0, sd, 1.0)), (gap < 0) * 1.0)
+    if ends.ndim:  # each SKU's own window: the periods after it do not count (p_t >= 0)
+        p_t = np.where(np.arange(end + 1)[None, :] <= ends[:, None], p_t, 0.0)
     return ProjectionColumns(first, p_t.max(axis=1))
 
 

@@ -12,7 +12,8 @@ For the SKUs whose open period the watermark closed it
    suggestion and overstock;
 3. calls the kernel (:mod:`agents.review.kernel`) once per policy group (SKUs sharing their
    :class:`PolicyParams` object, :meth:`LevelsDeriver.params_for`: defaults, overrides file and
-   run-time policy): levels, decide masks;
+   run-time policy, and levels horizon; learned lead times, :mod:`agents.supply`, are passed as
+   per-SKU columns): levels, decide masks;
 4. computes the full-horizon forecast moments only for the SKUs that reorder or may be
    overstocked, their projections and overstock checks in one kernel call each;
 5. applies to each state, in the partition's order, exactly what :meth:`DecisionMaker.decide`
@@ -40,6 +41,7 @@ from agents.processor.config import ApplyResult, Decision
 from agents.processor.derived import Derived, DerivedInputs, cached_derived, derived_inputs
 from agents.review.kernel import decide_masks, level_columns, overstock_columns, projection_columns
 from agents.state import SkuState
+from agents.supply import LeadTimeEstimate
 
 __all__ = ["PeriodReview"]
 
@@ -51,7 +53,8 @@ _LEVEL_FIELDS = ("mean_lead_time", "var_lead_time", "mean_protection", "var_prot
 class _Group:
     """The decided SKUs of one policy group and their gathered inputs."""
 
-    __slots__ = ("params", "horizon", "cost", "index", "states", "inputs", "service", "mean", "var", "csl")
+    __slots__ = ("params", "horizon", "cost", "index", "states", "inputs", "service", "mean", "var", "csl",
+                 "lead_time")
 
     def __init__(self, params: PolicyParams, horizon: int, cost: float | None) -> None:
         self.params = params
@@ -64,6 +67,7 @@ class _Group:
         self.mean: list[np.ndarray] = []
         self.var: list[np.ndarray] = []
         self.csl: list[float] = []
+        self.lead_time: list[LeadTimeEstimate | None] = []  # the learned lead time (None: learning off)
 
 
 class PeriodReview:
@@ -119,7 +123,7 @@ class PeriodReview:
                                                              pool, review=True)
             return results
         decided: dict[int, list[Decision]] = {}
-        groups: dict[int, _Group] = {}
+        groups: dict[tuple[int, int], _Group] = {}
         scalar: set[int] = set()
         first = self.decisions.first_decision_periods
         coef = None if pool is None else pool.coef
@@ -132,13 +136,17 @@ class PeriodReview:
                 scalar.add(i)  # levels already current: the scalar decide reuses them
                 continue
             base = self.deriver.params_for(st)
-            g = groups.get(id(base))
+            # a learned lead time is the SKU's own: group by the horizon it reads (its columns
+            # then have one length), and pass the lead times as columns
+            eff, lead_time = self.deriver.lead_time_params(st, base, pool)
+            horizon = self.deriver.levels_horizon(eff)
+            g = groups.get((id(base), horizon))
             if g is None:
-                g = groups[id(base)] = _Group(base, self.deriver.levels_horizon(base),
-                                              self.deriver.lost_unit_cost(base, pool))
+                g = groups[(id(base), horizon)] = _Group(base, horizon,
+                                                         self.deriver.lost_unit_cost(base, pool))
             if st.model.covariates_enabled:
                 st.model.set_pool_mean(coef)
-            svc = self.deriver.fractile_params(st, base, g.cost)
+            svc = self.deriver.fractile_params(st, eff, g.cost)
             mean, var = self.deriver.window_moments(st, g.horizon)
             g.index.append(i)
             g.states.append(st)
@@ -146,6 +154,7 @@ class PeriodReview:
             g.service.append(svc)
             g.mean.append(mean)
             g.var.append(var)
+            g.lead_time.append(lead_time)
             if g.cost is not None:
                 g.csl.append(float(svc.cycle_service_level))  # type: ignore[arg-type]
         for g in groups.values():
@@ -163,8 +172,12 @@ class PeriodReview:
                       pool: CovariatePool | None, decided: dict[int, list[Decision]]) -> None:
         p = g.params
         n = len(g.states)
-        lc = level_columns(np.array(g.mean), np.array(g.var), p,
-                           np.array(g.csl) if g.csl else None)
+        lead_mean = lead_sd = None
+        if self.config.lead_time_learning:  # each SKU's own learned lead time
+            lead_mean = [q.lead_time_periods for q in g.service]
+            lead_sd = [q.lead_time_std_periods for q in g.service]
+        lc = level_columns(np.array(g.mean), np.array(g.var), p, np.array(g.csl) if g.csl else None,
+                           lead_time_periods=lead_mean, lead_time_std_periods=lead_sd)
         ip = np.empty(n)
         has_open = np.zeros(n, dtype=bool)
         exp_at = np.zeros(n, dtype=np.int64)
@@ -187,12 +200,12 @@ class PeriodReview:
         # the derived cache, as LevelsDeriver.derived leaves it
         cols = [getattr(lc, f).tolist() for f in _LEVEL_FIELDS]
         eoq = None if lc.order_quantity_eoq is None else lc.order_quantity_eoq.tolist()
-        lead = max(1, math.ceil(p.lead_time_periods))
         derived: list[Derived] = []
         for k, st in enumerate(g.states):
             lv = PolicyLevels(*(c[k] for c in cols), order_quantity_eoq=None if eoq is None else eoq[k])
+            lead = max(1, math.ceil(g.service[k].lead_time_periods))
             st.derived = Derived(st, g.inputs[k], lv, g.service[k], lead, st.model.served_model,
-                                 self.deriver.full_horizon(st, pool), g.cost)
+                                 self.deriver.full_horizon(st, pool), g.cost, g.lead_time[k])
             derived.append(st.derived)
         proj = self._projections(g, derived, dm.reorder, t)
         over = self._overstocks(g, derived, dm.overstock_candidate)
@@ -240,7 +253,7 @@ class PeriodReview:
             for period, units in pos.scheduled_receipts(t, step, st.demand.open_start):
                 if period < h:
                     rc[j, period] += units
-        within = derived[ks[0]].lead_time_periods
+        within = [derived[k].lead_time_periods for k in ks]
         pc = projection_columns(on_hand, back, rc, mean, var, within)
         firsts, probs = pc.first_stockout_period.tolist(), pc.stockout_probability.tolist()
         return {k: (None if firsts[j] < 0 else firsts[j], probs[j]) for j, k in enumerate(ks)}

@@ -194,3 +194,42 @@ def test_invalid_forecast_raises_like_the_scalar_path() -> None:
         level_columns([[1.0, np.nan, 1.0]], [[1.0, 1.0, 1.0]], p)
     with pytest.raises(ValueError, match="cycle service level"):
         level_columns([[1.0] * 3], [[1.0] * 3], p, cycle_service_level=[1.0])
+
+
+@settings(max_examples=100, deadline=None)
+@given(p=policies(), data=st.data())
+def test_per_sku_lead_times_equal_compute_levels_with_each_skus_lead_time(p: PolicyParams,
+                                                                         data: st.DataObject) -> None:
+    """Learned lead times (agents.supply) as columns: row i is compute_levels with its own L, sd_L,
+    including lead times beyond the horizon (the forecast extended with its last period)."""
+    n = data.draw(st.integers(1, 6))
+    h = data.draw(st.integers(1, 30))
+    lead = st.one_of(st.sampled_from([1.0, 7.0]), st.floats(0.01, 40.0))
+    sd = st.one_of(st.just(0.0), st.floats(0.0, 6.0))
+    leads = data.draw(st.lists(st.tuples(lead, sd), min_size=n, max_size=n))
+    mean = np.array(data.draw(st.lists(st.lists(rates, min_size=h, max_size=h), min_size=n, max_size=n)))
+    var = mean * np.array(data.draw(st.lists(st.lists(st.floats(0.0, 30.0), min_size=h, max_size=h),
+                                             min_size=n, max_size=n)))
+    lc = level_columns(mean, var, p, lead_time_periods=[a for a, _ in leads],
+                       lead_time_std_periods=[b for _, b in leads])
+    for i, (a, b) in enumerate(leads):
+        ref = compute_levels(mean[i], var[i], p.model_copy(update={"lead_time_periods": a,
+                                                                   "lead_time_std_periods": b}))
+        for f in dataclasses.fields(ref):
+            want = getattr(ref, f.name)
+            got = getattr(lc, f.name)
+            assert (got is None) if want is None else float(got[i]) == want, (f.name, i)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), h=st.integers(1, 30))
+def test_projection_with_a_window_per_sku(data: st.DataObject, h: int) -> None:
+    n = data.draw(st.integers(1, 5))
+    on_hand = data.draw(st.lists(st.integers(0, 300), min_size=n, max_size=n))
+    mean = np.array(data.draw(st.lists(st.lists(rates, min_size=h, max_size=h), min_size=n, max_size=n)))
+    var = mean * 2.0
+    within = data.draw(st.lists(st.floats(0.1, h + 5.0), min_size=n, max_size=n))
+    pc = projection_columns(on_hand, [0] * n, np.zeros((n, h)), mean, var, within)
+    for i in range(n):
+        ref = project_inventory(on_hand[i], 0, [], mean[i], var[i], within_periods=within[i])
+        assert float(pc.stockout_probability[i]) == ref.stockout_probability

@@ -5,8 +5,9 @@ Two pipelines read the same record sequence, one with ``column_review=False`` (p
 decision events (bytes, in order), the dirty states' encodings and finally every cached state
 must be equal. Scenarios: daily and weekly periods, fill-rate and cycle-service-level targets,
 normal and negative binomial demand, covariates on and off, per-SKU overrides (a second policy
-group with packs and an MOQ), the per-SKU critical fractile (``lost_unit_cost``), and run-time
-policies (``policies`` topic: SKUs with equal, different and deleted policies).
+group with packs and an MOQ), the per-SKU critical fractile (``lost_unit_cost``), run-time
+policies (``policies`` topic: SKUs with equal, different and deleted policies) and learned
+lead times (``lead_time_learning``: per-SKU lead-time columns, several levels horizons).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def _records(seed: int, weekly: bool, n_skus: int, periods: int) -> list[Record]
                 qty = int(rng.integers(5, 200))
                 events.append((at, "inventory", PurchaseOrderPlaced(
                     event_id=f"{sku}-pp{p}", occurred_at=at, sku=sku, location="W", purchase_order_id=po,
-                    quantity=qty, expected_arrival=at + 3 * step)))
+                    quantity=qty, expected_arrival=at + 3 * step, supplier_id=f"sup{p % 2}")))
                 if rng.random() < 0.8:
                     arr = at + int(rng.integers(1, 5)) * step
                     events.append((arr, "inventory", StockReceived(
@@ -98,6 +99,12 @@ def _config(weekly: bool, target: str, dist: str, covariates: bool, extra: str) 
                             "S2@W": policy.with_overrides(ordering_cost=20.0, overstock_cover_periods=10.0)}
     elif extra == "lost_unit_cost":
         cfg["lost_unit_cost"] = 4.0
+    elif extra == "lead_times":  # learned per-SKU lead times, pooled per supplier, several groups
+        cfg["overrides"] = {"S1": policy.with_overrides(pack_size=6, lead_time_std_periods=1.0,
+                                                        review_period_periods=2.0)}
+        cfg["lead_time_learning"] = True
+        cfg["lead_time_prior_receipts"] = 1.0
+        cfg["fill_control"] = True
     elif extra == "fill_control":  # the partition's learned lost-unit cost (with a fill-rate target)
         cfg["fill_control"] = True
         cfg["lumpiness_discount"] = 1.0
@@ -134,18 +141,31 @@ def _compare(records: list[Record], config: ProcessorConfig, batch: int) -> int:
     (True, "csl", "normal", False, "lost_unit_cost"),
     (False, "fill", "negbin", False, "fill_control"),
     (True, "fill", "normal", True, "fill_control"),
+    (False, "fill", "normal", True, "lead_times"),
+    (True, "csl", "negbin", False, "lead_times"),
 ])
 def test_column_review_equals_scalar_review(weekly: bool, target: str, dist: str, covariates: bool,
                                             extra: str) -> None:
     records = _records(seed=7, weekly=weekly, n_skus=6, periods=20 if weekly else 45)
-    decisions = _compare(records, _config(weekly, target, dist, covariates, extra), batch=9)
+    config = _config(weekly, target, dist, covariates, extra)
+    decisions = _compare(records, config, batch=9)
     assert decisions > 0  # the scenario decides (else the comparison proves little)
+    if config.lead_time_learning:  # and the levels read learned lead times (else it proves little)
+        store = InMemoryStateStore()
+        pipe = Pipeline(SkuProcessor(config), store, ROLES)
+        out = [d for i in range(0, len(records), 9) for d in pipe.process(records[i: i + 9]).decisions]
+        import json
+
+        xs = [json.loads(v)["explanation"] for _, v in out]
+        assert any((x["lead_time_receipts"] or 0) > 0 for x in xs)
+        assert len({x["lead_time_periods"] for x in xs}) > 2
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), weekly=st.booleans(), target=st.sampled_from(["fill", "csl"]),
        dist=st.sampled_from(["normal", "negbin"]), covariates=st.booleans(),
-       extra=st.sampled_from(["", "overrides", "lost_unit_cost", "fill_control"]), batch=st.integers(1, 40))
+       extra=st.sampled_from(["", "overrides", "lost_unit_cost", "fill_control", "lead_times"]),
+       batch=st.integers(1, 40))
 def test_column_review_equals_scalar_review_on_generated_partitions(
         seed: int, weekly: bool, target: str, dist: str, covariates: bool, extra: str, batch: int) -> None:
     records = _records(seed=seed, weekly=weekly, n_skus=4, periods=12 if weekly else 30)
