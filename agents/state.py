@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import msgpack
 
+from agents.censoring import StockoutClock
 from agents.demand import DemandAccumulator
 from agents.forecasting import DemandForecaster, decode, encode
 from agents.forecasting.covariates import CovariatePool
@@ -191,6 +192,9 @@ class SkuState:
     inventory_demand : InventoryDemand
         Recent demand window and long-run dispersion read by the replenishment decisions
         (:mod:`agents.inventory_demand`); encoded only once it has learned a period.
+    stockout : StockoutClock
+        Seconds out of stock (``on_hand`` below one unit) per open demand period, from the
+        position changes (:mod:`agents.censoring`); encoded only while it holds something.
 
     The three covariate fields are encoded only when set, so a state without prices,
     promotions or pool encodes byte for byte as before they existed.
@@ -211,6 +215,7 @@ class SkuState:
     period_sales: dict[int, list[float]] = field(default_factory=dict)
     pool: CovariatePool | None = None
     inventory_demand: InventoryDemand = field(default_factory=InventoryDemand)
+    stockout: StockoutClock = field(default_factory=StockoutClock)
     #: cached forecast and levels, not stored; current while its inputs are (agents.processor.derived)
     derived: Derived | None = field(default=None, repr=False, compare=False)
 
@@ -261,6 +266,8 @@ class SkuState:
             ext["pool"] = self.pool.to_list()
         if self.inventory_demand.n:
             ext["inv"] = self.inventory_demand.to_list()
+        if not self.stockout.idle:
+            ext["so"] = self.stockout.to_list()
         return msgpack.packb(
             [
                 STATE_VERSION,
@@ -326,6 +333,7 @@ class SkuState:
         cov = ext.get("cov")
         pool = ext.get("pool")
         inv = ext.get("inv")
+        so = ext.get("so")
         return cls(
             key=str(key),
             fence={str(k): int(v) for k, v in fence.items()},
@@ -343,6 +351,7 @@ class SkuState:
                           if cov else {}),
             pool=CovariatePool.from_list(pool) if pool else None,
             inventory_demand=InventoryDemand.from_list(inv) if inv else InventoryDemand(),
+            stockout=StockoutClock.from_list(so) if so else StockoutClock(),
         )
 
 

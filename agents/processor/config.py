@@ -132,6 +132,17 @@ class ProcessorConfig:
         k = 1 (restock's setting, ``RESTOCK_LUMPINESS_DISCOUNT``) lowers the stock at fill 0.90
         from 0.93x to 0.88x the best baseline's, and is no worse on the weekly sets. 0 (the
         default here) leaves the plain fractile.
+    stockout_demand : {"published", "hidden"}
+        What the storefront does while a SKU is out of stock. ``"published"`` (default): it
+        still publishes the orders (the ones beyond on_hand become lost sales or backorders), so
+        every period's orders are its demand. ``"hidden"``: it stops taking orders, so a period
+        with a stock-out fraction ``f > 0`` (share of its seconds with ``on_hand`` below one
+        unit, :class:`~agents.censoring.StockoutClock`) has censored sales: the forecaster, the
+        demand window and the level ratio learn it as ``sales + f E[D]``, each with its own
+        expectation ``E[D]`` of the period from before learning it
+        (:func:`~agents.censoring.censored_demand`; Nahmias 1994, Kaplan & Meier 1958), and the
+        fill-rate controller counts the window's ``f E[D]`` as units demanded and lost, since no
+        lost order reaches it. Requires ``unmet_demand="lost_sales"``.
     """
 
     freq: Freq = "D"
@@ -158,6 +169,7 @@ class ProcessorConfig:
     fill_control: bool = False
     fill_control_base_cost: float = 0.1
     lumpiness_discount: float = 0.0
+    stockout_demand: Literal["published", "hidden"] = "published"
 
     @property
     def controlled_fill_rate(self) -> float | None:
@@ -181,7 +193,17 @@ class ProcessorConfig:
         """Standard covariates followed by the extras."""
         return (*COVARIATES, *self.covariate_extras)
 
+    @property
+    def censored(self) -> bool:
+        """Whether periods with a stock-out are learned as censored (``stockout_demand="hidden"``)."""
+        return self.stockout_demand == "hidden"
+
     def __post_init__(self) -> None:
+        if self.stockout_demand not in ("published", "hidden"):
+            raise ValueError(f"stockout_demand must be 'published' or 'hidden', got {self.stockout_demand!r}")
+        if self.censored and self.unmet_demand != "lost_sales":
+            raise ValueError("stockout_demand='hidden' (a storefront that takes no order while out of "
+                             "stock) contradicts unmet_demand='backorder' (one that takes backorders)")
         needed = self.policy.lead_time_periods + self.policy.review_period_periods
         if self.horizon_periods < math.ceil(needed):
             raise ValueError(
