@@ -199,3 +199,4 @@ class StockoutClock:
     def from_list(cls, data: list[Any]) -> StockoutClock:
         """Inverse of :meth:`to_list`."""
         return cls(int(data[0]), {int(k): int(v) for k, v in dict(data[1]).items()})
+

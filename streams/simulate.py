@@ -252,7 +252,7 @@ def run_frontier(opts: DemoOptions, kind: str, targets: tuple[float, ...], out_d
         params = static_baseline_params(settings)
         t1 = time.perf_counter()
         base_rows, base_timing = run_baselines(panel, params, BASELINE_TARGETS, unmet=opts.unmet_demand,
-                                               seed_params=params)
+                                               seed_params=params, hidden_stockouts=opts.hidden_stockouts)
         timing["baselines_wall_s"] = round(time.perf_counter() - t1, 1)
         timing.update({k: round(v, 3) for k, v in base_timing.items()})
         rows += base_rows

@@ -295,6 +295,16 @@ class LevelsDeriver:
         k = cfg.min_history_periods
         return min(inv.rate(cfg.rate_window_periods, k), inv.rate(cfg.rate_short_window_periods, k))
 
+    def recent_rate(self, state: SkuState) -> float:
+        """Mean demand per period of the short window alone (units per period): the unbiased recent rate.
+
+        What a censored period's out-of-stock share is imputed with (:mod:`agents.censoring`):
+        :meth:`window_rate`, the lower of two window means, is deliberately low (it follows a
+        rise only once the long window confirms it), and stockouts come with rises.
+        """
+        cfg = self.config
+        return state.inventory_demand.rate(cfg.rate_short_window_periods, cfg.min_history_periods)
+
     def lost_unit_cost(self, params: PolicyParams, pool: CovariatePool | None) -> float | None:
         """Cost per lost unit (currency) that sets a SKU's service level, or None (the target does).
 

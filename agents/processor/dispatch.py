@@ -239,7 +239,7 @@ class SkuProcessor:
             if censored and stockout > 0.0:
                 # a hidden-stockout storefront: sales are a lower bound; each learner imputes the
                 # out-of-stock share of the period with its own expectation (agents.censoring)
-                rate = self.deriver.window_rate(state)
+                rate = self.deriver.recent_rate(state)
                 base_units = censored_demand(base_units, stockout, rate)
                 y = censored_demand(units, stockout, float(model.forecast(1, [x])[0]))
                 state.bump("censored_periods")
