@@ -11,6 +11,14 @@ snapshot and adjustment moves it). :class:`StockoutClock` keeps, per SKU, the se
 open demand period during which ``on_hand`` was below one unit; when a period closes, its
 **stock-out fraction** ``f`` in ``[0, 1]`` is that time over the period's length.
 
+Some data stamp every order with the start of its period (a weekly total on Monday 00:00, a
+daily file without times): the whole period's demand arrives at one instant, and a stock-out
+that begins after it hides nothing. The clock therefore also learns the share ``s0`` of the
+SKU's orders stamped exactly at their period's start (exponentially weighted over orders), and
+the fraction it reports is ``(1 - s0) f_time + s0 [out of stock as the period began]``: the
+share of the period's *demand* that found no stock, orders at the start instant seeing the stock
+left by the previous period, the others spread evenly over the period.
+
 :func:`censored_demand` is the demand a censored period is learned as: its sales plus the
 learner's own expectation of the period's demand (made before the period is learned) for the
 out-of-stock share of the period:
@@ -67,7 +75,10 @@ from typing import Any
 
 from agents.demand import Freq, period_seconds, period_start
 
-__all__ = ["StockoutClock", "censored_demand"]
+__all__ = ["START_SHARE_WEIGHT", "StockoutClock", "censored_demand"]
+
+#: Weight of one order in :attr:`StockoutClock.start_share` (an EWMA over about 40 orders).
+START_SHARE_WEIGHT: float = 0.05
 
 
 def censored_demand(sales: float, fraction: float, expected: float) -> float:
@@ -114,6 +125,12 @@ class StockoutClock:
     seconds : dict[int, int]
         Period start (epoch s) -> seconds out of stock already counted in that period, for
         periods not closed yet.
+    out_at_start : list of int
+        Starts (epoch s) of open periods that began while out of stock (a stock-out running
+        across their start), sorted.
+    start_share : float
+        Exponentially weighted share of the SKU's orders stamped exactly at their period's
+        start (:meth:`record_order`), in ``[0, 1]``.
 
     The clock is a function of the sequence of position changes applied (a replay gives the
     same clock): an interval starts at ``max(t, floor)`` and ends at ``max(t, since)``, so an
@@ -123,11 +140,23 @@ class StockoutClock:
 
     since: int = -1
     seconds: dict[int, int] = field(default_factory=dict)
+    out_at_start: list[int] = field(default_factory=list)
+    start_share: float = 0.0
 
     @property
     def idle(self) -> bool:
-        """In stock with nothing counted: encodes as nothing."""
-        return self.since < 0 and not self.seconds
+        """In stock with nothing counted and no order at a period start seen: encodes as nothing."""
+        return self.since < 0 and not self.seconds and not self.out_at_start and self.start_share == 0.0
+
+    def record_order(self, t: int, *, freq: Freq) -> None:
+        """Learn whether an order at event time ``t`` (epoch s) is stamped at its period's start.
+
+        Updates :attr:`start_share` with weight :data:`START_SHARE_WEIGHT` (no change while
+        every order is inside its period, so a clock that never saw one stays idle).
+        """
+        at_start = 1.0 if int(t) == period_start(freq, t) else 0.0
+        if at_start or self.start_share:
+            self.start_share += START_SHARE_WEIGHT * (at_start - self.start_share)
 
     def observe(self, out: bool, t: int, *, freq: Freq, floor: int) -> None:
         """Record the stock state after a position change at event time ``t`` (epoch s).
@@ -148,7 +177,10 @@ class StockoutClock:
                 self.since = max(int(t), int(floor))
             return
         if self.since >= 0:
-            self._count(self.since, max(int(t), self.since), freq, int(floor))
+            end = max(int(t), self.since)
+            if end == self.since and end in self.out_at_start:  # back in stock at the instant the
+                self.out_at_start.remove(end)  # period began (a receipt): it did not begin out
+            self._count(self.since, end, freq, int(floor))
             self.since = -1
 
     def _count(self, a: int, b: int, freq: Freq, floor: int) -> None:
@@ -160,13 +192,18 @@ class StockoutClock:
             s = min(b, p + step) - max(a, p)
             if s > 0:
                 self.seconds[p] = self.seconds.get(p, 0) + s
+            if a < p and p not in self.out_at_start:
+                self.out_at_start.append(p)
             p += step
+        self.out_at_start.sort()
 
     def close(self, start: int, *, freq: Freq) -> float:
         """Stock-out fraction of the period ``[start, start + length)`` as it closes, in ``[0, 1]``.
 
         Counts the running stock-out up to the period's end (and moves :attr:`since` there) and
-        forgets the period (and any older one).
+        forgets the period (and any older one). The fraction is of the period's demand:
+        ``(1 - s0) f_time + s0 [out at its start]`` (module docstring), ``f_time`` the seconds
+        out of stock over the period's seconds and ``s0`` the :attr:`start_share`.
 
         Parameters
         ----------
@@ -181,22 +218,34 @@ class StockoutClock:
             Seconds out of stock over the period's seconds (dimensionless).
         """
         step = period_seconds(freq)
-        end = int(start) + step
-        secs = self.seconds.pop(int(start), 0)
+        start = int(start)
+        end = start + step
+        secs = self.seconds.pop(start, 0)
+        out_first = start in self.out_at_start or 0 <= self.since < start
         if 0 <= self.since < end:
-            secs += end - max(self.since, int(start))
+            secs += end - max(self.since, start)
             self.since = end
+            if end not in self.out_at_start:  # still out: the next period begins out of stock
+                self.out_at_start.append(end)
+                self.out_at_start.sort()
         if self.seconds:
             for k in [k for k in self.seconds if k < end]:
                 del self.seconds[k]
-        return min(1.0, max(0.0, secs / step))
+        if self.out_at_start:
+            self.out_at_start = [k for k in self.out_at_start if k >= end]
+        f_time = min(1.0, max(0.0, secs / step))
+        s0 = self.start_share
+        if s0 == 0.0:
+            return f_time
+        return min(1.0, max(0.0, (1.0 - s0) * f_time + s0 * (1.0 if out_first else 0.0)))
 
     def to_list(self) -> list[Any]:
-        """Compact encoding ``[since, {period start: seconds}]`` (sorted keys)."""
-        return [self.since, dict(sorted(self.seconds.items()))]
+        """Compact encoding ``[since, {period start: seconds}, out_at_start, start_share]`` (sorted keys)."""
+        return [self.since, dict(sorted(self.seconds.items())), list(self.out_at_start), self.start_share]
 
     @classmethod
     def from_list(cls, data: list[Any]) -> StockoutClock:
         """Inverse of :meth:`to_list`."""
-        return cls(int(data[0]), {int(k): int(v) for k, v in dict(data[1]).items()})
+        return cls(int(data[0]), {int(k): int(v) for k, v in dict(data[1]).items()},
+                   [int(k) for k in data[2]], float(data[3]))
 

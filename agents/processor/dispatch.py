@@ -101,6 +101,7 @@ class SkuProcessor:
             result.periods_closed, result.pool_changed = self._learn(state, closed, pool)
             if self.config.covariates:
                 self.features.record_sale(state, event, t)
+            state.stockout.record_order(t, freq=self.config.freq)
             served, short = state.position.sell(event.quantity, at=t, unmet=self.config.unmet_demand)
             state.bump("orders_units", event.quantity)
             state.bump("served_units", served)

@@ -54,12 +54,41 @@ def test_weekly_periods_start_on_monday() -> None:
     assert c.close(monday + 7 * DAY, freq="W") == pytest.approx(1 / 7)
 
 
-@settings(max_examples=80, deadline=None)
-@given(steps=st.lists(st.tuples(st.booleans(), st.integers(0, 5 * DAY)), min_size=1, max_size=30))
-def test_fractions_lie_in_0_1_and_add_up_to_the_time_out_of_stock(steps: list[tuple[bool, int]]) -> None:
-    """Each closed period's fraction is in [0, 1], and (times in order, every period closed) the
-    fractions times the period length add up to the seconds out of stock."""
+def test_orders_stamped_at_the_period_start_are_censored_only_by_a_stockout_running_at_the_start() -> None:
+    """Weekly totals stamped Monday 00:00 (every order at its period's start, s0 = 1): the week whose
+    order empties the shelf hid nothing; a week that begins out of stock hid all of it; a receipt at
+    the instant a week begins means it did not begin out of stock."""
+    w = 7 * DAY
+    monday = epoch(T0)
     c = StockoutClock()
+    for k in range(200):  # learn s0 -> 1
+        c.record_order(monday + k * w, freq="W")
+    assert c.start_share == pytest.approx(1.0, abs=1e-4)
+    c.record_order(monday + 3, freq="W")  # one order inside its week
+    assert c.start_share == pytest.approx(0.95, abs=1e-3)
+    c.start_share = 1.0
+    c.observe(True, monday, freq="W", floor=monday)  # the week's order sells out at 00:00
+    assert c.close(monday, freq="W") == 0.0  # ... after the whole week's demand was seen
+    assert c.close(monday + w, freq="W") == 1.0  # the next week begins out of stock
+    c.observe(False, monday + 2 * w, freq="W", floor=monday + 2 * w)  # received as week 3 begins
+    assert c.close(monday + 2 * w, freq="W") == 0.0
+    c.observe(True, monday + 3 * w + DAY, freq="W", floor=monday + 3 * w)  # out from Tuesday
+    c.observe(False, monday + 4 * w + DAY, freq="W", floor=monday + 3 * w)  # ... to the next Tuesday
+    c.start_share = 0.5  # half of the orders at the start, half spread
+    assert c.close(monday + 3 * w, freq="W") == pytest.approx(0.5 * 6 / 7)
+    assert c.close(monday + 4 * w, freq="W") == pytest.approx(0.5 * 1 / 7 + 0.5)
+    assert c.idle is False and c.out_at_start == [] and c.seconds == {}
+
+
+@settings(max_examples=80, deadline=None)
+@given(steps=st.lists(st.tuples(st.booleans(), st.integers(0, 5 * DAY)), min_size=1, max_size=30),
+       s0=st.sampled_from([0.0, 0.0, 0.3, 1.0]))
+def test_fractions_lie_in_0_1_and_add_up_to_the_time_out_of_stock(steps: list[tuple[bool, int]],
+                                                                   s0: float) -> None:
+    """Each closed period's fraction is in [0, 1], and (times in order, every period closed, no
+    order at a period start) the fractions times the period length add up to the seconds out of
+    stock."""
+    c = StockoutClock(start_share=s0)
     t, out_since, total = 0, None, 0
     for out, dt in steps:
         t += dt
@@ -77,7 +106,10 @@ def test_fractions_lie_in_0_1_and_add_up_to_the_time_out_of_stock(steps: list[tu
         f = c.close(p, freq="D")
         assert 0.0 <= f <= 1.0
         closed += f * DAY
-    assert closed == pytest.approx(total)
+    if s0 == 0.0:
+        assert closed == pytest.approx(total)
+    assert c.since == -1 or c.since == end
+    assert not c.seconds and all(k >= end for k in c.out_at_start)
 
 
 @settings(max_examples=40, deadline=None)
@@ -96,7 +128,8 @@ def test_the_clock_round_trips_in_the_state_and_old_states_load() -> None:
     s = SkuState.new("A@W")
     before = s.encode()
     assert SkuState.decode(before).stockout.idle  # a state without the clock (as stored before)
-    s.stockout = StockoutClock(since=5 * DAY + 3, seconds={4 * DAY: 7200, 5 * DAY: 3})
+    s.stockout = StockoutClock(since=5 * DAY + 3, seconds={4 * DAY: 7200, 5 * DAY: 3}, out_at_start=[4 * DAY],
+                               start_share=0.25)
     blob = s.encode()
     assert blob != before
     back = SkuState.decode(blob)
