@@ -5,7 +5,8 @@ Two pipelines read the same record sequence, one with ``column_review=False`` (p
 decision events (bytes, in order), the dirty states' encodings and finally every cached state
 must be equal. Scenarios: daily and weekly periods, fill-rate and cycle-service-level targets,
 normal and negative binomial demand, covariates on and off, per-SKU overrides (a second policy
-group with packs and an MOQ) and the per-SKU critical fractile (``lost_unit_cost``).
+group with packs and an MOQ), the per-SKU critical fractile (``lost_unit_cost``) and censored
+demand (``stockout_demand="hidden"``: imputed periods, the controller's unseen units).
 """
 
 from __future__ import annotations
@@ -99,6 +100,9 @@ def _config(weekly: bool, target: str, dist: str, covariates: bool, extra: str) 
     elif extra == "fill_control":  # the partition's learned lost-unit cost (with a fill-rate target)
         cfg["fill_control"] = True
         cfg["lumpiness_discount"] = 1.0
+    elif extra == "hidden":  # censored periods: imputed demand, the controller counts unseen units
+        cfg["fill_control"] = True
+        cfg["stockout_demand"] = "hidden"
     return ProcessorConfig(**cfg)
 
 
@@ -132,18 +136,26 @@ def _compare(records: list[Record], config: ProcessorConfig, batch: int) -> int:
     (True, "csl", "normal", False, "lost_unit_cost"),
     (False, "fill", "negbin", False, "fill_control"),
     (True, "fill", "normal", True, "fill_control"),
+    (False, "fill", "normal", False, "hidden"),
+    (True, "fill", "negbin", True, "hidden"),
 ])
 def test_column_review_equals_scalar_review(weekly: bool, target: str, dist: str, covariates: bool,
                                             extra: str) -> None:
     records = _records(seed=7, weekly=weekly, n_skus=6, periods=20 if weekly else 45)
-    decisions = _compare(records, _config(weekly, target, dist, covariates, extra), batch=9)
+    config = _config(weekly, target, dist, covariates, extra)
+    decisions = _compare(records, config, batch=9)
     assert decisions > 0  # the scenario decides (else the comparison proves little)
+    if extra == "hidden":  # the scenario has censored periods (else it proves little about them)
+        pipe = Pipeline(SkuProcessor(config), InMemoryStateStore(), ROLES)
+        pipe.process(records)
+        assert sum(s.counters.get("censored_periods", 0) for s in pipe.cache.values()) > 0
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), weekly=st.booleans(), target=st.sampled_from(["fill", "csl"]),
        dist=st.sampled_from(["normal", "negbin"]), covariates=st.booleans(),
-       extra=st.sampled_from(["", "overrides", "lost_unit_cost", "fill_control"]), batch=st.integers(1, 40))
+       extra=st.sampled_from(["", "overrides", "lost_unit_cost", "fill_control", "hidden"]),
+       batch=st.integers(1, 40))
 def test_column_review_equals_scalar_review_on_generated_partitions(
         seed: int, weekly: bool, target: str, dist: str, covariates: bool, extra: str, batch: int) -> None:
     records = _records(seed=seed, weekly=weekly, n_skus=4, periods=12 if weekly else 30)
