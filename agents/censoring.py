@@ -79,6 +79,7 @@ __all__ = ["START_SHARE_WEIGHT", "StockoutClock", "censored_demand"]
 
 #: Weight of one order in :attr:`StockoutClock.start_share` (an EWMA over about 40 orders).
 START_SHARE_WEIGHT: float = 0.05
+_MAX_ORDERS = 10_000
 
 
 def censored_demand(sales: float, fraction: float, expected: float) -> float:
@@ -130,7 +131,9 @@ class StockoutClock:
         across their start), sorted.
     start_share : float
         Exponentially weighted share of the SKU's orders stamped exactly at their period's
-        start (:meth:`record_order`), in ``[0, 1]``.
+        start (:meth:`record_order`), not bias-corrected (:attr:`start_share_estimate` is).
+    start_orders : int
+        Orders counted into it (capped at 10,000).
 
     The clock is a function of the sequence of position changes applied (a replay gives the
     same clock): an interval starts at ``max(t, floor)`` and ends at ``max(t, since)``, so an
@@ -142,21 +145,38 @@ class StockoutClock:
     seconds: dict[int, int] = field(default_factory=dict)
     out_at_start: list[int] = field(default_factory=list)
     start_share: float = 0.0
+    start_orders: int = 0
 
     @property
     def idle(self) -> bool:
         """In stock with nothing counted and no order at a period start seen: encodes as nothing."""
-        return self.since < 0 and not self.seconds and not self.out_at_start and self.start_share == 0.0
+        return self.since < 0 and not self.seconds and not self.out_at_start and self.start_orders == 0
 
     def record_order(self, t: int, *, freq: Freq) -> None:
         """Learn whether an order at event time ``t`` (epoch s) is stamped at its period's start.
 
-        Updates :attr:`start_share` with weight :data:`START_SHARE_WEIGHT` (no change while
-        every order is inside its period, so a clock that never saw one stays idle).
+        Updates :attr:`start_share` with weight :data:`START_SHARE_WEIGHT`, from the first order
+        stamped at a period start on (a SKU whose orders are all inside their periods keeps an
+        idle clock).
         """
         at_start = 1.0 if int(t) == period_start(freq, t) else 0.0
-        if at_start or self.start_share:
+        if at_start or self.start_orders:
             self.start_share += START_SHARE_WEIGHT * (at_start - self.start_share)
+            self.start_orders = min(self.start_orders + 1, _MAX_ORDERS)
+
+    @property
+    def start_share_estimate(self) -> float:
+        """``s0``: :attr:`start_share` bias-corrected for the orders seen, in ``[0, 1]``.
+
+        ``start_share / (1 - (1 - w)^n)`` over the ``n`` orders since the first one stamped at a
+        period start (the correction of exponentially weighted moments started at zero; Kingma &
+        Ba 2015, Alg. 1), so a SKU whose every order is stamped at its period's start has
+        ``s0 = 1`` from its first order.
+        """
+        if self.start_orders == 0:
+            return 0.0
+        s0 = self.start_share / (1.0 - (1.0 - START_SHARE_WEIGHT) ** self.start_orders)
+        return 1.0 if s0 > 1.0 - 1e-9 else max(0.0, s0)
 
     def observe(self, out: bool, t: int, *, freq: Freq, floor: int) -> None:
         """Record the stock state after a position change at event time ``t`` (epoch s).
@@ -234,18 +254,19 @@ class StockoutClock:
         if self.out_at_start:
             self.out_at_start = [k for k in self.out_at_start if k >= end]
         f_time = min(1.0, max(0.0, secs / step))
-        s0 = self.start_share
+        s0 = self.start_share_estimate
         if s0 == 0.0:
             return f_time
         return min(1.0, max(0.0, (1.0 - s0) * f_time + s0 * (1.0 if out_first else 0.0)))
 
     def to_list(self) -> list[Any]:
-        """Compact encoding ``[since, {period start: seconds}, out_at_start, start_share]`` (sorted keys)."""
-        return [self.since, dict(sorted(self.seconds.items())), list(self.out_at_start), self.start_share]
+        """Compact encoding ``[since, {period start: seconds}, out_at_start, start_share, start_orders]``."""
+        return [self.since, dict(sorted(self.seconds.items())), list(self.out_at_start), self.start_share,
+                self.start_orders]
 
     @classmethod
     def from_list(cls, data: list[Any]) -> StockoutClock:
         """Inverse of :meth:`to_list`."""
         return cls(int(data[0]), {int(k): int(v) for k, v in dict(data[1]).items()},
-                   [int(k) for k in data[2]], float(data[3]))
+                   [int(k) for k in data[2]], float(data[3]), int(data[4]))
 

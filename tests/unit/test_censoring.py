@@ -61,12 +61,16 @@ def test_orders_stamped_at_the_period_start_are_censored_only_by_a_stockout_runn
     w = 7 * DAY
     monday = epoch(T0)
     c = StockoutClock()
-    for k in range(200):  # learn s0 -> 1
+    c.record_order(monday + 3, freq="W")  # inside its week: nothing learned yet
+    assert c.idle and c.start_share_estimate == 0.0
+    c.record_order(monday, freq="W")
+    assert c.start_share_estimate == 1.0  # from the first order (bias-corrected)
+    for k in range(1, 60):
         c.record_order(monday + k * w, freq="W")
-    assert c.start_share == pytest.approx(1.0, abs=1e-4)
+    assert c.start_share_estimate == 1.0
     c.record_order(monday + 3, freq="W")  # one order inside its week
-    assert c.start_share == pytest.approx(0.95, abs=1e-3)
-    c.start_share = 1.0
+    assert c.start_share_estimate == pytest.approx(0.95 * (1 - 0.95**60) / (1 - 0.95**61))
+    c.start_share, c.start_orders = 1.0, 10_000
     c.observe(True, monday, freq="W", floor=monday)  # the week's order sells out at 00:00
     assert c.close(monday, freq="W") == 0.0  # ... after the whole week's demand was seen
     assert c.close(monday + w, freq="W") == 1.0  # the next week begins out of stock
@@ -74,7 +78,7 @@ def test_orders_stamped_at_the_period_start_are_censored_only_by_a_stockout_runn
     assert c.close(monday + 2 * w, freq="W") == 0.0
     c.observe(True, monday + 3 * w + DAY, freq="W", floor=monday + 3 * w)  # out from Tuesday
     c.observe(False, monday + 4 * w + DAY, freq="W", floor=monday + 3 * w)  # ... to the next Tuesday
-    c.start_share = 0.5  # half of the orders at the start, half spread
+    c.start_share = 0.5  # half of the orders at the start, half spread (n large: no correction)
     assert c.close(monday + 3 * w, freq="W") == pytest.approx(0.5 * 6 / 7)
     assert c.close(monday + 4 * w, freq="W") == pytest.approx(0.5 * 1 / 7 + 0.5)
     assert c.idle is False and c.out_at_start == [] and c.seconds == {}
@@ -88,7 +92,7 @@ def test_fractions_lie_in_0_1_and_add_up_to_the_time_out_of_stock(steps: list[tu
     """Each closed period's fraction is in [0, 1], and (times in order, every period closed, no
     order at a period start) the fractions times the period length add up to the seconds out of
     stock."""
-    c = StockoutClock(start_share=s0)
+    c = StockoutClock(start_share=s0, start_orders=10_000 if s0 else 0)
     t, out_since, total = 0, None, 0
     for out, dt in steps:
         t += dt
@@ -129,7 +133,7 @@ def test_the_clock_round_trips_in_the_state_and_old_states_load() -> None:
     before = s.encode()
     assert SkuState.decode(before).stockout.idle  # a state without the clock (as stored before)
     s.stockout = StockoutClock(since=5 * DAY + 3, seconds={4 * DAY: 7200, 5 * DAY: 3}, out_at_start=[4 * DAY],
-                               start_share=0.25)
+                               start_share=0.25, start_orders=3)
     blob = s.encode()
     assert blob != before
     back = SkuState.decode(blob)
