@@ -1,7 +1,7 @@
 """Event-time alignment of co-partitioned input topics: a deterministic reorder buffer.
 
 Kafka orders records within a topic-partition, not across topics. restock's inputs
-(``orders``, ``inventory``, ``promotions``) are co-partitioned by ``sku@location``, so partition
+(``orders``, ``inventory``, ``promotions``, ``policies``) are co-partitioned by ``sku@location``, so partition
 ``p`` of every input topic holds events of the same SKUs, but a consumer receives them as its
 fetches happen to arrive, and a restarted consumer interleaves them differently. A sale applied
 before a receipt of the same SKU is lost (or backordered) instead of served, and every event
@@ -28,7 +28,8 @@ order the released order is simply the records of the partition sorted by the ke
 starting positions, and records already applied (skipped by the per-SKU fences) cannot change
 the order of the others.
 
-Ties (equal event time): **inventory, then promotions, then orders** (topic rank), then offset.
+Ties (equal event time): **policies, then inventory, then promotions, then orders** (topic
+rank), then offset. A policy published at ``t`` sets the levels of every decision at ``t``.
 A receipt or adjustment dated at the same second as a sale is physically available to it (stock
 received at 10:00:00 serves the 10:00:00 order), and a ``StockSnapshot`` at ``t`` is by
 definition the count *after* every movement at ``<= t`` (:mod:`agents.inventory`): applied
@@ -37,8 +38,10 @@ after the sale it would overwrite it anyway. Promotions before orders: a plan an
 applies to the order at ``t``.
 
 Records whose ``occurred_at`` cannot be read (malformed JSON, missing or naive timestamps; the
-pipeline dead-letters them) get event time ``-inf``: they are released as soon as they reach the
-head of their queue and the rule above holds, deterministically, and they change no state.
+pipeline dead-letters them), and tombstones (empty values: a deleted policy), get event time
+``-inf``: they are released as soon as they reach the
+head of their queue and the rule above holds, deterministically (a malformed record changes no
+state).
 
 Where arrival still matters
 ---------------------------
@@ -112,7 +115,7 @@ H = TypeVar("H")
 MALFORMED_TIME = -math.inf
 
 #: default rank of the input roles at equal event time (lower first)
-ROLE_RANK = {"inventory": 0, "promotions": 1, "orders": 2}
+ROLE_RANK = {"policies": 0, "inventory": 1, "promotions": 2, "orders": 3}
 
 TopicPartition = tuple[str, int]
 Highwater = Callable[[TopicPartition], "int | None"]
@@ -158,7 +161,7 @@ def event_time_s(value: bytes) -> float:
 
 
 def rank_topics(roles: Mapping[str, str]) -> list[str]:
-    """Input topic names in tie-break order (inventory, promotions, orders; unknown roles last).
+    """Input topic names in tie-break order (policies, inventory, promotions, orders; unknown last).
 
     Examples
     --------

@@ -53,12 +53,13 @@ from datetime import UTC, datetime
 
 from agents.demand import epoch, period_seconds, period_start
 from agents.forecasting.covariates import CovariatePool
-from agents.processor import EventMeta, SkuProcessor
+from agents.processor import EventMeta, PolicyRejected, SkuProcessor
 from agents.review.sweep import PeriodReview
 from agents.state import SkuState, StateStore, pool_key
-from schemas.codec import EventValidationError, decode_for_topic_role, encode_event
+from schemas.codec import EventValidationError, decode_for_topic_role, decode_policy_tombstone, encode_event
 from schemas.common import TopicRole
 from schemas.dead_letters import DeadLetter
+from schemas.inputs import PolicyDeleted
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class BatchOutput:
     dead_lettered: dict[str, int] = field(default_factory=dict)
     decision_kinds: dict[str, int] = field(default_factory=dict)
     periods_closed: int = 0
+    stale_policies: int = 0
 
 
 class Pipeline:
@@ -99,7 +101,15 @@ class Pipeline:
     store : StateStore
         Where states are loaded from (misses) and written to (by the caller, after producing).
     roles : dict[str, TopicRole]
-        Topic name -> role (``orders``, ``inventory``, ``promotions``).
+        Topic name -> role (``orders``, ``inventory``, ``promotions``, ``policies``). On a
+        ``policies`` topic a record with an empty (null) value is a tombstone: it deletes its
+        key's policy (:func:`schemas.codec.decode_policy_tombstone`; no key or an invalid one:
+        dead-lettered, stage ``validate``). A tombstone has no event time: it moves no
+        watermark and its decisions are made at the SKU's own clock. A stale ``PolicySet``
+        (version not above the SKU's) moves only its SKU's fence (counted in
+        ``stale_policies``). A ``PolicySet`` invalid for its SKU
+        (:class:`~agents.processor.PolicyRejected`) is dead-lettered at stage ``validate`` and
+        the SKU keeps its state.
     cache_size : int
         Hot SKUs kept in memory (LRU over clean states).
     now : callable, optional
@@ -231,7 +241,10 @@ class Pipeline:
                 decoded.append((rec, None))
                 continue
             try:
-                ev = decode_for_topic_role(role, rec.value)
+                if role == "policies" and not rec.value:
+                    ev = decode_policy_tombstone(rec.key)
+                else:
+                    ev = decode_for_topic_role(role, rec.value)
             except EventValidationError as exc:
                 self._dead_letter(out, rec, "validate", exc)
                 decoded.append((rec, None))
@@ -257,9 +270,13 @@ class Pipeline:
             self.cache.move_to_end(key)
             self.partition_of[key] = rec.partition
             meta = EventMeta(rec.topic, rec.partition, rec.offset)
+            tombstone = isinstance(ev, PolicyDeleted)
             pool_state, pool = self._pool_for(rec, ev, dirty) if pooled else (None, None)
             try:
                 res = self.processor.apply(state, ev, meta, pool)
+            except PolicyRejected as exc:  # refused before any change: the state stays
+                self._dead_letter(out, rec, "validate", exc)
+                continue
             except Exception as exc:  # noqa: BLE001 - any processing failure is dead-lettered
                 # The state may be half-updated: drop it from the cache so it reloads clean.
                 self.cache.pop(key, None)
@@ -278,10 +295,12 @@ class Pipeline:
                                   occurred_at=ev.occurred_at)  # type: ignore[attr-defined]
                 continue
             out.applied += 1
+            out.stale_policies += res.stale_policy
             out.periods_closed += res.periods_closed
             self._emit(out, res.decisions)
-            self._advance_partition(out, rec, epoch(ev.occurred_at), ev.event_id, dirty,  # type: ignore[attr-defined]
-                                    pool if pooled else None)
+            if not (tombstone or res.stale_policy):  # no event time / ignored
+                self._advance_partition(out, rec, epoch(ev.occurred_at), ev.event_id, dirty,  # type: ignore[attr-defined]
+                                        pool if pooled else None)
         out.dirty = list(dirty.values())
         out.partition_of = {k: self.partition_of[k] for k in dirty if k in self.partition_of}
         self._evict(set(dirty))
@@ -314,7 +333,10 @@ class Pipeline:
 
     def _pool_for(self, rec: Record, ev: object, dirty: dict[str, SkuState]
                   ) -> tuple[SkuState, CovariatePool]:
-        """Return the partition's pool state, re-published if ``ev`` enters a new period."""
+        """Return the partition's pool state, re-published if ``ev`` enters a new period.
+
+        A tombstone (no event time) never re-publishes it.
+        """
         key = pool_key(rec.partition)
         st = self.cache.get(key)
         if st is None:  # evicted mid-batch (clean): reload
@@ -327,6 +349,8 @@ class Pipeline:
             import copy
 
             return st, copy.deepcopy(st.pool)  # already holds this event: changes are dropped
+        if isinstance(ev, PolicyDeleted):
+            return st, st.pool
         cfg = self.processor.config
         t = epoch(ev.occurred_at)  # type: ignore[attr-defined]
         if st.pool.publish(period_start(cfg.freq, int(t - cfg.allowed_lateness_s)), cfg.controlled_fill_rate,

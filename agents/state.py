@@ -154,6 +154,44 @@ class PromotionPlan:
         return cls(d[0], d[1], d[2], d[3], d[4], extras)
 
 
+@dataclass(frozen=True, slots=True)
+class SkuPolicy:
+    """A SKU@location's run-time policy: the latest ``PolicySet`` applied (topic ``policies``).
+
+    Attributes
+    ----------
+    version : int
+        The message's ``version`` (>= 1).
+    parameters : tuple of (str, value)
+        The parameters the message set, sorted by name, as on the wire: durations in days
+        (``lead_time_days``), quantities in units, costs in currency, ``supplier_id`` a string
+        (:meth:`schemas.inputs.PolicySet.parameters`). :meth:`agents.processor.LevelsDeriver.params_for`
+        turns them into :class:`~agents.policy.PolicyParams` (days into periods).
+
+    Encoded as ``[version, {name: value}]``.
+
+    Examples
+    --------
+    >>> p = SkuPolicy(3, (("fill_rate", 0.98), ("pack_size", 6)))
+    >>> p.to_list()
+    [3, {'fill_rate': 0.98, 'pack_size': 6}]
+    >>> SkuPolicy.from_list(p.to_list()) == p
+    True
+    """
+
+    version: int
+    parameters: tuple[tuple[str, Any], ...] = ()
+
+    def to_list(self) -> list[Any]:
+        """Compact encoding (see the class docstring)."""
+        return [self.version, dict(self.parameters)]
+
+    @classmethod
+    def from_list(cls, d: list[Any]) -> SkuPolicy:
+        """Inverse of :meth:`to_list` (values keep their stored types)."""
+        return cls(int(d[0]), tuple(sorted((str(k), v) for k, v in d[1].items())))
+
+
 @dataclass(slots=True)
 class SkuState:
     """Everything restock knows about one SKU@location.
@@ -195,6 +233,13 @@ class SkuState:
     stockout : StockoutClock
         Seconds out of stock (``on_hand`` below one unit) per open demand period, from the
         position changes (:mod:`agents.censoring`); encoded only while it holds something.
+    policy : SkuPolicy | None
+        The SKU's run-time policy (topic ``policies``); None: the defaults (settings, overrides
+        file).
+    policy_version : int
+        Highest policy version applied (0: none). Kept when a tombstone deletes the policy, so
+        that an older version replayed later is still stale. Both policy fields are encoded only
+        once a policy was applied.
 
     The three covariate fields are encoded only when set, so a state without prices,
     promotions or pool encodes byte for byte as before they existed.
@@ -216,6 +261,8 @@ class SkuState:
     pool: CovariatePool | None = None
     inventory_demand: InventoryDemand = field(default_factory=InventoryDemand)
     stockout: StockoutClock = field(default_factory=StockoutClock)
+    policy: SkuPolicy | None = None
+    policy_version: int = 0
     #: cached forecast and levels, not stored; current while its inputs are (agents.processor.derived)
     derived: Derived | None = field(default=None, repr=False, compare=False)
 
@@ -268,6 +315,8 @@ class SkuState:
             ext["inv"] = self.inventory_demand.to_list()
         if not self.stockout.idle:
             ext["so"] = self.stockout.to_list()
+        if self.policy_version:
+            ext["pol"] = [self.policy_version, None if self.policy is None else self.policy.to_list()]
         return msgpack.packb(
             [
                 STATE_VERSION,
@@ -334,6 +383,7 @@ class SkuState:
         pool = ext.get("pool")
         inv = ext.get("inv")
         so = ext.get("so")
+        pol = ext.get("pol")
         return cls(
             key=str(key),
             fence={str(k): int(v) for k, v in fence.items()},
@@ -352,6 +402,8 @@ class SkuState:
             pool=CovariatePool.from_list(pool) if pool else None,
             inventory_demand=InventoryDemand.from_list(inv) if inv else InventoryDemand(),
             stockout=StockoutClock.from_list(so) if so else StockoutClock(),
+            policy=SkuPolicy.from_list(pol[1]) if pol and pol[1] else None,
+            policy_version=int(pol[0]) if pol else 0,
         )
 
 

@@ -15,6 +15,7 @@ from schemas.common import (
     TOPIC_DLQ,
     TOPIC_INVENTORY,
     TOPIC_ORDERS,
+    TOPIC_POLICIES,
     TOPIC_PROMOTIONS,
     TOPIC_REORDERS,
     EventBase,
@@ -27,6 +28,8 @@ from schemas.inputs import (
     OrderCancelled,
     OrderEvent,
     OrderPlaced,
+    PolicyDeleted,
+    PolicySet,
     PromotionCancelled,
     PromotionEvent,
     PromotionPlanned,
@@ -44,6 +47,8 @@ __all__ = [
     "decode_for_topic_role",
     "decode_inventory",
     "decode_order",
+    "decode_policy",
+    "decode_policy_tombstone",
     "decode_promotion",
     "encode_event",
     "to_wire_dict",
@@ -158,6 +163,7 @@ _INVENTORY_ADAPTER: TypeAdapter[
     StockSnapshot | StockReceived | StockAdjusted | PurchaseOrderPlaced | PurchaseOrderCancelled
 ] = TypeAdapter(InventoryEvent)
 _PROMOTION_ADAPTER: TypeAdapter[PromotionPlanned | PromotionCancelled] = TypeAdapter(PromotionEvent)
+_POLICY_ADAPTER: TypeAdapter[PolicySet] = TypeAdapter(PolicySet)
 _DECISION_ADAPTER: TypeAdapter[ReorderSuggested | OverstockDetected] = TypeAdapter(DecisionEvent)
 _DEAD_LETTER_ADAPTER: TypeAdapter[DeadLetter] = TypeAdapter(DeadLetter)
 
@@ -275,6 +281,85 @@ def decode_promotion(raw: RawMessage) -> PromotionPlanned | PromotionCancelled:
     return _decode(_PROMOTION_ADAPTER, raw, _PROMOTION_TAGS)  # type: ignore[no-any-return]
 
 
+def decode_policy(raw: RawMessage) -> PolicySet:
+    """Decode one ``policies`` message value (a tombstone is :func:`decode_policy_tombstone`'s).
+
+    Parameters
+    ----------
+    raw : bytes
+        The UTF-8 JSON message value.
+
+    Returns
+    -------
+    PolicySet
+
+    Raises
+    ------
+    EventValidationError
+        Not UTF-8, not JSON, unknown ``kind``, any field invalid, or both service targets set.
+
+    Examples
+    --------
+    >>> decode_policy(b'{"kind":"policy_set","event_id":"p","sku":"A","location":"uk",'
+    ...               b'"occurred_at":"2024-03-01T00:00:00Z","version":2,"pack_size":6}').pack_size
+    6
+    >>> decode_policy(b'{"kind":"policy_set","event_id":"p","sku":"A","version":2,'
+    ...               b'"occurred_at":"2024-03-01T00:00:00Z","fill_rate":0.9,"cycle_service_level":0.9}')
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    schemas.codec.EventValidationError: cycle_service_level: set either fill_rate or ...
+
+    """
+    return _decode(_POLICY_ADAPTER, raw, frozenset())  # type: ignore[no-any-return]
+
+
+def decode_policy_tombstone(key: bytes | bytearray | memoryview | str | None) -> PolicyDeleted:
+    """Decode the key of a tombstone (null value) on ``policies``: the SKU whose policy is deleted.
+
+    Parameters
+    ----------
+    key : bytes or None
+        The record's key, UTF-8 ``sku@location``.
+
+    Returns
+    -------
+    PolicyDeleted
+
+    Raises
+    ------
+    EventValidationError
+        No key, not UTF-8, not of the form ``sku@location``, or a part invalid (see
+        :class:`schemas.common.EventBase`).
+
+    Examples
+    --------
+    >>> decode_policy_tombstone(b"85123A@uk").key
+    '85123A@uk'
+    >>> decode_policy_tombstone(b"85123A")
+    Traceback (most recent call last):
+    ...
+    schemas.codec.EventValidationError: <root>: a tombstone's key must be sku@location, got '85123A'
+
+    """
+    if key is None or len(key) == 0:
+        raise EventValidationError([(_ROOT, "a tombstone needs the key sku@location of the policy "
+                                            "it deletes")])
+    if isinstance(key, memoryview):
+        key = key.tobytes()
+    try:
+        text = key if isinstance(key, str) else bytes(key).decode("utf-8")
+    except UnicodeDecodeError:
+        raise EventValidationError([(_ROOT, "a tombstone's key is not UTF-8")]) from None
+    sku, at, location = text.partition("@")
+    if not at:
+        raise EventValidationError([(_ROOT, f"a tombstone's key must be sku@location, got {text[:140]!r}")])
+    try:
+        return PolicyDeleted(sku=sku, location=location)
+    except ValidationError as exc:
+        raise EventValidationError.from_validation_error(exc) from exc
+
+
 def decode_decision(raw: RawMessage) -> ReorderSuggested | OverstockDetected:
     """Decode one ``reorders`` message value.
 
@@ -335,6 +420,7 @@ _DECODERS: Final = {
     "orders": decode_order,
     "inventory": decode_inventory,
     "promotions": decode_promotion,
+    "policies": decode_policy,
 }
 
 
@@ -343,7 +429,7 @@ def decode_for_topic_role(role: TopicRole, raw: RawMessage) -> EventBase:
 
     Parameters
     ----------
-    role : {"orders", "inventory", "promotions"}
+    role : {"orders", "inventory", "promotions", "policies"}
         Role of the topic the message came from (topic names may be prefixed in deployment).
     raw : bytes
         The UTF-8 JSON message value.
@@ -351,7 +437,8 @@ def decode_for_topic_role(role: TopicRole, raw: RawMessage) -> EventBase:
     Returns
     -------
     EventBase
-        One of the order, inventory or promotion events.
+        One of the order, inventory, promotion or policy events (a tombstone on
+        ``policies`` is not a message value: see :func:`decode_policy_tombstone`).
 
     Raises
     ------
@@ -390,6 +477,7 @@ _TOPIC_BY_TYPE: Final[dict[type[BaseModel], str]] = {
     PurchaseOrderCancelled: TOPIC_INVENTORY,
     PromotionPlanned: TOPIC_PROMOTIONS,
     PromotionCancelled: TOPIC_PROMOTIONS,
+    PolicySet: TOPIC_POLICIES,
     ReorderSuggested: TOPIC_REORDERS,
     OverstockDetected: TOPIC_REORDERS,
     DeadLetter: TOPIC_DLQ,
@@ -407,7 +495,8 @@ def topic_of(model: BaseModel) -> str:
     Returns
     -------
     str
-        ``"orders"``, ``"inventory"``, ``"promotions"``, ``"reorders"`` or ``"restock.dlq"``.
+        ``"orders"``, ``"inventory"``, ``"promotions"``, ``"policies"``, ``"reorders"`` or
+        ``"restock.dlq"``.
 
     Raises
     ------

@@ -36,6 +36,7 @@ __all__ = [
     "TOPIC_DLQ",
     "TOPIC_INVENTORY",
     "TOPIC_ORDERS",
+    "TOPIC_POLICIES",
     "TOPIC_PROMOTIONS",
     "TOPIC_REORDERS",
     "TopicRole",
@@ -48,7 +49,7 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 
 SCHEMA_VERSION: Final = 1
-"""Wire schema version of the input events (orders, inventory, promotions) and dead letters."""
+"""Wire schema version of the input events (orders, inventory, promotions, policies) and dead letters."""
 DECISION_SCHEMA_VERSION: Final = 2
 """Wire schema version of the decisions on ``reorders``. 2 (issue #18): ``days_of_cover`` in
 days (was demand periods), ``excess_units`` measured against the explicit
@@ -58,6 +59,9 @@ days (was demand periods), ``excess_units`` measured against the explicit
 TOPIC_ORDERS: Final = "orders"
 TOPIC_INVENTORY: Final = "inventory"
 TOPIC_PROMOTIONS: Final = "promotions"
+TOPIC_POLICIES: Final = "policies"
+"""Per-SKU replenishment policies (``PolicySet``), log-compacted, keyed like every input; a null
+value (tombstone) deletes the SKU's policy."""
 TOPIC_REORDERS: Final = "reorders"
 TOPIC_DLQ: Final = "restock.dlq"
 
@@ -72,7 +76,7 @@ MAX_STOCK_UNITS: Final = 1_000_000_000
 MAX_ERROR_MESSAGE_CHARS: Final = 8192
 """:meth:`DeadLetter.from_failure` truncates longer error messages to this many characters."""
 
-TopicRole: TypeAlias = Literal["orders", "inventory", "promotions"]
+TopicRole: TypeAlias = Literal["orders", "inventory", "promotions", "policies"]
 DeadLetterStage: TypeAlias = Literal["decode", "validate", "process", "late", "fence", "missing_key",
                                      "wrong_partition"]
 DEAD_LETTER_STAGES: Final[tuple[str, ...]] = ("decode", "validate", "process", "late", "fence", "missing_key",

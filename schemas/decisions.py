@@ -100,6 +100,10 @@ class DecisionExplanation(WireModel):
         docs/decisions.md, "Meeting a fill-rate target"). The service level is then the SKU's
         critical fractile, shown in ``service_level_target`` (kind ``cycle``). None when the
         target was used directly.
+    policy_version : int or None
+        ``version`` of the SKU's ``PolicySet`` (topic ``policies``) the levels were derived
+        with; None when the SKU has no run-time policy (the settings' defaults and the local
+        overrides file).
 
     Examples
     --------
@@ -142,6 +146,7 @@ class DecisionExplanation(WireModel):
     cold_start: bool = False
     history_periods: Annotated[int, Field(ge=0)] | None = None
     lost_unit_cost: NonNegativeFloat | None = None
+    policy_version: Annotated[int, Field(ge=1)] | None = None
 
 
 class DecisionBase(EventBase):

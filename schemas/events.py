@@ -1,15 +1,16 @@
 """Wire contracts: the pydantic v2 models of every Kafka message restock reads or writes.
 
-Every message is one UTF-8 JSON object. Input topics (``orders``, ``inventory``,
-``promotions``) and the output topic ``reorders`` are keyed by the *SKU key*
-``"{sku}@{location}"``; ``restock.dlq`` is keyed by ``"{topic}/{partition}/{offset}"`` of the
-failed message.
+Every message is one UTF-8 JSON object (a null value on ``policies`` is a tombstone). Input
+topics (``orders``, ``inventory``, ``promotions``, ``policies``) and the output topic
+``reorders`` are keyed by the *SKU key* ``"{sku}@{location}"``; ``restock.dlq`` is keyed by
+``"{topic}/{partition}/{offset}"`` of the failed message.
 
 Models are immutable (``frozen=True``) and reject unknown fields (``extra="forbid"``). Every
 timestamp must carry a UTC offset and is normalised to UTC; floats must be finite.
 
 Decoding from the wire goes through :func:`decode_order`, :func:`decode_inventory`,
-:func:`decode_promotion`, :func:`decode_decision` (or :func:`decode_for_topic_role`). They
+:func:`decode_promotion`, :func:`decode_policy`, :func:`decode_decision` (or
+:func:`decode_for_topic_role`). They
 validate in *strict* mode (no ``"5"`` for ``5``, no ``5.0`` for an integer, no Unix
 timestamps for datetimes), so the JSON Schema exported from these models describes exactly
 what the decoders accept, except for the few cross-field rules noted in the model docstrings.
@@ -20,7 +21,7 @@ decode_order``): it re-exports the public names of the modules that define them,
 change each:
 
 * :mod:`schemas.common`: constants, topic names and roles, field types, ``EventBase``, ``sku_key``;
-* :mod:`schemas.inputs`: input events of ``orders``, ``inventory`` and ``promotions``;
+* :mod:`schemas.inputs`: input events of ``orders``, ``inventory``, ``promotions`` and ``policies``;
 * :mod:`schemas.decisions`: decisions on ``reorders`` and their explanation;
 * :mod:`schemas.dead_letters`: the ``restock.dlq`` envelope;
 * :mod:`schemas.codec`: the strict decoders, ``encode_event``, ``topic_of``, ``to_wire_dict``;
@@ -52,6 +53,8 @@ from schemas.codec import (
     decode_for_topic_role,
     decode_inventory,
     decode_order,
+    decode_policy,
+    decode_policy_tombstone,
     decode_promotion,
     encode_event,
     to_wire_dict,
@@ -71,6 +74,7 @@ from schemas.common import (
     TOPIC_DLQ,
     TOPIC_INVENTORY,
     TOPIC_ORDERS,
+    TOPIC_POLICIES,
     TOPIC_PROMOTIONS,
     TOPIC_REORDERS,
     DeadLetterStage,
@@ -93,6 +97,8 @@ from schemas.inputs import (
     OrderCancelled,
     OrderEvent,
     OrderPlaced,
+    PolicyDeleted,
+    PolicySet,
     PromotionCancelled,
     PromotionEvent,
     PromotionPlanned,
@@ -116,6 +122,7 @@ __all__ = [
     "TOPIC_DLQ",
     "TOPIC_INVENTORY",
     "TOPIC_ORDERS",
+    "TOPIC_POLICIES",
     "TOPIC_PROMOTIONS",
     "TOPIC_REORDERS",
     "DeadLetter",
@@ -130,6 +137,8 @@ __all__ = [
     "OrderEvent",
     "OrderPlaced",
     "OverstockDetected",
+    "PolicyDeleted",
+    "PolicySet",
     "PromotionCancelled",
     "PromotionEvent",
     "PromotionPlanned",
@@ -146,6 +155,8 @@ __all__ = [
     "decode_for_topic_role",
     "decode_inventory",
     "decode_order",
+    "decode_policy",
+    "decode_policy_tombstone",
     "decode_promotion",
     "encode_event",
     "sku_key",

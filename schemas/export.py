@@ -34,6 +34,7 @@ from schemas.common import (
     TOPIC_DLQ,
     TOPIC_INVENTORY,
     TOPIC_ORDERS,
+    TOPIC_POLICIES,
     TOPIC_PROMOTIONS,
     TOPIC_REORDERS,
 )
@@ -44,6 +45,7 @@ from schemas.inputs import (
     OrderCancelled,
     OrderEvent,
     OrderPlaced,
+    PolicySet,
     PromotionCancelled,
     PromotionEvent,
     PromotionPlanned,
@@ -83,6 +85,7 @@ CONCRETE_MODELS: Final[tuple[type[BaseModel], ...]] = (
     PurchaseOrderCancelled,
     PromotionPlanned,
     PromotionCancelled,
+    PolicySet,
     ReorderSuggested,
     OverstockDetected,
     DeadLetter,
@@ -108,6 +111,13 @@ _CHANNELS: Final[tuple[tuple[str, str, tuple[type[BaseModel], ...]], ...]] = (
         _UNIONS["inventory_event"][2],
     ),
     (TOPIC_PROMOTIONS, "Price and promotion plans.", (PromotionPlanned, PromotionCancelled)),
+    (
+        TOPIC_POLICIES,
+        "Per-SKU replenishment policies (log-compacted: `cleanup.policy=compact`). Only the "
+        "highest `version` per key counts; a null value (tombstone) with the key `sku@location` "
+        "deletes the SKU's policy.",
+        (PolicySet,),
+    ),
     (
         TOPIC_REORDERS,
         "Replenishment decisions: reorder suggestions and overstock alerts.",
@@ -173,6 +183,7 @@ def example_events() -> dict[str, BaseModel]:
         trigger_partition=3,
         trigger_offset=1234,
         promotions=["spring-sale"],
+        policy_version=7,
     )
     events: list[BaseModel] = [
         OrderPlaced(
@@ -234,6 +245,18 @@ def example_events() -> dict[str, BaseModel]:
             **where,
             promotion_id="spring-sale",
         ),
+        PolicySet(
+            event_id="policy-85123A-uk-7",
+            occurred_at=t0,
+            **where,
+            version=7,
+            fill_rate=0.98,
+            lead_time_days=10.0,
+            lead_time_std_days=2.0,
+            pack_size=6,
+            moq=12,
+            supplier_id="acme",
+        ),
         ReorderSuggested(
             event_id="5d41402abc4b2a76b9719d911017c592",
             occurred_at=t0,
@@ -290,7 +313,7 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     --------
     >>> schemas = json_schemas()
     >>> len(schemas)
-    16
+    17
     >>> schemas["order_placed.schema.json"]["properties"]["quantity"]["maximum"]
     1000000
 
@@ -333,10 +356,10 @@ def _kafka_key_binding(model: type[BaseModel]) -> dict[str, Any]:
 def build_asyncapi() -> dict[str, Any]:
     """Return the AsyncAPI 3.0.0 document of restock's Kafka interface.
 
-    Channels ``orders``, ``inventory``, ``promotions``, ``reorders`` and ``restock.dlq`` (ids
+    Channels ``orders``, ``inventory``, ``promotions``, ``policies``, ``reorders`` and ``restock.dlq`` (ids
     equal to the topic addresses); one message per concrete model whose payload references
     ``#/components/schemas/<Model>`` (the JSON Schemas, embedded); operations: restock
-    *receives* the three input channels and *sends* ``reorders`` and ``restock.dlq``.
+    *receives* the four input channels and *sends* ``reorders`` and ``restock.dlq``.
 
     Returns
     -------
@@ -349,7 +372,7 @@ def build_asyncapi() -> dict[str, Any]:
     >>> doc["asyncapi"], doc["servers"]["local"]["host"]
     ('3.0.0', '127.0.0.1:19092')
     >>> sorted(op["action"] for op in doc["operations"].values())
-    ['receive', 'receive', 'receive', 'send', 'send']
+    ['receive', 'receive', 'receive', 'receive', 'send', 'send']
 
     """
     examples = example_events()
@@ -379,7 +402,11 @@ def build_asyncapi() -> dict[str, Any]:
                 m.__name__: {"$ref": f"#/components/messages/{m.__name__}"} for m in models
             },
         }
-        receive = address in (TOPIC_ORDERS, TOPIC_INVENTORY, TOPIC_PROMOTIONS)
+        if address == TOPIC_POLICIES:
+            channels[address]["bindings"] = {"kafka": {
+                "topicConfiguration": {"cleanup.policy": ["compact"]},
+                "bindingVersion": KAFKA_BINDING_VERSION}}
+        receive = address in (TOPIC_ORDERS, TOPIC_INVENTORY, TOPIC_PROMOTIONS, TOPIC_POLICIES)
         op_id = ("receive" if receive else "send") + "".join(
             part.capitalize() for part in re.split(r"[.\-_]", address)
         )
@@ -473,7 +500,7 @@ def write_all(out_dir: str | Path | None = None, check: bool = False) -> list[st
     ...     first = write_all(tmp)
     ...     again = write_all(tmp, check=True)
     >>> len(first), again
-    (17, [])
+    (18, [])
 
     """
     root = Path(out_dir) if out_dir is not None else SCHEMA_DIR

@@ -1,12 +1,13 @@
-"""Input events: ``orders``, ``inventory`` and ``promotions`` topics (SKU-keyed)."""
+"""Input events: ``orders``, ``inventory``, ``promotions`` and ``policies`` topics (SKU-keyed)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     AfterValidator,
+    ConfigDict,
     Field,
     StringConstraints,
     ValidationInfo,
@@ -21,19 +22,25 @@ from schemas.common import (
     EventBase,
     FiniteFloat,
     Identifier,
+    KeyPart,
     NonNegativeFloat,
     OrderQuantity,
     Probability,
     StockQuantity,
     UtcDatetime,
+    WireModel,
     _check_nonzero,
 )
+from schemas.docschema import document_schema
 
 __all__ = [
+    "POLICY_PARAMETERS",
     "InventoryEvent",
     "OrderCancelled",
     "OrderEvent",
     "OrderPlaced",
+    "PolicyDeleted",
+    "PolicySet",
     "PromotionCancelled",
     "PromotionEvent",
     "PromotionPlanned",
@@ -364,3 +371,155 @@ PromotionEvent = Annotated[
     Union[PromotionPlanned, PromotionCancelled],  # noqa: UP007
     Field(discriminator="kind"),
 ]
+
+
+# --------------------------------------------------------------------------------------------
+# policies (log-compacted)
+# --------------------------------------------------------------------------------------------
+
+#: Largest policy version: the largest integer a JSON number holds exactly (IEEE double).
+MAX_POLICY_VERSION = 2**53
+#: Longest lead time (and lead-time standard deviation) a policy may carry, in days.
+MAX_LEAD_TIME_DAYS = 3650.0
+
+ServiceTarget = Annotated[float, Field(gt=0, lt=1)]
+
+
+def _policy_schema(schema: dict[str, Any], cls: type[Any]) -> None:
+    """The docstring schema plus the one-target rule (both targets numbers: invalid)."""
+    document_schema(schema, cls)
+    schema["not"] = {"required": ["fill_rate", "cycle_service_level"],
+                     "properties": {"fill_rate": {"type": "number"},
+                                    "cycle_service_level": {"type": "number"}}}
+
+
+class PolicySet(EventBase):
+    """The replenishment policy of one SKU@location (topic ``policies``, log-compacted).
+
+    Each message replaces the SKU's whole policy: a field left out (or null) takes restock's
+    default for it (settings, then the local overrides file); it does not keep an earlier
+    message's value. A null message value (a Kafka tombstone) with the SKU key deletes the
+    policy: back to the defaults. Only the highest ``version`` counts: a message whose version
+    is not above the SKU's last applied one (including one older than a deletion) is ignored
+    and counted as stale, never an error. Durations are in **days** (restock converts them to
+    its demand periods), quantities in units, costs in currency.
+
+    At most one of ``fill_rate`` and ``cycle_service_level`` may be set. Whether the resulting parameters fit
+    together (e.g. an ordering cost needs a positive holding cost; lead time plus review
+    period within the forecast horizon) is checked when restock applies the message: an
+    invalid policy is dead-lettered (stage ``validate``) and the SKU keeps its previous one.
+
+    Attributes
+    ----------
+    version : int
+        Producer-assigned version, 1 to 2**53, increasing per SKU@location (e.g. epoch
+        milliseconds of the change, which ``restock policies publish`` uses by default).
+    fill_rate : float or None
+        Target fill rate (fraction of demand served from shelf), in (0, 1).
+    cycle_service_level : float or None
+        Target cycle service level (probability of no stockout per replenishment cycle), in
+        (0, 1).
+    lead_time_days : float or None
+        Mean replenishment lead time, days, in (0, 3650]: the prior of the lead time.
+    lead_time_std_days : float or None
+        Standard deviation of the lead time, days, in [0, 3650].
+    pack_size : int or None
+        Orders are placed in multiples of this many units (1 to 1,000,000).
+    moq : int or None
+        Minimum order quantity, units (0 to 1,000,000,000).
+    unit_cost : float or None
+        Purchase cost per unit (currency), >= 0.
+    holding_cost_rate : float or None
+        Holding cost per year as a fraction of the unit cost, >= 0.
+    ordering_cost : float or None
+        Fixed cost per purchase order (currency), >= 0; enables the EOQ.
+    supplier_id : str or None
+        The SKU's supplier (kept with the policy; not used by the levels).
+
+    Examples
+    --------
+    >>> from datetime import datetime, timezone
+    >>> p = PolicySet(event_id="pol-1", occurred_at=datetime(2024, 3, 1, tzinfo=timezone.utc),
+    ...               sku="A", location="uk", version=3, fill_rate=0.98, lead_time_days=14)
+    >>> p.kind, p.key, p.version, p.cycle_service_level
+    ('policy_set', 'A@uk', 3, None)
+
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False,
+                              json_schema_extra=_policy_schema)
+
+    kind: Literal["policy_set"] = "policy_set"
+    version: Annotated[int, Field(ge=1, le=MAX_POLICY_VERSION)]
+    fill_rate: ServiceTarget | None = None
+    cycle_service_level: ServiceTarget | None = None
+    lead_time_days: Annotated[float, Field(gt=0, le=MAX_LEAD_TIME_DAYS)] | None = None
+    lead_time_std_days: Annotated[float, Field(ge=0, le=MAX_LEAD_TIME_DAYS)] | None = None
+    pack_size: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    moq: Annotated[int, Field(ge=0, le=MAX_STOCK_UNITS)] | None = None
+    unit_cost: NonNegativeFloat | None = None
+    holding_cost_rate: NonNegativeFloat | None = None
+    ordering_cost: NonNegativeFloat | None = None
+    supplier_id: Identifier | None = None
+
+    @field_validator("cycle_service_level")
+    @classmethod
+    def _one_target(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is not None and info.data.get("fill_rate") is not None:
+            raise PydanticCustomError("two_targets", "set either fill_rate or cycle_service_level, not both")
+        return value
+
+    def parameters(self) -> dict[str, float | int | str]:
+        """The parameters the message sets (fields other than the envelope, ``kind`` and ``version``).
+
+        Returns
+        -------
+        dict
+            ``field -> value`` of the fields that are not None, sorted by name (units as the
+            attributes: days, units, currency).
+
+        Examples
+        --------
+        >>> from datetime import datetime, timezone
+        >>> PolicySet(event_id="p", occurred_at=datetime(2024, 3, 1, tzinfo=timezone.utc), sku="A",
+        ...           version=1, pack_size=6, fill_rate=0.9).parameters()
+        {'fill_rate': 0.9, 'pack_size': 6}
+        """
+        return {name: value for name in sorted(POLICY_PARAMETERS)
+                if (value := getattr(self, name)) is not None}
+
+
+#: The optional parameters of :class:`PolicySet` (everything but the envelope and ``version``).
+POLICY_PARAMETERS: frozenset[str] = frozenset({
+    "fill_rate", "cycle_service_level", "lead_time_days", "lead_time_std_days", "pack_size", "moq",
+    "unit_cost", "holding_cost_rate", "ordering_cost", "supplier_id",
+})
+
+
+
+class PolicyDeleted(WireModel):
+    """A tombstone on ``policies``: the SKU@location's policy is deleted (back to the defaults).
+
+    Not a JSON message: it is what :func:`schemas.codec.decode_policy_tombstone` makes of a
+    record with a null (or empty) value, from the record's key. It carries no event time and no
+    version: it deletes whatever policy the SKU has, and the SKU keeps its last version, so that
+    an older message replayed later is still stale.
+
+    Attributes
+    ----------
+    sku, location : str
+        The two parts of the record's key ``sku@location`` (same rules as every event's).
+
+    Examples
+    --------
+    >>> PolicyDeleted(sku="A", location="uk").key
+    'A@uk'
+    """
+
+    sku: KeyPart
+    location: KeyPart
+
+    @property
+    def key(self) -> str:
+        """Kafka key ``"{sku}@{location}"``."""
+        return f"{self.sku}@{self.location}"

@@ -1,4 +1,4 @@
-"""The ``restock`` command line: stack, worker, backtest, demo, schemas.
+"""The ``restock`` command line: stack, worker, backtest, demo, policies, schemas.
 
 Every command reads :class:`streams.settings.Settings` (``RESTOCK_*`` environment variables,
 plus ``KAFKA_BOOTSTRAP_SERVERS`` / ``REDIS_URL``) and lets options override it.
@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
+from streams.cli_policies import policies
 from streams.cli_stack import stack
 from streams.clients import KafkaSecurity
 from streams.settings import Settings
@@ -30,6 +31,7 @@ def main() -> None:
 
 
 main.add_command(stack)
+main.add_command(policies)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -85,17 +87,23 @@ def worker(loglevel: str, bootstrap_servers: str | None, redis_url: str | None) 
     import faust  # noqa: F401  (imported here: slow import, only for this command)
 
     from streams.app import create_app
-    from streams.kafka_admin import check_copartitioned, ensure_topics
-    from streams.topics import all_topics, input_roles
+    from streams.kafka_admin import check_copartitioned, ensure_topics, partition_counts
+    from streams.topics import all_topics, input_roles, topic_configs
 
     settings = _settings(bootstrap_servers, redis_url)
-    # Create what is missing; existing topics keep their partition count, but the input topics
-    # must agree with each other (co-partitioning) or the worker refuses to run.
+    # Create what is missing (with the partition count the existing input topics agree on, so
+    # that a topic added by an upgrade joins them); existing topics keep their partition count,
+    # but the input topics must agree with each other (co-partitioning) or the worker refuses
+    # to run.
     from streams.kafka_admin import KafkaAdminError
 
     security = KafkaSecurity.from_settings(settings)
     try:
-        ensure_topics(settings.kafka_bootstrap_servers, all_topics(settings), strict=False, security=security)
+        existing = set(partition_counts(settings.kafka_bootstrap_servers, list(input_roles(settings)),
+                                        missing_ok=True, security=security).values())
+        ensure_topics(settings.kafka_bootstrap_servers,
+                      all_topics(settings, existing.pop() if len(existing) == 1 else None), strict=False,
+                      security=security, configs=topic_configs(settings))
         partitions = check_copartitioned(settings.kafka_bootstrap_servers, list(input_roles(settings)),
                                          security=security)
     except (KafkaAdminError, ValueError) as exc:

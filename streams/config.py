@@ -40,7 +40,7 @@ RUN_GROUP_TIMINGS: Mapping[str, float] = {
 #: The topic roles of a run, input and output: ``role -> Settings`` field.
 TOPIC_FIELDS: Mapping[str, str] = {
     "orders": "orders_topic", "inventory": "inventory_topic", "promotions": "promotions_topic",
-    "reorders": "reorders_topic", "dlq": "dlq_topic",
+    "policies": "policies_topic", "reorders": "reorders_topic", "dlq": "dlq_topic",
 }
 
 
@@ -167,8 +167,8 @@ def run_settings(base: Settings | None = None, *, run_id: str, work_dir: Path,
     work_dir : Path
         The worker's data directory is ``work_dir / f"worker-{run_id}"``.
     topics : mapping, optional
-        Role (``orders``, ``inventory``, ``promotions``, ``reorders``, ``dlq``) -> topic name;
-        default ``f"{run_id}.{role}"`` for every role.
+        Role (``orders``, ``inventory``, ``promotions``, ``policies``, ``reorders``, ``dlq``) ->
+        topic name; default ``f"{run_id}.{role}"`` for every role missing from it.
     **overrides
         Any other :class:`Settings` field; applied last.
 
@@ -182,8 +182,6 @@ def run_settings(base: Settings | None = None, *, run_id: str, work_dir: Path,
     ------
     pydantic.ValidationError
         When an override is invalid.
-    KeyError
-        When ``topics`` misses a role.
 
     Examples
     --------
@@ -192,7 +190,8 @@ def run_settings(base: Settings | None = None, *, run_id: str, work_dir: Path,
     ('t1', 't1.orders', 't1.dlq', 't1', 4.0)
     """
     base = base or Settings()
-    names = topics or {role: f"{run_id}.{role}" for role in TOPIC_FIELDS}
+    names = {role: f"{run_id}.{role}" for role in TOPIC_FIELDS}
+    names.update(topics or {})
     fields: dict[str, Any] = dict(base.model_dump())
     fields.update({f: names[role] for role, f in TOPIC_FIELDS.items()})
     fields.update(app_id=run_id, redis_key_prefix=run_id, web_port=free_port(),

@@ -137,7 +137,7 @@ async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
     )
     from streams.kafka_admin import ensure_topics
     from streams.redis_state import RedisStateStore
-    from streams.topics import all_topics
+    from streams.topics import all_topics, topic_configs
 
     # Every run gets fresh topics, consumer group and Redis namespace (a label may prefix them).
     run_id = f"{opts.run_id}-{uuid.uuid4().hex[:8]}" if opts.run_id else uuid.uuid4().hex[:8]
@@ -148,6 +148,7 @@ async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
         "orders_topic": f"demo-{run_id}.orders",
         "inventory_topic": f"demo-{run_id}.inventory",
         "promotions_topic": f"demo-{run_id}.promotions",
+        "policies_topic": f"demo-{run_id}.policies",
         "reorders_topic": f"demo-{run_id}.reorders",
         "dlq_topic": f"demo-{run_id}.dlq",
         "redis_key_prefix": f"restock-demo-{run_id}",
@@ -168,7 +169,7 @@ async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:
 
     # --- services: topics, worker process ------------------------------------------------
     security = KafkaSecurity.from_settings(settings)
-    ensure_topics(kafka, all_topics(settings), security=security)
+    ensure_topics(kafka, all_topics(settings), security=security, configs=topic_configs(settings))
     settings = settings.model_copy(update={"redis_url": SecretStr(redis_url)})
     worker = WorkerProcess(settings, Path(".restock") / f"demo-{run_id}-worker.log").start()
     rclient = redis_client_for(settings)

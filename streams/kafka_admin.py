@@ -4,7 +4,7 @@ Every function opens its own short-lived kafka-python ``KafkaAdminClient`` and a
 kafka-python is used for admin only (its group consumers do not work against the embedded Tansu
 broker; aiokafka / Faust are used for consuming).
 
-Restock's input topics (``orders``, ``inventory``, ``promotions``) must be co-partitioned (same
+Restock's input topics (``orders``, ``inventory``, ``promotions``, ``policies``) must be co-partitioned (same
 partition count) because they are all keyed by the SKU key and one partition owns every event
 of a SKU; :func:`check_copartitioned` enforces that at start-up.
 """
@@ -149,6 +149,7 @@ def ensure_topics(
     *,
     strict: bool = True,
     security: KafkaSecurity = PLAINTEXT,
+    configs: dict[str, dict[str, str]] | None = None,
 ) -> None:
     """Create the missing topics and wait until metadata shows all their partitions.
 
@@ -168,6 +169,9 @@ def ensure_topics(
         Raise when an existing topic has a different partition count than requested.
     security : KafkaSecurity
         TLS / SASL of the admin client (:mod:`streams.clients`); plaintext by default.
+    configs : dict, optional
+        ``topic name -> {config: value}`` for created topics (e.g. ``{"cleanup.policy":
+        "compact"}``); existing topics are not altered.
 
     Raises
     ------
@@ -192,7 +196,9 @@ def ensure_topics(
         existing = set(client.list_topics())
         missing = [n for n in names if n not in existing]
         if missing:
-            req = [NewTopic(n, int(topics[n]), int(replication)) for n in missing]
+            cfg = configs or {}
+            req = [NewTopic(n, int(topics[n]), int(replication), topic_configs=dict(cfg.get(n, {})))
+                   for n in missing]
             remaining_ms = max(1000, int((deadline - time.monotonic()) * 1000))
             resp = client.create_topics(req, timeout_ms=remaining_ms, raise_errors=False)
             errors = []

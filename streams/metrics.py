@@ -17,6 +17,8 @@ EVENTS_APPLIED = Counter("restock_events_applied_total", "Input events applied t
 EVENTS_SKIPPED = Counter("restock_events_skipped_total", "Events skipped by the offset fence (replays)")
 DEAD_LETTERS = Counter("restock_dead_letters_total", "Events sent to the dead-letter topic", ["stage"])
 DECISIONS = Counter("restock_decisions_total", "Decision events emitted", ["kind"])
+STALE_POLICIES = Counter("restock_policies_stale_total",
+                         "PolicySet events ignored: version not above the SKU's (policies topic)")
 PERIODS_LEARNED = Counter("restock_model_updates_total", "Demand periods learned by SKU models")
 BATCH_SECONDS = Histogram("restock_batch_seconds", "Wall time to process one batch",
                           buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
@@ -48,6 +50,7 @@ def observe_batch(records: list[Record], out: BatchOutput, seconds: float, cache
     for kind, n in out.decision_kinds.items():
         DECISIONS.labels(kind).inc(n)
     PERIODS_LEARNED.inc(out.periods_closed)
+    STALE_POLICIES.inc(out.stale_policies)
     BATCH_SECONDS.observe(seconds)
     if records:
         EVENT_SECONDS.observe(seconds / len(records))

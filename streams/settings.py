@@ -42,7 +42,14 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agents.demand import Freq
-from schemas.common import TOPIC_DLQ, TOPIC_INVENTORY, TOPIC_ORDERS, TOPIC_PROMOTIONS, TOPIC_REORDERS
+from schemas.common import (
+    TOPIC_DLQ,
+    TOPIC_INVENTORY,
+    TOPIC_ORDERS,
+    TOPIC_POLICIES,
+    TOPIC_PROMOTIONS,
+    TOPIC_REORDERS,
+)
 
 ENDPOINTS_FILE = "endpoints.json"
 """Name of the file ``restock stack up`` writes into its state directory."""
@@ -166,6 +173,8 @@ class Settings(BaseSettings):
     orders_topic: str = TOPIC_ORDERS
     inventory_topic: str = TOPIC_INVENTORY
     promotions_topic: str = TOPIC_PROMOTIONS
+    policies_topic: str = Field(default=TOPIC_POLICIES,
+                                description="per-SKU policies (PolicySet), log-compacted, keyed sku@location")
     reorders_topic: str = TOPIC_REORDERS
     dlq_topic: str = TOPIC_DLQ
     web_port: int = 6066

@@ -63,7 +63,15 @@ This package re-exports the public names: ``from agents.processor import SkuProc
 
 from __future__ import annotations
 
-from agents.processor.config import ApplyResult, Decision, EventMeta, PeriodObserver, ProcessorConfig, Status
+from agents.processor.config import (
+    ApplyResult,
+    Decision,
+    EventMeta,
+    PeriodObserver,
+    PolicyRejected,
+    ProcessorConfig,
+    Status,
+)
 from agents.processor.decisions import DecisionMaker, decision_id
 from agents.processor.derived import Derived, DerivedInputs, LevelsDeriver
 from agents.processor.dispatch import SkuProcessor
@@ -79,6 +87,7 @@ __all__ = [
     "EventMeta",
     "LevelsDeriver",
     "PeriodObserver",
+    "PolicyRejected",
     "ProcessorConfig",
     "SkuProcessor",
     "Status",

@@ -17,7 +17,8 @@ from agents.policy.controller import STEP
 from agents.state import SkuState
 from schemas.decisions import OverstockDetected, ReorderSuggested
 
-__all__ = ["ApplyResult", "Decision", "EventMeta", "PeriodObserver", "ProcessorConfig", "Status"]
+__all__ = ["ApplyResult", "Decision", "EventMeta", "PeriodObserver", "PolicyRejected", "ProcessorConfig",
+           "Status"]
 
 Decision = ReorderSuggested | OverstockDetected
 Status = Literal["applied", "skipped", "late"]
@@ -32,6 +33,13 @@ class EventMeta:
     offset: int
 
 
+class PolicyRejected(ValueError):
+    """A ``PolicySet`` whose parameters are invalid for its SKU; raised before the state changed.
+
+    The pipeline dead-letters the event (stage ``validate``) and keeps the SKU's state as it was.
+    """
+
+
 @dataclass(slots=True)
 class ApplyResult:
     """Outcome of applying one event (or one watermark) to one SKU."""
@@ -41,6 +49,7 @@ class ApplyResult:
     periods_closed: int = 0
     error: str | None = None
     pool_changed: bool = False
+    stale_policy: bool = False  # a PolicySet whose version is not above the SKU's: ignored (counted)
 
 
 @dataclass(frozen=True)

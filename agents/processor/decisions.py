@@ -86,6 +86,7 @@ class DecisionMaker:
             cold_start=state.model.n_periods < self.config.min_history_periods,
             history_periods=state.model.n_periods,
             lost_unit_cost=None if d.lost_unit_cost is None else round(d.lost_unit_cost, 6),
+            policy_version=None if d.inputs.policy is None else d.inputs.policy.version,
         )
 
     def promotions_in_window(self, state: SkuState, d: Derived) -> list[str]:

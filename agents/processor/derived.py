@@ -10,21 +10,74 @@ dropped and derived again. No event handler has to remember to drop it.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from agents.demand import period_seconds
 from agents.forecasting import ForecastDistribution
 from agents.forecasting.covariates import CovariatePool
 from agents.policy import PolicyLevels, PolicyParams, compute_levels
 from agents.processor.config import ProcessorConfig
 from agents.processor.features import CovariateFeatures
 from agents.processor.level_ratio import level_ratio
-from agents.state import PromotionPlan, SkuState
+from agents.state import PromotionPlan, SkuPolicy, SkuState
 
-__all__ = ["Derived", "DerivedInputs", "LevelsDeriver", "cached_derived", "derived_inputs", "forecast_lift"]
+__all__ = ["Derived", "DerivedInputs", "LevelsDeriver", "cached_derived", "derived_inputs", "forecast_lift",
+           "policy_overrides"]
+
+log = logging.getLogger(__name__)
+
+#: Policy parameters of a ``PolicySet`` (days, units, currency) -> :class:`PolicyParams` field, and
+#: whether the value is a duration in days (converted to periods). ``supplier_id`` sets no level.
+_POLICY_FIELDS: dict[str, tuple[str, bool]] = {
+    "fill_rate": ("fill_rate", False),
+    "cycle_service_level": ("cycle_service_level", False),
+    "lead_time_days": ("lead_time_periods", True),
+    "lead_time_std_days": ("lead_time_std_periods", True),
+    "pack_size": ("pack_size", False),
+    "moq": ("moq", False),
+    "unit_cost": ("unit_cost", False),
+    "holding_cost_rate": ("holding_cost_rate", False),
+    "ordering_cost": ("ordering_cost", False),
+}
+
+#: Distinct effective parameter sets :class:`LevelsDeriver` keeps (the cache is emptied when full).
+PARAMS_CACHE_SIZE = 65_536
+
+
+def policy_overrides(parameters: tuple[tuple[str, Any], ...] | dict[str, Any], period_days: float
+                     ) -> dict[str, Any]:
+    """The :class:`PolicyParams` overrides of a run-time policy's parameters.
+
+    Parameters
+    ----------
+    parameters : dict or tuple of (name, value)
+        :attr:`agents.state.SkuPolicy.parameters`: durations in days, quantities in units, costs
+        in currency.
+    period_days : float
+        Length of one demand period in days (1/24 hourly, 1 daily, 7 weekly).
+
+    Returns
+    -------
+    dict
+        ``PolicyParams`` field -> value; days divided by ``period_days`` (``lead_time_days`` ->
+        ``lead_time_periods``); ``supplier_id`` and unknown names are left out.
+
+    Examples
+    --------
+    >>> policy_overrides({"lead_time_days": 14.0, "pack_size": 6, "supplier_id": "acme"}, 7.0)
+    {'lead_time_periods': 2.0, 'pack_size': 6}
+    """
+    out: dict[str, Any] = {}
+    for name, value in dict(parameters).items():
+        target = _POLICY_FIELDS.get(name)
+        if target is not None:
+            out[target[0]] = value / period_days if target[1] else value
+    return out
 
 
 class DerivedInputs(NamedTuple):
@@ -45,6 +98,8 @@ class DerivedInputs(NamedTuple):
     """The SKU's regular price (currency): the value in its critical fractile."""
     pool_boundary: int
     """Publication of the partition's covariate pool (-1: none or no covariates)."""
+    policy: SkuPolicy | None
+    """The SKU's run-time policy (its parameters set the levels' :class:`PolicyParams`)."""
 
 
 def derived_inputs(state: SkuState, pool_boundary: int) -> DerivedInputs:
@@ -64,7 +119,7 @@ def derived_inputs(state: SkuState, pool_boundary: int) -> DerivedInputs:
     """
     model = state.model
     return DerivedInputs(state.demand.open_start, id(model), model.n_periods, model.covariates_enabled,
-                         dict(state.promotions), state.reference_price, pool_boundary)
+                         dict(state.promotions), state.reference_price, pool_boundary, state.policy)
 
 
 def cached_derived(state: SkuState, inputs: DerivedInputs) -> Derived | None:
@@ -191,14 +246,91 @@ class LevelsDeriver:
     def __init__(self, config: ProcessorConfig, features: CovariateFeatures) -> None:
         self.config = config
         self.features = features
+        self._period_days = period_seconds(config.freq) / 86400.0
+        self._params: dict[tuple[str | None, tuple[tuple[str, Any], ...]], PolicyParams] = {}
 
-    def params_for(self, key: str) -> PolicyParams:
-        """Policy parameters of a SKU key: ``sku@location`` override, ``sku`` override, default."""
+    def params_for(self, state: SkuState | str) -> PolicyParams:
+        """The effective policy parameters of a SKU: the one place that computes them.
+
+        Precedence, last wins: the settings' defaults (``config.policy``), the overrides file
+        (``config.overrides``: ``sku@location``, else ``sku``), the SKU's run-time policy
+        (``state.policy``, topic ``policies``), whose parameters replace those fields only.
+
+        Parameters
+        ----------
+        state : SkuState or str
+            The SKU (its key and policy), or a bare key (defaults and overrides file only).
+
+        Returns
+        -------
+        PolicyParams
+            Durations in periods. With a policy, one cached object per distinct (override entry,
+            policy parameters): SKUs with equal policies share it (the period review groups SKUs
+            by it), and the pydantic validation runs once per distinct policy.
+
+        A stored policy that this configuration rejects (it was valid when applied, but e.g. the
+        forecast horizon was shortened since) gives the base parameters, with a warning: a SKU
+        is never left without levels (an invalid *new* policy is refused when applied, see
+        :meth:`effective_params`).
+        """
+        key = state if isinstance(state, str) else state.key
+        base_key, base = self.base_params(key)
+        policy = None if isinstance(state, str) else state.policy
+        if policy is None:
+            return base
+        try:
+            return self.effective_params(base_key, base, policy)
+        except ValueError as exc:
+            log.warning("%s: stored policy version %d is invalid under this configuration (%s); "
+                        "using the defaults", key, policy.version, exc)
+            self._params[(base_key, policy.parameters)] = base
+            return base
+
+    def base_params(self, key: str) -> tuple[str | None, PolicyParams]:
+        """The overrides-file entry of a key (``sku@location``, else ``sku``; None: default), its params."""
         ov = self.config.overrides
         if key in ov:
-            return ov[key]
+            return key, ov[key]
         sku = key.partition("@")[0]
-        return ov.get(sku, self.config.policy)
+        if sku in ov:
+            return sku, ov[sku]
+        return None, self.config.policy
+
+    def effective_params(self, base_key: str | None, base: PolicyParams, policy: SkuPolicy) -> PolicyParams:
+        """``base`` with a run-time policy's parameters (cached per ``(base_key, policy.parameters)``).
+
+        Parameters
+        ----------
+        base_key : str or None
+            The overrides-file entry ``base`` comes from (None: the settings' default).
+        base : PolicyParams
+            The parameters before the policy.
+        policy : SkuPolicy
+            Parameters in days, units and currency (:func:`policy_overrides`).
+
+        Returns
+        -------
+        PolicyParams
+
+        Raises
+        ------
+        ValueError
+            When the combination is invalid (:class:`PolicyParams`' rules, e.g. an ordering cost
+            without a holding cost) or the lead time plus the review period exceed the forecast
+            horizon (``horizon_periods``).
+        """
+        ck = (base_key, policy.parameters)
+        params = self._params.get(ck)
+        if params is None:
+            params = base.with_overrides(**policy_overrides(policy.parameters, self._period_days))
+            needed = params.lead_time_periods + params.review_period_periods
+            if math.ceil(needed) > self.config.horizon_periods:
+                raise ValueError(f"lead time + review period ({needed:g} periods) exceed the forecast "
+                                 f"horizon ({self.config.horizon_periods} periods)")
+            if len(self._params) >= PARAMS_CACHE_SIZE:
+                self._params.clear()
+            self._params[ck] = params
+        return params
 
     def derived(self, state: SkuState, pool: CovariatePool | None = None) -> Derived | None:
         """Forecast distribution and policy levels for the open period (cached on the state).
@@ -213,7 +345,7 @@ class LevelsDeriver:
         if state.demand.open_start is None:
             return None
         start = state.demand.open_start
-        params = self.params_for(state.key)
+        params = self.params_for(state)
         hl = self.levels_horizon(params)
         model = state.model
         if model.covariates_enabled:
@@ -308,12 +440,16 @@ class LevelsDeriver:
     def lost_unit_cost(self, params: PolicyParams, pool: CovariatePool | None) -> float | None:
         """Cost per lost unit (currency) that sets a SKU's service level, or None (the target does).
 
-        ``lost_unit_cost`` when configured; else, with the fill-rate controller on and a fill-rate
-        target in ``params``, the partition's learned cost ``p_0 exp(log_cost)`` of ``pool``
-        (``p_0`` without a pool).
+        ``lost_unit_cost`` when configured; else, with the fill-rate controller on and ``params``
+        targeting the controlled fill rate, the partition's learned cost ``p_0 exp(log_cost)``
+        of ``pool`` (``p_0`` without a pool). A SKU with a fill-rate target of its own (a
+        run-time policy or the overrides file) is not priced by the partition's cost, which
+        buys the partition's target: its target is met per SKU through the normal loss function
+        (None here).
         """
         p = self.config.lost_unit_cost
-        if p is None and self.config.controlled_fill_rate is not None and params.fill_rate is not None:
+        controlled = self.config.controlled_fill_rate
+        if p is None and controlled is not None and params.fill_rate == controlled:
             p = self.config.fill_control_base_cost * (1.0 if pool is None else pool.service.multiplier)
         return p
 
@@ -322,8 +458,8 @@ class LevelsDeriver:
         """``params`` with the SKU's critical fractile as its target, when a lost-unit cost applies.
 
         The cost ``p`` (currency per lost unit) is ``lost_unit_cost`` when set; else, with the
-        fill-rate controller on (:attr:`ProcessorConfig.controlled_fill_rate`) and a fill-rate
-        target in ``params``, the partition's learned cost ``p_0 exp(log_cost)`` of ``pool``
+        fill-rate controller on (:attr:`ProcessorConfig.controlled_fill_rate`) and ``params``
+        targeting the controlled fill rate, the partition's learned cost ``p_0 exp(log_cost)`` of ``pool``
         (``p_0`` alone without a pool). The level is ``p / (p + h v R)`` (see
         :class:`ProcessorConfig`), clipped to ``[0.5, 1)``; with ``lumpiness_discount`` k the
         holding cost is ``h v R (1 + k CV^2)`` (CV^2 of the SKU's per-period demand, the window's

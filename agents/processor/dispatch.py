@@ -16,15 +16,24 @@ from agents.censoring import censored_demand
 from agents.demand import LateEventError, epoch, period_seconds, period_start, season_length
 from agents.forecasting.covariates import CovariatePool
 from agents.policy import PolicyParams
-from agents.processor.config import ApplyResult, Decision, EventMeta, PeriodObserver, ProcessorConfig
+from agents.processor.config import (
+    ApplyResult,
+    Decision,
+    EventMeta,
+    PeriodObserver,
+    PolicyRejected,
+    ProcessorConfig,
+)
 from agents.processor.decisions import DecisionMaker
 from agents.processor.derived import Derived, LevelsDeriver, forecast_lift
 from agents.processor.features import CovariateFeatures
 from agents.processor.level_ratio import learn_level_ratio, level_ratio
-from agents.state import PromotionPlan, SkuState
+from agents.state import PromotionPlan, SkuPolicy, SkuState
 from schemas.inputs import (
     OrderCancelled,
     OrderPlaced,
+    PolicyDeleted,
+    PolicySet,
     PromotionCancelled,
     PromotionPlanned,
     PurchaseOrderCancelled,
@@ -34,7 +43,16 @@ from schemas.inputs import (
     StockSnapshot,
 )
 
-__all__ = ["SkuProcessor"]
+__all__ = ["TOMBSTONE_TRIGGER_ID", "SkuProcessor"]
+
+#: ``trigger_event_id`` of the decisions a policy tombstone triggers (it has no event id; the
+#: explanation's ``trigger_topic``/``trigger_partition``/``trigger_offset`` locate it).
+TOMBSTONE_TRIGGER_ID = "policy-tombstone"
+
+
+def _policy_of(event: PolicySet) -> SkuPolicy:
+    """The :class:`SkuPolicy` a ``PolicySet`` stores."""
+    return SkuPolicy(event.version, tuple(event.parameters().items()))
 
 
 class SkuProcessor:
@@ -80,11 +98,65 @@ class SkuProcessor:
         -------
         ApplyResult
             ``skipped`` when fenced, ``late`` when the order's period was already closed (the
-            state only advances its fence), else ``applied`` with the decisions to emit.
+            state only advances its fence), else ``applied`` with the decisions to emit
+            (``stale_policy`` for a ``PolicySet`` whose version is not above the SKU's: only the
+            fence moves).
+
+        Raises
+        ------
+        PolicyRejected
+            A ``PolicySet`` whose parameters are invalid for this SKU (see
+            :meth:`LevelsDeriver.effective_params`); the state is unchanged (the pipeline
+            dead-letters the event, stage ``validate``).
+
+        Run-time policies (topic ``policies``): a ``PolicySet`` above the SKU's version replaces
+        its policy (:meth:`set_policy`), a ``PolicyDeleted`` (tombstone) deletes it; either way
+        the SKU is decided at once under its new parameters (the tombstone, which has no event
+        time, at the SKU's own clock ``updated_at``).
         """
         if not state.fence_passed(meta.topic, meta.partition, meta.offset):
             return ApplyResult("skipped")
+        if isinstance(event, PolicyDeleted):
+            return self._delete_policy(state, meta, pool)
+        if isinstance(event, PolicySet):
+            if event.version <= state.policy_version:  # stale (compaction and replays keep order)
+                state.mark_applied(meta.topic, meta.partition, meta.offset)
+                state.bump("stale_policies")
+                return ApplyResult("applied", stale_policy=True)
+            base_key, base = self.deriver.base_params(state.key)
+            try:
+                self.deriver.effective_params(base_key, base, _policy_of(event))
+            except ValueError as exc:  # before any change
+                raise PolicyRejected(f"policy version {event.version} of {state.key}: {exc}") from exc
         return self._apply(state, event, meta, pool)
+
+    def set_policy(self, state: SkuState, policy: SkuPolicy | None) -> None:
+        """Give ``state`` a run-time policy (None: delete it), superseding its open decisions.
+
+        When the SKU's effective :class:`PolicyParams` change, its open suggestion and overstock
+        (computed under the old parameters) stop blocking: the next decision is made under the
+        new ones and names the new policy version. ``policy_version`` only rises (a deletion
+        keeps it). The derived levels are dropped by :func:`agents.processor.derived.cached_derived`,
+        whose inputs include the policy.
+        """
+        before = self.deriver.params_for(state)
+        state.policy = policy
+        if policy is not None:
+            state.policy_version = max(state.policy_version, policy.version)
+        if self.deriver.params_for(state) != before:
+            state.reorder = None
+            state.overstock = None
+        state.bump("policies" if policy is not None else "policy_deletes")
+
+    def _delete_policy(self, state: SkuState, meta: EventMeta, pool: CovariatePool | None) -> ApplyResult:
+        state.mark_applied(meta.topic, meta.partition, meta.offset)
+        state.bump("events")
+        if state.policy is None:
+            return ApplyResult("applied")  # nothing to delete
+        self.set_policy(state, None)
+        result = ApplyResult("applied")
+        result.decisions = self.decisions.decide(state, meta, TOMBSTONE_TRIGGER_ID, state.updated_at, pool)
+        return result
 
     def _apply(self, state: SkuState, event: Any, meta: EventMeta, pool: CovariatePool | None) -> ApplyResult:
         self._init_model(state)
@@ -181,9 +253,9 @@ class SkuProcessor:
         """Covariates of a closed period (:meth:`CovariateFeatures.realised_covariates`)."""
         return self.features.realised_covariates(state, start, units)
 
-    def params_for(self, key: str) -> PolicyParams:
-        """Policy parameters of a SKU key (:meth:`LevelsDeriver.params_for`)."""
-        return self.deriver.params_for(key)
+    def params_for(self, state: SkuState | str) -> PolicyParams:
+        """Effective policy parameters of a SKU (or a bare key) (:meth:`LevelsDeriver.params_for`)."""
+        return self.deriver.params_for(state)
 
     def derived(self, state: SkuState, pool: CovariatePool | None = None) -> Derived | None:
         """Forecast and levels of the open period, cached on the state (:meth:`LevelsDeriver.derived`)."""
@@ -299,5 +371,7 @@ class SkuProcessor:
                 state.model.enable_covariates(self._names)
         elif isinstance(event, PromotionCancelled):
             state.promotions.pop(event.promotion_id, None)
+        elif isinstance(event, PolicySet):
+            self.set_policy(state, _policy_of(event))
         else:  # pragma: no cover - the decoders only produce the types above
             raise TypeError(f"unsupported event type {type(event).__name__}")

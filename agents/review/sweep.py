@@ -11,7 +11,8 @@ For the SKUs whose open period the watermark closed it
    levels read (:meth:`LevelsDeriver.window_moments`), the inventory position, the open
    suggestion and overstock;
 3. calls the kernel (:mod:`agents.review.kernel`) once per policy group (SKUs sharing their
-   :class:`PolicyParams`): levels, decide masks;
+   :class:`PolicyParams` object, :meth:`LevelsDeriver.params_for`: defaults, overrides file and
+   run-time policy): levels, decide masks;
 4. computes the full-horizon forecast moments only for the SKUs that reorder or may be
    overstocked, their projections and overstock checks in one kernel call each;
 5. applies to each state, in the partition's order, exactly what :meth:`DecisionMaker.decide`
@@ -130,7 +131,7 @@ class PeriodReview:
             if cached_derived(st, inputs) is not None:
                 scalar.add(i)  # levels already current: the scalar decide reuses them
                 continue
-            base = self.deriver.params_for(st.key)
+            base = self.deriver.params_for(st)
             g = groups.get(id(base))
             if g is None:
                 g = groups[id(base)] = _Group(base, self.deriver.levels_horizon(base),

@@ -5,7 +5,8 @@ Two pipelines read the same record sequence, one with ``column_review=False`` (p
 decision events (bytes, in order), the dirty states' encodings and finally every cached state
 must be equal. Scenarios: daily and weekly periods, fill-rate and cycle-service-level targets,
 normal and negative binomial demand, covariates on and off, per-SKU overrides (a second policy
-group with packs and an MOQ), the per-SKU critical fractile (``lost_unit_cost``) and censored
+group with packs and an MOQ), the per-SKU critical fractile (``lost_unit_cost``), run-time
+policies (``policies`` topic: SKUs with equal, different and deleted policies) and censored
 demand (``stockout_demand="hidden"``: imputed periods, the controller's unseen units).
 """
 
@@ -25,6 +26,7 @@ from agents.state import InMemoryStateStore
 from schemas.events import encode_event
 from schemas.inputs import (
     OrderPlaced,
+    PolicySet,
     PromotionPlanned,
     PurchaseOrderPlaced,
     StockReceived,
@@ -32,7 +34,7 @@ from schemas.inputs import (
 )
 
 T0 = datetime(2011, 1, 3, tzinfo=UTC)
-ROLES = {"orders": "orders", "inventory": "inventory", "promotions": "promotions"}
+ROLES = {"orders": "orders", "inventory": "inventory", "promotions": "promotions", "policies": "policies"}
 
 
 def _records(seed: int, weekly: bool, n_skus: int, periods: int) -> list[Record]:
@@ -249,3 +251,66 @@ def test_liveness_mask_counts_a_review_that_ends_without_an_order() -> None:
                         ).liveness_violation.tolist() == [True]
     quiet = decide_masks([10], lv, 5, has_open=[False], review=False, **common)
     assert quiet.liveness_violation.tolist() == [False]
+
+
+def _with_policies(records: list[Record], seed: int, weekly: bool, n_skus: int, periods: int) -> list[Record]:
+    """``records`` with run-time policies merged in by event time (topic ``policies``, its own
+    offsets): pairs of SKUs with equal policies (one group), a fill-rate target of its own, new
+    versions, a stale one and tombstones."""
+    from agents.alignment import event_time_s
+
+    rng = np.random.default_rng(seed)
+    step = timedelta(weeks=1) if weekly else timedelta(days=1)
+    choices = [{"pack_size": 4, "moq": 8},
+               {"lead_time_days": 14.0 if weekly else 9.0, "lead_time_std_days": 1.0},
+               {"fill_rate": 0.9}, {"cycle_service_level": 0.8, "unit_cost": 3.0}, {"ordering_cost": 15.0}]
+    pol: list[tuple[float, Record | None, bytes | None]] = []  # (time, record, tombstone key)
+    version: dict[str, int] = {}
+    for _ in range(3 * n_skus):
+        sku = f"S{int(rng.integers(0, n_skus))}"
+        at = T0 + int(rng.integers(1, periods)) * step + timedelta(hours=int(rng.integers(0, 24)))
+        if rng.random() < 0.15:
+            pol.append((at.timestamp(), None, f"{sku}@W".encode()))
+            continue
+        v = version[sku] = version.get(sku, 0) + int(rng.integers(0, 3))  # 0: a stale repeat
+        params = choices[int(rng.integers(0, len(choices)))]
+        ev = PolicySet(event_id=f"{sku}-pol{v}-{at.timestamp()}", occurred_at=at, sku=sku, location="W",
+                       version=max(v, 1), **params)
+        pol.append((at.timestamp(), Record("policies", 0, 0, ev.key.encode(), encode_event(ev)), None))
+    pol.sort(key=lambda x: x[0])
+    merged: list[tuple[float, int, Record | None, bytes | None]] = [
+        (event_time_s(r.value), 1, r, None) for r in records]
+    merged += [(t, 0, r, k) for t, r, k in pol]
+    merged.sort(key=lambda x: (x[0], x[1]))
+    out: list[Record] = []
+    offset = 0
+    for _, _, rec, key in merged:
+        if rec is not None and rec.topic != "policies":
+            out.append(rec)
+            continue
+        out.append(Record("policies", 0, offset, key, b"") if rec is None else
+                   Record("policies", 0, offset, rec.key, rec.value))
+        offset += 1
+    return out
+
+
+@pytest.mark.parametrize(("weekly", "target", "extra"), [
+    (False, "fill", "fill_control"),
+    (False, "csl", "overrides"),
+    (True, "fill", ""),
+])
+def test_column_review_equals_scalar_review_with_run_time_policies(weekly: bool, target: str,
+                                                                   extra: str) -> None:
+    n, periods = 6, 20 if weekly else 45
+    records = _with_policies(_records(seed=11, weekly=weekly, n_skus=n, periods=periods), 3, weekly, n,
+                             periods)
+    assert sum(r.topic == "policies" for r in records) >= n
+    config = _config(weekly, target, "normal", False, extra)
+    config = ProcessorConfig(**{**{f: getattr(config, f) for f in config.__dataclass_fields__},
+                                "horizon_periods": 16 if weekly else 28})
+    decisions = _compare(records, config, batch=7)
+    assert decisions > 0
+    # the policies are in force: some decided SKU carries one
+    pipe = Pipeline(SkuProcessor(config), InMemoryStateStore(), ROLES)
+    pipe.process(records)
+    assert any(st.policy is not None for st in pipe.cache.values())

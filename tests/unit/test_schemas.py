@@ -29,6 +29,7 @@ DECODER_BY_TOPIC = {
     "orders": ev.decode_order,
     "inventory": ev.decode_inventory,
     "promotions": ev.decode_promotion,
+    "policies": ev.decode_policy,
     "reorders": ev.decode_decision,
     "restock.dlq": ev.decode_dead_letter,
 }
@@ -562,7 +563,7 @@ def test_asyncapi_names_all_channels_and_operations() -> None:
         "description": doc["servers"]["local"]["description"],
     }
     addresses = {channel["address"] for channel in doc["channels"].values()}
-    assert addresses == {"orders", "inventory", "promotions", "reorders", "restock.dlq"}
+    assert addresses == {"orders", "inventory", "promotions", "policies", "reorders", "restock.dlq"}
     actions = {
         op["channel"]["$ref"].removeprefix("#/channels/"): op["action"]
         for op in doc["operations"].values()
@@ -571,6 +572,7 @@ def test_asyncapi_names_all_channels_and_operations() -> None:
         "orders": "receive",
         "inventory": "receive",
         "promotions": "receive",
+        "policies": "receive",
         "reorders": "send",
         "restock.dlq": "send",
     }
@@ -667,6 +669,7 @@ _SCHEMA_FILE_BY_TOPIC = {
     "orders": "order_event.schema.json",
     "inventory": "inventory_event.schema.json",
     "promotions": "promotion_event.schema.json",
+    "policies": "policy_set.schema.json",
     "reorders": "decision_event.schema.json",
     "restock.dlq": "dead_letter.schema.json",
 }
