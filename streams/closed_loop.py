@@ -25,10 +25,11 @@ on the shelf: it keeps its own copy of the SKU's on_hand (an
 restock's, so the two are equal: ``run.storefront_on_hand_mismatches`` counts the SKUs where they
 are not at the end) and publishes no order while the SKU has no stock (on_hand below one unit).
 An order placed while some stock is left is published whole, and its part beyond on_hand is a
-lost sale restock sees, as in the default storefront. The unpublished units stay unseen by restock and are
-counted as demand and lost units in restock's KPIs (``conservation.restock.hidden_lost_units``);
-the KPIs are measured on the true demand. Restock learns them as censored only with
-``RESTOCK_STOCKOUT_DEMAND=hidden`` (:mod:`agents.censoring`).
+lost sale restock sees, as in the default storefront. The unpublished units stay unseen by
+restock and are counted as demand and lost units in restock's KPIs
+(``conservation.restock.hidden_lost_units``): the KPIs are measured on the true demand. Restock
+learns such periods as censored only with ``RESTOCK_STOCKOUT_DEMAND=hidden``
+(:mod:`agents.censoring`).
 
 A **baseline** runs on the same demand in-process: a static (s, S) fitted on the warm-up period
 (the first quarter of the history, no forecasting), same lead time, same lost-sales rule.
@@ -82,7 +83,7 @@ class DemoOptions:
     settings: Settings | None = None
     run_id: str | None = None
     per_sku: bool = False  # add a per-SKU block (mean on-hand value, lost units) to the result
-    hidden_stockouts: bool = False  # the storefront publishes no order beyond the stock on hand
+    hidden_stockouts: bool = False  # the storefront publishes no order while the shelf is empty
 
     def __post_init__(self) -> None:
         if self.hidden_stockouts and self.unmet_demand != "lost_sales":
@@ -422,10 +423,9 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
                     hidden_today[r.key] += r.quantity
                     continue
                 pos.sell(r.quantity, at=at, unmet="lost_sales")
-            quantity = r.quantity
             orders.append(OrderPlaced(
                 event_id=f"{r.order_id}:{r.sku}:{j}", occurred_at=r.occurred_at, sku=r.sku,
-                location=r.location, order_id=r.order_id, quantity=quantity,
+                location=r.location, order_id=r.order_id, quantity=r.quantity,
                 unit_price=r.unit_price or 0.0, customer_id=r.customer_id, promo=bool(r.promo)))
         hidden_total += sum(hidden_today.values())
         if orders:
