@@ -204,7 +204,15 @@ class StockoutClock:
             self.since = -1
 
     def _count(self, a: int, b: int, freq: Freq, floor: int) -> None:
-        """Add the seconds of ``[a, b)`` at or after ``floor`` to the periods they fall in."""
+        """Add the seconds of ``[a, b)`` at or after ``floor`` to the periods they fall in.
+
+        Periods before ``floor`` can no longer close (a SKU without orders has no open period):
+        they are forgotten, so the clock stays bounded.
+        """
+        if self.seconds and min(self.seconds) < floor:
+            self.seconds = {k: v for k, v in self.seconds.items() if k >= floor}
+        if self.out_at_start and self.out_at_start[0] < floor:
+            self.out_at_start = [k for k in self.out_at_start if k >= floor]
         a = max(a, floor)
         step = period_seconds(freq)
         p = period_start(freq, a)

@@ -128,6 +128,18 @@ def test_censored_demand_is_at_least_the_sales_and_equals_them_without_a_stockou
         assert y == pytest.approx(sales + min(f, 1.0) * expected)
 
 
+def test_a_sku_that_never_sells_keeps_a_bounded_clock() -> None:
+    """Counts of 0 and 5 every day and no order (no period opens, none closes): only the current
+    period's seconds are kept."""
+    proc = SkuProcessor(_config("hidden"))
+    state = SkuState.new("A@W")
+    for d in range(200):
+        for off, (h, q) in enumerate([(1, 0), (13, 5)]):
+            proc.apply(state, _snapshot(d + h / 24, q, 2 * d + off), EventMeta("inventory", 0, 2 * d + off))
+    assert state.demand.open_start is None
+    assert state.stockout.seconds == {epoch(T0) + 199 * DAY: 12 * 3600} and state.stockout.out_at_start == []
+
+
 def test_the_clock_round_trips_in_the_state_and_old_states_load() -> None:
     s = SkuState.new("A@W")
     before = s.encode()
