@@ -146,12 +146,14 @@ class ProcessorConfig:
         still publishes the orders (the ones beyond on_hand become lost sales or backorders), so
         every period's orders are its demand. ``"hidden"``: it stops taking orders, so a period
         with a stock-out fraction ``f > 0`` (share of its seconds with ``on_hand`` below one
-        unit, :class:`~agents.censoring.StockoutClock`) has censored sales: the forecaster, the
-        demand window and the level ratio learn it as ``sales + f E[D]``, each with its own
-        expectation ``E[D]`` of the period from before learning it
-        (:func:`~agents.censoring.censored_demand`; Nahmias 1994, Kaplan & Meier 1958), and the
-        fill-rate controller counts the window's ``f E[D]`` as units demanded and lost, since no
-        lost order reaches it. Requires ``unmet_demand="lost_sales"``.
+        unit, of the period's demand when orders are stamped at period starts;
+        :class:`~agents.censoring.StockoutClock`) has censored sales: it is learned as
+        ``sales + f E[D]`` (:func:`~agents.censoring.censored_demand`; Nahmias 1994, Kaplan &
+        Meier 1958), ``E[D]`` from before the period is learned: the short-window mean for the
+        demand window (:meth:`~agents.processor.derived.LevelsDeriver.recent_rate`), the
+        one-step forecast for the forecaster and the level ratio. The fill-rate controller
+        counts the window's ``f E[D]`` as units demanded and lost, since no lost order reaches
+        it. Requires ``unmet_demand="lost_sales"``.
     """
 
     freq: Freq = "D"

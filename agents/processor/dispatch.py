@@ -310,8 +310,9 @@ class SkuProcessor:
                 base_units = units / lift
             y = units
             if censored and stockout > 0.0:
-                # a hidden-stockout storefront: sales are a lower bound; each learner imputes the
-                # out-of-stock share of the period with its own expectation (agents.censoring)
+                # a hidden-stockout storefront: sales are a lower bound; the out-of-stock share of
+                # the period is imputed (agents.censoring): the window with its short-window mean,
+                # the forecaster and the level ratio with the forecaster's one-step forecast
                 rate = self.deriver.recent_rate(state)
                 base_units = censored_demand(base_units, stockout, rate)
                 y = censored_demand(units, stockout, float(model.forecast(1, [x])[0]))
