@@ -25,7 +25,9 @@ out-of-stock share of the period:
 
 ``y = sales + f E[D]``
 
-the expected demand of the unobserved part under a constant demand intensity within the period.
+the expected demand of the unobserved part under a constant demand intensity within the period
+(restock's window uses its short-window mean as ``E[D]``, the forecaster its one-step forecast;
+:class:`agents.processor.config.ProcessorConfig`, ``stockout_demand``).
 It is a single imputation step of the expectation-maximisation estimate for censored
 observations (Dempster, Laird & Rubin 1977 [^2]; for lost-sales inventory data, Nahmias 1994
 [^1] treats a stocked-out period's sales as censored at the stock level and estimates the demand
