@@ -344,3 +344,30 @@ def test_the_controller_counts_the_imputed_units_of_silent_censored_skus(column_
     assert a.inventory_demand.recent == pytest.approx(recent)
     assert unseen == pytest.approx(expected)
     assert pools["hidden"].demand == pytest.approx(12 * 5 + 30 + unseen)
+
+
+@pytest.mark.parametrize("crash_at", [7, 11, 16, 23])
+def test_hidden_mode_replays_byte_identical_after_a_crash(crash_at: int) -> None:
+    """A worker that dies after saving ``crash_at`` records and a new one that replays from 5
+    records earlier (fenced) end with the states of an uninterrupted run, pool included."""
+    policy = PolicyParams(lead_time_periods=3.0, fill_rate=0.95, cycle_service_level=None)
+    cfg = ProcessorConfig(policy=policy, min_history_periods=7, allowed_lateness_s=0.0, covariates=False,
+                          fill_control=True, stockout_demand="hidden")
+    recs = _records(14)
+
+    def run(store: InMemoryStateStore, records: list[Record]) -> None:
+        pipe = Pipeline(SkuProcessor(cfg), store, ROLES)
+        pipe.assign({0})  # as a worker does when it is assigned the partition (silent SKUs loaded)
+        for i in range(0, len(records), 4):
+            out = pipe.process(records[i: i + 4])
+            store.save_many(out.dirty, out.partition_of)
+
+    whole, crashed = InMemoryStateStore(), InMemoryStateStore()
+    run(whole, recs)
+    run(crashed, recs[:crash_at])
+    run(crashed, recs[crash_at - 5:])
+    keys = whole.keys()
+    assert keys == crashed.keys() and "@pool@0" in keys
+    assert whole.load_many(keys)["A@W"].counters["censored_periods"] > 0
+    for k in keys:
+        assert crashed.load_many([k])[k].encode() == whole.load_many([k])[k].encode(), k
