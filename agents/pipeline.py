@@ -299,7 +299,8 @@ class Pipeline:
             out.periods_closed += res.periods_closed
             self._emit(out, res.decisions)
             if not (tombstone or res.stale_policy):  # no event time / ignored
-                self._advance_partition(out, rec, epoch(ev.occurred_at), ev.event_id, dirty)  # type: ignore[attr-defined]
+                self._advance_partition(out, rec, epoch(ev.occurred_at), ev.event_id, dirty,  # type: ignore[attr-defined]
+                                        pool if pooled else None)
         out.dirty = list(dirty.values())
         out.partition_of = {k: self.partition_of[k] for k in dirty if k in self.partition_of}
         self._evict(set(dirty))
@@ -364,8 +365,14 @@ class Pipeline:
             out.decision_kinds[d.kind] = out.decision_kinds.get(d.kind, 0) + 1
 
     def _advance_partition(self, out: BatchOutput, rec: Record, t: int, trigger_id: str,
-                           dirty: dict[str, SkuState]) -> None:
-        """Close periods of silent SKUs on this partition when its watermark crosses a period."""
+                           dirty: dict[str, SkuState], record_pool: CovariatePool | None = None) -> None:
+        """Close periods of silent SKUs on this partition when its watermark crosses a period.
+
+        ``record_pool`` is the pool :meth:`_pool_for` gave the record (the partition's own, or a
+        copy when the pool already held the record): the review changes the same one. Deciding
+        it again here would find the fence the record's own publication just moved, and drop the
+        review's changes (the covariate sums and the controller's counts of the SKUs it closes).
+        """
         p = rec.partition
         if t <= self.watermark.get(p, -1):
             return
@@ -380,7 +387,9 @@ class Pipeline:
         step = period_seconds(cfg.freq)
         pool_state = self.cache.get(pool_key(p)) if cfg.partition_pool else None
         pool = pool_state.pool if pool_state is not None else None
-        if pool is not None and not pool_state.fence_passed(rec.topic, rec.partition, rec.offset):
+        if record_pool is not None:
+            pool = record_pool
+        elif pool is not None and not pool_state.fence_passed(rec.topic, rec.partition, rec.offset):
             import copy
 
             pool = copy.deepcopy(pool)

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import msgpack
 
+from agents.censoring import StockoutClock
 from agents.demand import DemandAccumulator
 from agents.forecasting import DemandForecaster, decode, encode
 from agents.forecasting.covariates import CovariatePool
@@ -230,6 +231,9 @@ class SkuState:
     inventory_demand : InventoryDemand
         Recent demand window and long-run dispersion read by the replenishment decisions
         (:mod:`agents.inventory_demand`); encoded only once it has learned a period.
+    stockout : StockoutClock
+        Seconds out of stock (``on_hand`` below one unit) per open demand period, from the
+        position changes (:mod:`agents.censoring`); encoded only while it holds something.
     policy : SkuPolicy | None
         The SKU's run-time policy (topic ``policies``); None: the defaults (settings, overrides
         file).
@@ -260,6 +264,7 @@ class SkuState:
     period_sales: dict[int, list[float]] = field(default_factory=dict)
     pool: CovariatePool | None = None
     inventory_demand: InventoryDemand = field(default_factory=InventoryDemand)
+    stockout: StockoutClock = field(default_factory=StockoutClock)
     policy: SkuPolicy | None = None
     policy_version: int = 0
     lead_time: LeadTimeEstimator = field(default_factory=LeadTimeEstimator)
@@ -313,6 +318,8 @@ class SkuState:
             ext["pool"] = self.pool.to_list()
         if self.inventory_demand.n:
             ext["inv"] = self.inventory_demand.to_list()
+        if not self.stockout.idle:
+            ext["so"] = self.stockout.to_list()
         if self.policy_version:
             ext["pol"] = [self.policy_version, None if self.policy is None else self.policy.to_list()]
         if self.lead_time:
@@ -382,6 +389,7 @@ class SkuState:
         cov = ext.get("cov")
         pool = ext.get("pool")
         inv = ext.get("inv")
+        so = ext.get("so")
         pol = ext.get("pol")
         lt = ext.get("lt")
         return cls(
@@ -401,6 +409,7 @@ class SkuState:
                           if cov else {}),
             pool=CovariatePool.from_list(pool) if pool else None,
             inventory_demand=InventoryDemand.from_list(inv) if inv else InventoryDemand(),
+            stockout=StockoutClock.from_list(so) if so else StockoutClock(),
             policy=SkuPolicy.from_list(pol[1]) if pol and pol[1] else None,
             policy_version=int(pol[0]) if pol else 0,
             lead_time=LeadTimeEstimator.from_list(lt) if lt else LeadTimeEstimator(),

@@ -199,6 +199,10 @@ def _loop_options(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any
                      help="Plot a few SKUs here (PNG)."),
         click.option("--backorders", is_flag=True,
                      help="Unserved orders become backorders (default: lost sales)."),
+        click.option("--hidden-stockouts", is_flag=True,
+                     help="The storefront takes no order beyond the stock on hand: lost demand is not "
+                          "published (restock sees only sales) but counts in the KPIs; "
+                          "RESTOCK_STOCKOUT_DEMAND=hidden makes restock learn it as censored."),
         click.option("--no-progress", is_flag=True, help="Disable the progress bar."),
         click.option("--lead-time-sd-days", type=float, default=0.0, show_default=True,
                      help="The warehouse's lead times are random: gamma around the lead time with this "
@@ -221,24 +225,28 @@ def _loop_options(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any
 
 def _loop_opts(data_path: Path | None, fmt: str, freq: str, skus: int, start: str | None, end: str | None,
                json_path: Path, plot_path: Path, backorders: bool, no_progress: bool,
-               supply: dict[str, Any] | None = None) -> Any:
+               supply: dict[str, Any] | None = None, hidden_stockouts: bool = False) -> Any:
     from streams.closed_loop import DemoOptions
 
+    if hidden_stockouts and backorders:
+        raise click.UsageError("--hidden-stockouts and --backorders contradict each other: a storefront "
+                               "that takes no order while out of stock takes no backorder")
     return DemoOptions(data=_data_or_fail(data_path), fmt=fmt, freq=freq,  # type: ignore[arg-type]
                        skus=skus or None, start=start, end=end, json_path=json_path, plot_path=plot_path,
                        unmet_demand="backorder" if backorders else "lost_sales", progress=not no_progress,
-                       **(supply or {}))
+                       hidden_stockouts=hidden_stockouts, **(supply or {}))
 
 
 @main.command()
 @_loop_options("demo")
 def demo(data_path: Path, fmt: str, freq: str, skus: int, start: str | None, end: str | None,
-         json_path: Path, plot_path: Path, backorders: bool, no_progress: bool, **supply: Any) -> None:
+         json_path: Path, plot_path: Path, backorders: bool, hidden_stockouts: bool,
+         no_progress: bool, **supply: Any) -> None:
     """The main job: replay real orders through Kafka, the worker and Redis, closed loop."""
     from streams.demo import print_kpis, run_demo
 
     print_kpis(run_demo(_loop_opts(data_path, fmt, freq, skus, start, end, json_path, plot_path,
-                                   backorders, no_progress, supply)))
+                                   backorders, no_progress, supply, hidden_stockouts)))
 
 
 @main.command()
@@ -258,9 +266,9 @@ def demo(data_path: Path, fmt: str, freq: str, skus: int, start: str | None, end
               help="Also run restock's previous policy (forecaster moments) on the frontier.")
 @click.option("--workers", type=int, default=2, show_default=True, help="Simulations run at once.")
 def simulate(data_path: Path, fmt: str, freq: str, skus: int, start: str | None, end: str | None,
-             json_path: Path, plot_path: Path, backorders: bool, no_progress: bool, targets: str | None,
-             target_kind: str, frontier_dir: Path, label: str, ablation: bool, workers: int,
-             **supply: Any) -> None:
+             json_path: Path, plot_path: Path, backorders: bool, hidden_stockouts: bool, no_progress: bool,
+             targets: str | None, target_kind: str, frontier_dir: Path, label: str, ablation: bool,
+             workers: int, **supply: Any) -> None:
     """The main job's closed loop in one process (same pipeline, in-memory state): same KPIs as demo.
 
     With --targets: restock's service/stock frontier against the ERP reorder rules (static,
@@ -270,7 +278,7 @@ def simulate(data_path: Path, fmt: str, freq: str, skus: int, start: str | None,
     from streams.simulate import DEFAULT_TARGETS, run_frontier, run_simulation
 
     opts = _loop_opts(data_path, fmt, freq, skus, start, end, json_path, plot_path, backorders, no_progress,
-                      supply)
+                      supply, hidden_stockouts)
     if targets is None:
         print_kpis(run_simulation(opts))
         return

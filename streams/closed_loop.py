@@ -22,6 +22,18 @@ occasional late deliveries, whole periods, seeded), ``expected_arrival`` still t
 and the baseline waits as long as restock for an order of the same SKU and period. Orders beyond
 on_hand are lost sales (or backorders with ``--backorders``).
 
+With ``--hidden-stockouts`` (:attr:`DemoOptions.hidden_stockouts`) the storefront shows what is
+on the shelf: it keeps its own copy of the SKU's on_hand (an
+:class:`~agents.inventory.InventoryPosition` fed the same seed, receipts and published orders as
+restock's, so the two are equal: ``run.storefront_on_hand_mismatches`` counts the SKUs where they
+are not at the end) and publishes no order while the SKU has no stock (on_hand below one unit).
+An order placed while some stock is left is published whole, and its part beyond on_hand is a
+lost sale restock sees, as in the default storefront. The unpublished units stay unseen by
+restock and are counted as demand and lost units in restock's KPIs
+(``conservation.restock.hidden_lost_units``): the KPIs are measured on the true demand. Restock
+learns such periods as censored only with ``RESTOCK_STOCKOUT_DEMAND=hidden``
+(:mod:`agents.censoring`).
+
 A **baseline** runs on the same demand in-process: a static (s, S) fitted on the warm-up period
 (the first quarter of the history, no forecasting), same lead time, same lost-sales rule.
 
@@ -42,6 +54,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from agents.demand import epoch, period_start, to_datetime
+from agents.inventory import InventoryPosition
 from agents.policy import PolicyParams
 from agents.state import SkuState
 from schemas.common import TopicRole
@@ -79,6 +92,12 @@ class DemoOptions:
     late_probability: float = 0.0
     late_days: float = 7.0
     supply_seed: int = 0
+    hidden_stockouts: bool = False  # the storefront publishes no order while the shelf is empty
+
+    def __post_init__(self) -> None:
+        if self.hidden_stockouts and self.unmet_demand != "lost_sales":
+            raise ValueError("--hidden-stockouts (a storefront that takes no order while out of stock) "
+                             "contradicts --backorders (one that takes backorders)")
 
 
 class Transport(Protocol):
@@ -287,7 +306,8 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
                             late_days=opts.late_days, period_days=panel.period_days, seed=opts.supply_seed)
     row_of = {k: i for i, k in enumerate(keys)}
     base = simulate_rule(panel, "static", params, unmet=opts.unmet_demand, seed_on_hand=seed,
-                         track=plot_keys, horizon_periods=horizon, lead_periods=leads)
+                         track=plot_keys, horizon_periods=horizon, lead_periods=leads,
+                         hidden_stockouts=opts.hidden_stockouts)
     sims = {k: SkuSim(price=float(panel.price[i])) for i, k in enumerate(keys)}
     by_period = panel.by_period()
     # Generic CSV: each SKU-period's price / promotion flag / x_* values are the plan of that
@@ -308,9 +328,16 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
     per_sku: dict[str, dict[str, float]] = {k: defaultdict(float) for k in keys}
     eval_days = 0
     calibration = LeadTimeCalibration(processor_config(settings), panel)
+    # the hidden-stockout storefront's view of the shelf (the same events as restock's position)
+    shelf: dict[str, InventoryPosition] = {}
+    if opts.hidden_stockouts:
+        for i, k in enumerate(keys):
+            shelf[k] = InventoryPosition()
+            shelf[k].snapshot(int(seed[i]), at=first)
+    hidden_total = 0
 
     def account_day(states: dict[str, SkuState], p0: int, in_eval: bool,
-                    demand_today: dict[str, int], new: list[Any]) -> None:
+                    demand_today: dict[str, int], new: list[Any], hidden_today: dict[str, int]) -> None:
         """Restock's KPIs and plot traces of period ``p0`` from its states."""
         if in_eval:
             calibration.review(states, p0)
@@ -331,7 +358,8 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
                 restock_prev_received[k] = rec
             lost_total = st.counters.get("lost_units", 0) if st else 0
             lost_before = sim.trace["_lost_total"][-1] if sim.trace["_lost_total"] else 0
-            lost_today = lost_total - int(lost_before)
+            # lost: orders restock saw and could not serve, and those the storefront never published
+            lost_today = lost_total - int(lost_before) + hidden_today.get(k, 0)
             sim.trace["_lost_total"].append(lost_total)
             if lost_today:
                 sim.restock_cycle_stockout = True
@@ -393,6 +421,10 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
                 restock.purchase_orders += 1
         pending_pos = []
         inv.extend(receipts_due.pop(p0, []))
+        if shelf:
+            for ev in inv:
+                if isinstance(ev, StockReceived):
+                    shelf[ev.key].receive(ev.quantity, None, at=epoch(ev.occurred_at))
         if inv:
             await transport.publish("inventory", inv)
         # (A2) plans published now (generic CSV only).
@@ -400,13 +432,21 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
             await transport.publish("promotions", plans_due.pop(p0))
         # (B) the period's orders.
         day_rows = by_period.get(p0, [])
-        orders = [
-            OrderPlaced(event_id=f"{r.order_id}:{r.sku}:{j}", occurred_at=r.occurred_at, sku=r.sku,
-                        location=r.location, order_id=r.order_id, quantity=r.quantity,
-                        unit_price=r.unit_price or 0.0, customer_id=r.customer_id,
-                        promo=bool(r.promo))
-            for j, r in enumerate(day_rows)
-        ]
+        hidden_today: dict[str, int] = defaultdict(int)
+        orders = []
+        for j, r in enumerate(day_rows):
+            if shelf:  # the storefront takes no order while the shelf is empty
+                pos = shelf[r.key]
+                at = epoch(r.occurred_at)
+                if pos.on_hand < 1 and at > pos.last_snapshot_at:  # (else in the seed count)
+                    hidden_today[r.key] += r.quantity
+                    continue
+                pos.sell(r.quantity, at=at, unmet="lost_sales")
+            orders.append(OrderPlaced(
+                event_id=f"{r.order_id}:{r.sku}:{j}", occurred_at=r.occurred_at, sku=r.sku,
+                location=r.location, order_id=r.order_id, quantity=r.quantity,
+                unit_price=r.unit_price or 0.0, customer_id=r.customer_id, promo=bool(r.promo)))
+        hidden_total += sum(hidden_today.values())
         if orders:
             await transport.publish("orders", orders)
         demand_today: dict[str, int] = defaultdict(int)
@@ -420,8 +460,9 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
         pending_pos.extend(sorted(latest.values(), key=lambda d: (d.occurred_at, d.key)))
 
         def account(states_of: Any = states_of, p0: int = p0, in_eval: bool = in_eval,
-                    demand_today: dict[str, int] = demand_today, new: list[Any] = new) -> None:
-            account_day(states_of(), p0, in_eval, demand_today, new)
+                    demand_today: dict[str, int] = demand_today, new: list[Any] = new,
+                    hidden_today: dict[str, int] = hidden_today) -> None:
+            account_day(states_of(), p0, in_eval, demand_today, new, hidden_today)
 
         if account_async is None:
             account()
@@ -447,6 +488,7 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
             "served_units": sum(st.counters.get("served_units", 0) for st in final.values()),
             "lost_sales_units": sum(st.counters.get("lost_units", 0) for st in final.values()),
             "end_on_hand_units": sum(st.position.on_hand for st in final.values()),
+            "hidden_lost_units": hidden_total,
         },
         "baseline": {
             "start_on_hand_units": int(base.start_on_hand.sum()),
@@ -476,6 +518,11 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
             "cycle_service_level_target": settings.cycle_service_level,
             "service_target": dict([settings.service_target]),
             "unmet_demand": opts.unmet_demand,
+            "storefront": "hidden_stockouts" if opts.hidden_stockouts else "published",
+            "stockout_demand": settings.stockout_demand,
+            "censored_periods": sum(st.counters.get("censored_periods", 0) for st in final.values()),
+            "storefront_on_hand_mismatches": sum(
+                1 for k, pos in shelf.items() if k in final and final[k].position.on_hand != pos.on_hand),
             "events_published": transport.published,
             "conservation": conservation,
             "decisions": decisions_seen,

@@ -134,6 +134,7 @@ def processor_config(settings: Settings) -> ProcessorConfig:
         suggestion_expiry_s=settings.suggestion_expiry_days * 86400.0,
         reemit_change_fraction=settings.reemit_change_fraction,
         unmet_demand=settings.unmet_demand,
+        stockout_demand=settings.stockout_demand,
         min_history_periods=settings.min_history,
         demand_source=settings.demand_source,
         rate_window_periods=max(RATE_WINDOW_MIN_PERIODS[1],

@@ -315,7 +315,8 @@ def plot_frontier(rows: Sequence[Mapping[str, Any]], path: Path | str, title: st
 def run_baselines(panel: DemandPanel, params: PolicyParams, targets: Sequence[float], *,
                   target_kind: TargetKind = "cycle_service_level", specs: Sequence[RuleSpec] | None = None,
                   unmet: Unmet = "lost_sales", seed_params: PolicyParams | None = None,
-                  lead_periods: Any = None) -> tuple[list[dict[str, Any]], dict[str, float]]:
+                  lead_periods: Any = None,
+                  hidden_stockouts: bool = False) -> tuple[list[dict[str, Any]], dict[str, float]]:
     """Frontier rows of the ERP reorder rules swept over service targets.
 
     Each (rule, target) is simulated by :func:`streams.rules.simulate_rule` from the seed
@@ -343,6 +344,9 @@ def run_baselines(panel: DemandPanel, params: PolicyParams, targets: Sequence[fl
     lead_periods : numpy.ndarray, shape (n_skus, n_periods), optional
         The warehouse's random lead times (:func:`streams.lead_times.lead_time_draws`), the
         same restock's closed loop faces; None: the fixed lead time.
+    hidden_stockouts : bool
+        The storefront hides stockouts: the rules refit on their own sales, during each run
+        (:func:`streams.rules.simulate_rule`), instead of once per rule on the demand.
 
     Returns
     -------
@@ -360,15 +364,18 @@ def run_baselines(panel: DemandPanel, params: PolicyParams, targets: Sequence[fl
     timing: dict[str, float] = {}
     for spec in specs:
         t0 = time.perf_counter()
-        mom = rule_moments(panel, spec.rule, window_periods=spec.window_periods,
-                           refit_every_periods=spec.refit_every_periods, model=spec.model)
+        mom = None if hidden_stockouts else rule_moments(
+            panel, spec.rule, window_periods=spec.window_periods,
+            refit_every_periods=spec.refit_every_periods, model=spec.model)
         timing[f"{spec.name}.fit_s"] = time.perf_counter() - t0
         sim_s = 0.0
         for t in targets:
             p = params.with_overrides(**{target_kind: float(t)})
             seed = static_seed(panel, seed_params or p)
             res = simulate_rule(panel, spec.rule, p, unmet=unmet, seed_on_hand=seed, moments=mom,
-                                lead_periods=lead_periods)
+                                lead_periods=lead_periods, window_periods=spec.window_periods,
+                                refit_every_periods=spec.refit_every_periods, model=spec.model,
+                                hidden_stockouts=hidden_stockouts)
             sim_s += res.wall_s
             runs.append((spec.name, target_kind, float(t), res.kpis))
         timing[f"{spec.name}.per_target_s"] = sim_s / max(len(targets), 1)

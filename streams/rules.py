@@ -392,22 +392,33 @@ def rule_moments(panel: DemandPanel, rule: Rule, *, window_periods: int | None =
                              f"got {window_periods} and {refit_every_periods}.")
         demand = panel.demand.astype(float)
         for p in _refit_periods(panel, refit_every_periods):
-            win = demand[:, max(0, p - window_periods): p]
-            if rule == "rolling":
-                mean = win.mean(axis=1)
-                var = win.var(axis=1, ddof=1) if win.shape[1] > 1 else np.zeros(mean.shape)
-            else:
-                if p < _MIN_BATCH_HISTORY[model]:
-                    mean = demand[:, :p].mean(axis=1)  # too short for the model: the mean so far
-                else:
-                    mean = _batch_forecast(demand[:, :p], model)
-                var = ((win - mean[:, None]) ** 2).mean(axis=1)
+            mean, var = _fit_at(demand, p, rule, window_periods, model)
             fits.append(p)
             means.append(mean)
             vars_.append(var)
     else:
         raise ValueError(f"Unknown rule {rule!r}: expected 'static', 'rolling' or 'batch'.")
     return RuleMoments(np.array(fits), np.vstack(means), np.vstack(vars_))
+
+
+def _fit_at(history: np.ndarray, p: int, rule: Rule, window_periods: int,
+            model: Literal["adida", "autoets"]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance per period of a rolling or batch fit at period ``p`` on ``history[:, :p]``.
+
+    ``history`` (n_skus, >= p) is the demand the rule sees: the panel's demand, or its own sales
+    when the storefront hides stockouts.
+    """
+    win = history[:, max(0, p - window_periods): p]
+    if rule == "rolling":
+        mean = win.mean(axis=1)
+        var = win.var(axis=1, ddof=1) if win.shape[1] > 1 else np.zeros(mean.shape)
+    else:
+        if p < _MIN_BATCH_HISTORY[model]:
+            mean = history[:, :p].mean(axis=1)  # too short for the model: the mean so far
+        else:
+            mean = _batch_forecast(history[:, :p], model)
+        var = ((win - mean[:, None]) ** 2).mean(axis=1)
+    return mean, var
 
 
 # --------------------------------------------------------------------------------------------
@@ -434,6 +445,14 @@ def _fit_levels(moments: RuleMoments, params: PolicyParams,
     return out
 
 
+def _flat_levels(mean: np.ndarray, var: np.ndarray, params: PolicyParams,
+                 horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """Levels (s, S) of one refit, as :func:`_fit_levels` computes every fit after the first."""
+    if params.distribution != "normal":
+        return _static_levels(mean, var, params, horizon)
+    return levels_flat(mean, var, params)
+
+
 def _lead_periods(params: PolicyParams) -> int:
     L = params.lead_time_periods
     if abs(L - round(L)) > 1e-9 or round(L) < 1:
@@ -455,7 +474,8 @@ def simulate_rule(panel: DemandPanel, rule: Rule, params: PolicyParams, *, unmet
                   refit_every_periods: int | None = None, track: Sequence[str] = (),
                   model: Literal["adida", "autoets"] = "adida", moments: RuleMoments | None = None,
                   horizon_periods: int = DEFAULT_HORIZON_PERIODS,
-                  lead_periods: np.ndarray | None = None) -> RuleResult:
+                  lead_periods: np.ndarray | None = None,
+                  hidden_stockouts: bool = False) -> RuleResult:
     """Simulate one reorder rule on the panel, closed loop (module docstring for the rules and timing).
 
     Parameters
@@ -485,6 +505,12 @@ def simulate_rule(panel: DemandPanel, rule: Rule, params: PolicyParams, *, unmet
         Random lead times (:func:`streams.lead_times.lead_time_draws`): an order placed at the
         end of period ``p`` arrives at the start of ``p + lead_periods[i, p]`` (>= 1) instead of
         ``p + L``; the levels still read ``params``' lead time.
+    hidden_stockouts : bool
+        The storefront publishes no order beyond the stock on hand, so the rule sees only its own
+        sales: the rolling and batch refits read the units it served (``min(on_hand, demand)``)
+        instead of the demand, and are fitted during the run (``moments`` is then only used for
+        the warm-up fit). The warm-up fit and the seed stay on the warm-up demand: the history
+        every policy is given. KPIs count the true demand. Requires ``unmet="lost_sales"``.
 
     Returns
     -------
@@ -494,12 +520,23 @@ def simulate_rule(panel: DemandPanel, rule: Rule, params: PolicyParams, *, unmet
     Raises
     ------
     ValueError
-        On an unknown rule, a fractional lead time, a wrong seed shape, an unknown tracked key.
+        On an unknown rule, a fractional lead time, a wrong seed shape, an unknown tracked key,
+        hidden stockouts with backorders.
     ImportError
         For ``"batch"`` without statsforecast.
     """
     t0 = time.perf_counter()
-    if moments is None:
+    censored = hidden_stockouts and rule in ("rolling", "batch")
+    if hidden_stockouts and unmet != "lost_sales":
+        raise ValueError("hidden stockouts (no order taken while out of stock) contradict backorders.")
+    if censored:  # refitted during the run on the rule's own sales; the warm-up fit as usual
+        if not window_periods or window_periods < 1 or not refit_every_periods or refit_every_periods < 1:
+            raise ValueError(f"The {rule} rule needs positive window_periods and refit_every_periods, "
+                             f"got {window_periods} and {refit_every_periods}.")
+        refits = _refit_periods(panel, refit_every_periods)
+        mean0, var0 = _warmup_moments(panel)
+        moments = RuleMoments(np.zeros(1, dtype=np.int64), mean0[None, :], var0[None, :])
+    elif moments is None:
         moments = rule_moments(panel, rule, window_periods=window_periods,
                                refit_every_periods=refit_every_periods, model=model)
     n, n_periods = panel.demand.shape
@@ -539,11 +576,18 @@ def simulate_rule(panel: DemandPanel, rule: Rule, params: PolicyParams, *, unmet
     tally = PolicyTally()
     fit_at = {p: j for j, (p, _, _) in enumerate(levels)}
     s, S, mean = levels[0][1], levels[0][2], moments.mean[0]
+    sales = np.zeros((n, n_periods)) if censored else None
+    refit_set = set(refits) if censored else set()
     eval_periods = 0
     for p in range(n_periods):
         if p in fit_at and p > 0:
             j = fit_at[p]
             s, S, mean = levels[j][1], levels[j][2], moments.mean[j]
+        elif p in refit_set:
+            assert sales is not None and window_periods is not None
+            mean, var = _fit_at(sales, p, rule, window_periods, model)
+            s, S = _flat_levels(mean, var, params, horizon_periods)
+            levels.append((p, s, S))
         in_eval = p >= warm
         # Receipts at the start of the period; each closes a replenishment cycle.
         q_in = arrivals[:, p]
@@ -567,6 +611,8 @@ def simulate_rule(panel: DemandPanel, rule: Rule, params: PolicyParams, *, unmet
         served = np.minimum(on_hand, q)
         short = q - served
         on_hand -= served
+        if sales is not None:
+            sales[:, p] = served  # what the storefront published: the rule's observed demand
         served_all += served
         if backorder:
             backorders += short

@@ -267,6 +267,12 @@ class Settings(BaseSettings):
     suggestion_expiry_days: float = Field(default=14.0, gt=0)
     reemit_change_fraction: float = Field(default=0.25, ge=0)
     unmet_demand: Literal["lost_sales", "backorder"] = "lost_sales"
+    stockout_demand: Literal["published", "hidden"] = Field(
+        default="published",
+        description="what the storefront does while a SKU is out of stock: 'published' still "
+                    "publishes its orders (lost sales are seen); 'hidden' takes none, so a period "
+                    "with a stock-out is learned as censored (sales + stock-out fraction x expected "
+                    "demand) and the fill-rate controller counts the imputed unseen units as lost")
     demand_source: Literal["window", "forecaster"] = Field(
         default="window",
         description="demand the reorder levels read: the recent rate and long-run dispersion "

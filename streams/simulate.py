@@ -258,7 +258,8 @@ def run_frontier(opts: DemoOptions, kind: str, targets: tuple[float, ...], out_d
                                 late_days=opts.late_days, period_days=panel.period_days,
                                 seed=opts.supply_seed)
         base_rows, base_timing = run_baselines(panel, params, BASELINE_TARGETS, unmet=opts.unmet_demand,
-                                               seed_params=params, lead_periods=leads)
+                                               seed_params=params, lead_periods=leads,
+                                               hidden_stockouts=opts.hidden_stockouts)
         timing["baselines_wall_s"] = round(time.perf_counter() - t1, 1)
         timing.update({k: round(v, 3) for k, v in base_timing.items()})
         rows += base_rows

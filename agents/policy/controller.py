@@ -77,8 +77,10 @@ class ServiceController:
     ----------
     log_cost : float
         ``log(p / p_0)``: the learned multiplier of the base lost-unit cost ``p_0`` (natural log).
-    lost, demand : int
-        Cumulative units lost (or backordered) and demanded on the partition.
+    lost, demand : int or float
+        Cumulative units lost (or backordered) and demanded on the partition: integers counted
+        from orders, floats once imputed units of censored periods were added
+        (``stockout_demand="hidden"``, :mod:`agents.censoring`).
     lost_seen, demand_seen : int
         ``lost`` and ``demand`` at the last step.
     ew_demand : float
@@ -102,10 +104,10 @@ class ServiceController:
     """
 
     log_cost: float = 0.0
-    lost: int = 0
-    demand: int = 0
-    lost_seen: int = 0
-    demand_seen: int = 0
+    lost: int | float = 0
+    demand: int | float = 0
+    lost_seen: int | float = 0
+    demand_seen: int | float = 0
     ew_demand: float = 0.0
     steps: int = 0
 
@@ -114,10 +116,15 @@ class ServiceController:
         """``p / p_0 = exp(log_cost)`` (dimensionless)."""
         return math.exp(self.log_cost)
 
-    def add(self, short: int, quantity: int) -> None:
-        """Count one order: ``short`` units lost or backordered of ``quantity`` demanded (units)."""
-        self.lost += int(short)
-        self.demand += int(quantity)
+    def add(self, short: int | float, quantity: int | float) -> None:
+        """Count ``short`` units lost or backordered of ``quantity`` demanded (units).
+
+        One order (integers), or the imputed unseen demand of a censored period (floats, all
+        lost; :mod:`agents.censoring`). Integers stay integers, so a controller fed by orders
+        alone encodes as before.
+        """
+        self.lost += short if isinstance(short, float) else int(short)
+        self.demand += quantity if isinstance(quantity, float) else int(quantity)
 
     def step(self, fill_rate: float, gain: float = STEP) -> bool:
         """Take the period's Robbins-Monro step toward ``fill_rate``; True if the cost changed.
@@ -166,5 +173,10 @@ class ServiceController:
         if len(data) != 7:
             raise ValueError(f"service controller: expected 7 fields, got {len(data)}.")
         log_cost, lost, demand, lost_seen, demand_seen, ew, steps = data
-        return cls(float(log_cost), int(lost), int(demand), int(lost_seen), int(demand_seen),
+        return cls(float(log_cost), _units(lost), _units(demand), _units(lost_seen), _units(demand_seen),
                    float(ew), int(steps))
+
+
+def _units(v: Any) -> int | float:
+    """A stored unit count as it was written: an int stays an int, a float a float."""
+    return v if isinstance(v, float) else int(v)

@@ -141,6 +141,19 @@ class ProcessorConfig:
         k = 1 (restock's setting, ``RESTOCK_LUMPINESS_DISCOUNT``) lowers the stock at fill 0.90
         from 0.93x to 0.88x the best baseline's, and is no worse on the weekly sets. 0 (the
         default here) leaves the plain fractile.
+    stockout_demand : {"published", "hidden"}
+        What the storefront does while a SKU is out of stock. ``"published"`` (default): it
+        still publishes the orders (the ones beyond on_hand become lost sales or backorders), so
+        every period's orders are its demand. ``"hidden"``: it stops taking orders, so a period
+        with a stock-out fraction ``f > 0`` (share of its seconds with ``on_hand`` below one
+        unit, of the period's demand when orders are stamped at period starts;
+        :class:`~agents.censoring.StockoutClock`) has censored sales: it is learned as
+        ``sales + f E[D]`` (:func:`~agents.censoring.censored_demand`; Nahmias 1994, Kaplan &
+        Meier 1958), ``E[D]`` from before the period is learned: the short-window mean for the
+        demand window (:meth:`~agents.processor.derived.LevelsDeriver.recent_rate`), the
+        one-step forecast for the forecaster and the level ratio. The fill-rate controller
+        counts the window's ``f E[D]`` as units demanded and lost, since no lost order reaches
+        it. Requires ``unmet_demand="lost_sales"``.
     """
 
     freq: Freq = "D"
@@ -169,6 +182,7 @@ class ProcessorConfig:
     lumpiness_discount: float = 0.0
     lead_time_learning: bool = False
     lead_time_prior_receipts: float = 4.0
+    stockout_demand: Literal["published", "hidden"] = "published"
 
     @property
     def controlled_fill_rate(self) -> float | None:
@@ -192,10 +206,20 @@ class ProcessorConfig:
         """Standard covariates followed by the extras."""
         return (*COVARIATES, *self.covariate_extras)
 
+    @property
+    def censored(self) -> bool:
+        """Whether periods with a stock-out are learned as censored (``stockout_demand="hidden"``)."""
+        return self.stockout_demand == "hidden"
+
     def __post_init__(self) -> None:
         if not self.lead_time_prior_receipts > 0:
             raise ValueError(
                 f"lead_time_prior_receipts must be positive, got {self.lead_time_prior_receipts}")
+        if self.stockout_demand not in ("published", "hidden"):
+            raise ValueError(f"stockout_demand must be 'published' or 'hidden', got {self.stockout_demand!r}")
+        if self.censored and self.unmet_demand != "lost_sales":
+            raise ValueError("stockout_demand='hidden' (a storefront that takes no order while out of "
+                             "stock) contradicts unmet_demand='backorder' (one that takes backorders)")
         needed = self.policy.lead_time_periods + self.policy.review_period_periods
         if self.horizon_periods < math.ceil(needed):
             raise ValueError(

@@ -434,8 +434,7 @@ class LevelsDeriver:
         ``lift``, variance by ``lift^2``). Shapes ``(periods,)``.
         """
         inv, cfg = state.inventory_demand, self.config
-        k = cfg.min_history_periods
-        rate = min(inv.rate(cfg.rate_window_periods, k), inv.rate(cfg.rate_short_window_periods, k))
+        rate = self.window_rate(state)
         cv2 = inv.cv2(long_span=cfg.dispersion_span_periods)
         mean = np.full(periods, rate)
         if (cfg.promotion_lift and cfg.covariates and state.model.covariates_enabled and state.promotions
@@ -443,6 +442,26 @@ class LevelsDeriver:
             start = state.demand.open_start
             mean = mean * forecast_lift(state.model, self.features.period_features(state, start, periods))
         return mean, cv2 * mean * mean
+
+    def window_rate(self, state: SkuState) -> float:
+        """Demand rate the levels read (units per period): the lower of the short and long window means.
+
+        A SKU younger than ``min_history_periods`` is averaged over that many periods
+        (:meth:`~agents.inventory_demand.InventoryDemand.rate`).
+        """
+        inv, cfg = state.inventory_demand, self.config
+        k = cfg.min_history_periods
+        return min(inv.rate(cfg.rate_window_periods, k), inv.rate(cfg.rate_short_window_periods, k))
+
+    def recent_rate(self, state: SkuState) -> float:
+        """Mean demand per period of the short window alone (units per period): the unbiased recent rate.
+
+        What a censored period's out-of-stock share is imputed with (:mod:`agents.censoring`):
+        :meth:`window_rate`, the lower of two window means, is deliberately low (it follows a
+        rise only once the long window confirms it), and stockouts come with rises.
+        """
+        cfg = self.config
+        return state.inventory_demand.rate(cfg.rate_short_window_periods, cfg.min_history_periods)
 
     def lost_unit_cost(self, params: PolicyParams, pool: CovariatePool | None) -> float | None:
         """Cost per lost unit (currency) that sets a SKU's service level, or None (the target does).

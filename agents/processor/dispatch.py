@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from agents.demand import LateEventError, epoch, period_seconds, season_length
+from agents.censoring import censored_demand
+from agents.demand import LateEventError, epoch, period_seconds, period_start, season_length
 from agents.forecasting.covariates import CovariatePool
 from agents.policy import PolicyParams
 from agents.processor.config import (
@@ -172,6 +173,7 @@ class SkuProcessor:
             result.periods_closed, result.pool_changed = self._learn(state, closed, pool)
             if self.config.covariates:
                 self.features.record_sale(state, event, t)
+            state.stockout.record_order(t, freq=self.config.freq)
             served, short = state.position.sell(event.quantity, at=t, unmet=self.config.unmet_demand)
             state.bump("orders_units", event.quantity)
             state.bump("served_units", served)
@@ -186,6 +188,7 @@ class SkuProcessor:
             if self.config.lead_time_learning and self._learn_lead_time(state, event, t, pool):
                 result.pool_changed = True
             self._apply_other(state, event, t)
+        self._observe_stock(state, t)
         state.mark_applied(meta.topic, meta.partition, meta.offset)
         state.bump("events")
         state.updated_at = max(state.updated_at, t)
@@ -269,6 +272,12 @@ class SkuProcessor:
         return level_ratio(state, self.config)
 
     # --- internals ----------------------------------------------------------------------------
+    def _observe_stock(self, state: SkuState, t: int) -> None:
+        """Start or end the SKU's stock-out interval after a position change at ``t`` (epoch s)."""
+        open_start = state.demand.open_start
+        floor = open_start if open_start is not None else period_start(self.config.freq, t)
+        state.stockout.observe(state.position.on_hand < 1, t, freq=self.config.freq, floor=floor)
+
     def _learn(self, state: SkuState, closed: list[tuple[int, float]],
                pool: CovariatePool | None) -> tuple[int, bool]:
         """Learn the closed periods; returns how many and whether ``pool``'s sums changed."""
@@ -276,7 +285,10 @@ class SkuProcessor:
         model = state.model
         pool_changed = False
         cov = self.config.covariates
+        censored = self.config.censored
+        controlled = pool is not None and self.config.controlled_fill_rate is not None
         for start, units in closed:
+            stockout = state.stockout.close(start, freq=self.config.freq)
             x = self.features.calendar(start)
             if model.covariates_enabled:
                 model.set_pool_mean(None if pool is None else pool.coef)
@@ -292,24 +304,39 @@ class SkuProcessor:
                     model.set_pool_mean(None if pool is None else pool.coef)
                 if model.covariates_enabled:
                     x.update(feats)
-            base_units = units
+            base_units, lift = units, 1.0
             if self.config.promotion_lift and model.covariates_enabled and len(x) > 1 and model.n_periods:
                 # promotion / price lift of this period, as the forecaster has learned it: the
                 # window rate keeps the regular-price demand, planned lifts are applied ahead
-                base_units = units / float(forecast_lift(model, [x])[0])
+                lift = float(forecast_lift(model, [x])[0])
+                base_units = units / lift
+            y = units
+            if censored and stockout > 0.0:
+                # a hidden-stockout storefront: sales are a lower bound; the out-of-stock share of
+                # the period is imputed (agents.censoring): the window with its short-window mean,
+                # the forecaster and the level ratio with the forecaster's one-step forecast
+                rate = self.deriver.recent_rate(state)
+                base_units = censored_demand(base_units, stockout, rate)
+                y = censored_demand(units, stockout, float(model.forecast(1, [x])[0]))
+                state.bump("censored_periods")
+                unseen = stockout * rate * lift
+                if controlled and unseen > 0.0:  # no lost order reached the controller: count them
+                    assert pool is not None
+                    pool.service.add(unseen, unseen)
+                    pool_changed = True
             state.inventory_demand.update(base_units, capacity=self.config.rate_window_periods,
                                           long_span=self.config.dispersion_span_periods)
-            learn_level_ratio(state, units, x, a)
+            learn_level_ratio(state, y, x, a)
             eff = model.covariate_effects
             if eff is not None and pool is not None:
                 before = eff.quantised()
-                model.learn_one(units, x)
+                model.learn_one(y, x)
                 after = eff.quantised()
                 if after != before:
                     pool.add(before, after)
                     pool_changed = True
             else:
-                model.learn_one(units, x)
+                model.learn_one(y, x)
             state.bump("periods")
         if closed and cov and state.promotions:  # plans that ended are no longer needed
             done = closed[-1][0] + self._step

@@ -142,3 +142,57 @@ def test_lead_time_demand_calibration_is_exact_on_constant_demand(tmp_path: Path
     assert noisy["reviews"] == flat["reviews"]
     assert abs(noisy["bias"]) < 0.1
     assert noisy["coverage_q95"] < 1.0
+
+
+def _daily_csv(path: Path, days: int = 120, seed: int = 5) -> None:
+    """Orders through the day (so a stock-out hides the rest of it), some bulk."""
+    rng = np.random.default_rng(seed)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["timestamp", "sku", "location", "quantity", "unit_price"])
+        d0 = date(2020, 1, 6)
+        for i in range(days):
+            for sku, lam in (("A", 3.0), ("B", 1.0), ("C", 0.4)):
+                for _ in range(int(rng.poisson(lam))):
+                    q = int(rng.integers(1, 6)) if rng.random() > 0.1 else int(rng.integers(20, 40))
+                    hh, mm = int(rng.integers(8, 18)), int(rng.integers(0, 60))
+                    at = f"{(d0 + timedelta(days=i)).isoformat()}T{hh:02d}:{mm:02d}:00"
+                    w.writerow([at, sku, "X", q, "2.0"])
+
+
+def test_hidden_stockouts_keep_the_unseen_demand_in_the_kpis(tmp_path: Path) -> None:
+    """The hidden-stockout storefront publishes no order while the shelf is empty: restock never
+    sees those units, and the KPIs still count them as demand and lost units."""
+    data = tmp_path / "daily.csv"
+    _daily_csv(data)
+    runs = {}
+    for hidden in (False, True):
+        base = Settings(min_history_periods=7, lead_time_days=10.0,
+                        stockout_demand="hidden" if hidden else "published")
+        opts = DemoOptions(data=data, fmt="generic", freq="D", skus=None, json_path=None, plot_path=None,
+                           progress=False, settings=base, hidden_stockouts=hidden, warmup_fraction=0.0)
+        settings = simulation_settings(opts)
+        panel = load_panel(data, "generic", "D", None, warmup_fraction=0.0)
+        assert panel.warmup_periods == 1  # the KPIs cover every period but the first
+        transport = InProcessTransport(settings, cache_size=100)
+        result = asyncio.run(run_closed_loop(opts, settings, panel, transport))
+        runs[hidden] = (result, transport.final_states(panel.keys))
+    (pub, _), (hid, final) = runs[False], runs[True]
+    k, run = hid["restock"], hid["run"]
+    hidden_units = run["conservation"]["restock"]["hidden_lost_units"]
+    assert hidden_units > 0 and run["censored_periods"] > 0
+    assert run["storefront"] == "hidden_stockouts" and run["stockout_demand"] == "hidden"
+    assert run["storefront_on_hand_mismatches"] == 0  # the shelf the storefront saw is restock's
+    # every unit demanded was either published (restock's orders) or hidden
+    published = sum(st.counters.get("orders_units", 0) for st in final.values())
+    assert published + hidden_units == panel.demand.sum()
+    assert run["events_published"] < pub["run"]["events_published"]
+    # the KPIs are on the true demand: the same units as the published storefront's run
+    evaluated = int(panel.demand[:, panel.warmup_periods:].sum())
+    assert k["demand_units"] == pub["restock"]["demand_units"] == evaluated
+    assert k["served_units"] + k["lost_sales_units"] == k["demand_units"]
+    c = run["conservation"]["restock"]
+    # served: what restock's states served (all but the first period's), not demand minus the lost
+    # orders restock saw
+    assert c["served_units"] - panel.demand[:, 0].sum() <= k["served_units"] <= c["served_units"]
+    assert c["start_on_hand_units"] + c["received_units"] - c["served_units"] == c["end_on_hand_units"]

@@ -154,3 +154,19 @@ def test_run_baselines_seed_params_fix_one_seed() -> None:
     low, _ = run_baselines(panel, base, [0.99], specs=specs,
                            seed_params=base.with_overrides(cycle_service_level=0.5))
     assert low[0]["target"] == 0.99 and low[0]["fill_rate"] is not None
+
+
+def test_run_baselines_with_hidden_stockouts_refit_the_rolling_rule_on_its_sales() -> None:
+    """The static rule never refits (same rows); the rolling rule, which stocks out at a low
+    target, refits on its own sales: lower levels, less stock, a lower fill rate."""
+    rng = np.random.default_rng(5)
+    demand = rng.poisson(3.0, (4, 80)).astype(np.int64)
+    panel = DemandPanel(keys=[f"S{i}@L" for i in range(4)], freq="D", first=0, step=86400, warmup_periods=20,
+                        demand=demand, price=np.ones(4), sales=[], dataset=None)
+    specs = [RuleSpec("static", "static"), RuleSpec("rolling_10d", "rolling", 10, 5)]
+    params = PolicyParams(lead_time_periods=3)
+    seen, _ = run_baselines(panel, params, [0.6], specs=specs)
+    hidden, _ = run_baselines(panel, params, [0.6], specs=specs, hidden_stockouts=True)
+    assert hidden[0] == seen[0]  # static
+    assert hidden[1]["mean_on_hand_value"] < seen[1]["mean_on_hand_value"]
+    assert hidden[1]["fill_rate"] < seen[1]["fill_rate"]

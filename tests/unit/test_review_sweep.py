@@ -6,8 +6,9 @@ decision events (bytes, in order), the dirty states' encodings and finally every
 must be equal. Scenarios: daily and weekly periods, fill-rate and cycle-service-level targets,
 normal and negative binomial demand, covariates on and off, per-SKU overrides (a second policy
 group with packs and an MOQ), the per-SKU critical fractile (``lost_unit_cost``), run-time
-policies (``policies`` topic: SKUs with equal, different and deleted policies) and learned
-lead times (``lead_time_learning``: per-SKU lead-time columns, several levels horizons).
+policies (``policies`` topic: SKUs with equal, different and deleted policies), learned lead
+times (``lead_time_learning``: per-SKU lead-time columns, several levels horizons) and censored
+demand (``stockout_demand="hidden"``: imputed periods, the controller's unseen units).
 """
 
 from __future__ import annotations
@@ -108,6 +109,9 @@ def _config(weekly: bool, target: str, dist: str, covariates: bool, extra: str) 
     elif extra == "fill_control":  # the partition's learned lost-unit cost (with a fill-rate target)
         cfg["fill_control"] = True
         cfg["lumpiness_discount"] = 1.0
+    elif extra == "hidden":  # censored periods: imputed demand, the controller counts unseen units
+        cfg["fill_control"] = True
+        cfg["stockout_demand"] = "hidden"
     return ProcessorConfig(**cfg)
 
 
@@ -143,6 +147,8 @@ def _compare(records: list[Record], config: ProcessorConfig, batch: int) -> int:
     (True, "fill", "normal", True, "fill_control"),
     (False, "fill", "normal", True, "lead_times"),
     (True, "csl", "negbin", False, "lead_times"),
+    (False, "fill", "normal", False, "hidden"),
+    (True, "fill", "negbin", True, "hidden"),
 ])
 def test_column_review_equals_scalar_review(weekly: bool, target: str, dist: str, covariates: bool,
                                             extra: str) -> None:
@@ -159,12 +165,16 @@ def test_column_review_equals_scalar_review(weekly: bool, target: str, dist: str
         xs = [json.loads(v)["explanation"] for _, v in out]
         assert any((x["lead_time_receipts"] or 0) > 0 for x in xs)
         assert len({x["lead_time_periods"] for x in xs}) > 2
+    if extra == "hidden":  # the scenario has censored periods (else it proves little about them)
+        pipe = Pipeline(SkuProcessor(config), InMemoryStateStore(), ROLES)
+        pipe.process(records)
+        assert sum(s.counters.get("censored_periods", 0) for s in pipe.cache.values()) > 0
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), weekly=st.booleans(), target=st.sampled_from(["fill", "csl"]),
        dist=st.sampled_from(["normal", "negbin"]), covariates=st.booleans(),
-       extra=st.sampled_from(["", "overrides", "lost_unit_cost", "fill_control", "lead_times"]),
+       extra=st.sampled_from(["", "overrides", "lost_unit_cost", "fill_control", "lead_times", "hidden"]),
        batch=st.integers(1, 40))
 def test_column_review_equals_scalar_review_on_generated_partitions(
         seed: int, weekly: bool, target: str, dist: str, covariates: bool, extra: str, batch: int) -> None:

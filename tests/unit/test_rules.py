@@ -276,3 +276,36 @@ def test_batch_rule_short_warmups(model: str, warm: int) -> None:
         assert mom.mean[1].tolist() == demand[:, :warm].mean(axis=1).tolist()
     res = simulate_rule(panel, "batch", PolicyParams(lead_time_periods=2), moments=mom)
     assert np.array_equal(res.start_on_hand + res.received - res.served, res.end_on_hand)
+
+
+def test_with_hidden_stockouts_the_rolling_rule_refits_on_its_own_sales() -> None:
+    """A storefront that hides stockouts shows a rule only what it sold: the first rolling refit of
+    a SKU that started empty reads its sales 0, 10, 10, 10, not the demand of 10 a period."""
+    from streams.rules import levels_flat
+
+    panel = _panel(np.full((1, 8), 10), warm=4)
+    p = PolicyParams(lead_time_periods=1.0, cycle_service_level=0.95)
+    kw = {"unmet": "lost_sales", "seed_on_hand": np.zeros(1, dtype=np.int64), "window_periods": 4,
+          "refit_every_periods": 1}
+    seen = simulate_rule(panel, "rolling", p, **kw)  # type: ignore[arg-type]
+    hidden = simulate_rule(panel, "rolling", p, hidden_stockouts=True, **kw)  # type: ignore[arg-type]
+    assert [lv[0] for lv in hidden.levels] == [lv[0] for lv in seen.levels] == [0, 4, 5, 6, 7]
+    s_seen, S_seen = levels_flat(np.array([10.0]), np.array([0.0]), p)
+    s_hid, S_hid = levels_flat(np.array([7.5]), np.array([25.0]), p)  # mean and var (ddof 1) of 0,10,10,10
+    assert (seen.levels[1][1], seen.levels[1][2]) == (s_seen, S_seen)
+    assert (hidden.levels[1][1], hidden.levels[1][2]) == (s_hid, S_hid)
+    assert hidden.kpis["demand_units"] == seen.kpis["demand_units"]  # the KPIs count the demand
+
+
+@pytest.mark.parametrize("rule", ["static", "rolling"])
+def test_hidden_stockouts_change_nothing_for_a_rule_that_never_stocks_out(rule: str) -> None:
+    rng = np.random.default_rng(4)
+    panel = _panel(rng.poisson(5.0, size=(3, 60)), warm=15)
+    p = PolicyParams(lead_time_periods=2.0, cycle_service_level=0.9)
+    kw = {"seed_on_hand": np.full(3, 10**6, dtype=np.int64), "window_periods": 28, "refit_every_periods": 7}
+    a = simulate_rule(panel, rule, p, **kw)  # type: ignore[arg-type]
+    b = simulate_rule(panel, rule, p, hidden_stockouts=True, **kw)  # type: ignore[arg-type]
+    assert a.kpis == b.kpis and a.kpis["lost_sales_units"] == 0
+    assert all(np.array_equal(x[2], y[2]) for x, y in zip(a.levels, b.levels, strict=True))
+    with pytest.raises(ValueError, match="backorders"):
+        simulate_rule(panel, rule, p, unmet="backorder", hidden_stockouts=True, **kw)  # type: ignore[arg-type]
