@@ -47,7 +47,8 @@ TOPIC_FIELDS: Mapping[str, str] = {
 #: Fewest periods of the (short, long) demand-rate windows, whatever their length in days: a rate
 #: from 4 weekly periods has a relative standard error of CV/2. With weekly data the windows are 8
 #: and 26 weeks (not 4 and 12); on the tuna and cheese panels this held 7-22 % less stock at equal
-#: fill in the research simulator (docs/decisions.md). Daily windows (28 and 84 days) are unchanged.
+#: fill in the research simulator (docs/decisions.md). Daily windows are the days configured (56 and 56
+#: by default: one 56-day mean).
 RATE_WINDOW_MIN_PERIODS = (8, 26)
 
 

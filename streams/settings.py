@@ -277,11 +277,14 @@ class Settings(BaseSettings):
         default="window",
         description="demand the reorder levels read: the recent rate and long-run dispersion "
                     "(window) or the forecaster's moments scaled by the actual/forecast ratio")
-    rate_window_days: float = Field(default=84.0, gt=0, description="long window of the demand rate, days")
+    rate_window_days: float = Field(
+        default=56.0, gt=0,
+        description="long window of the demand rate, days (equal to the short one by default: one "
+                    "56-day mean; docs/decisions.md)")
     rate_short_window_days: float = Field(
-        default=28.0, gt=0, description="short window of the demand rate, days (the rate is the lower mean)")
+        default=56.0, gt=0, description="short window of the demand rate, days (the rate is the lower mean)")
     dispersion_span_days: float = Field(
-        default=365.0, gt=0, description="memory of the long-run demand dispersion, days")
+        default=730.0, gt=0, description="memory (EWMA span) of the long-run demand dispersion, days")
     promotion_lift: bool = Field(
         default=False,
         description="window demand: regular-price rate, planned periods lifted by the forecaster's "

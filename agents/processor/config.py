@@ -99,13 +99,14 @@ class ProcessorConfig:
         per-period variance ``CV^2 rate^2``). ``"forecaster"``: the forecaster's moments scaled
         by :meth:`SkuProcessor.level_ratio` (the policy before issue #17, kept for comparison).
     rate_window_periods : int
-        Long window of the demand rate (periods; 84 days by default).
+        Long window of the demand rate (periods; 56 days by default).
     rate_short_window_periods : int
-        Short window (periods; 28 days by default). The rate is the lower of the two window
+        Short window (periods; 56 days by default, so the rate is one 56-day mean; issue #17
+        frontier, docs/decisions.md). The rate is the lower of the two window
         means: it follows a fall in demand within the short window and a rise only as the long
         window confirms it, so one bulk order does not lift the levels for long.
     dispersion_span_periods : float
-        Memory of the long-run dispersion (periods; 365 days by default).
+        Memory of the long-run dispersion (periods; 730 days by default).
     promotion_lift : bool
         With ``demand_source="window"``: learn the window from regular-price demand (each
         period divided by the lift the forecaster attributes to its realised promotion/price)
@@ -172,10 +173,10 @@ class ProcessorConfig:
     season_length: int | None = None
     reference_price_alpha: float = 0.05
     demand_source: Literal["window", "forecaster"] = "window"
-    rate_window_periods: int = 84
-    rate_short_window_periods: int = 28
+    rate_window_periods: int = 56
+    rate_short_window_periods: int = 56
     promotion_lift: bool = False
-    dispersion_span_periods: float = 365.0
+    dispersion_span_periods: float = 730.0
     lost_unit_cost: float | None = None
     fill_control: bool = False
     fill_control_base_cost: float = 0.1

@@ -35,6 +35,17 @@ def decision_id(key: str, kind: str, meta: EventMeta) -> str:
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
+def _units(x: float) -> float:
+    """A level in units as the explanation carries it: 4 decimals, and no negative zero.
+
+    The per-SKU and the column review compute the same levels in different float orders; a
+    difference below the rounding must not show up as the sign of a zero (``-0.0``), so that
+    both paths' decisions stay byte-identical.
+    """
+    return round(x, 4) + 0.0
+
+
+
 class DecisionMaker:
     """Decides for one SKU from its derived levels and builds the decision events.
 
@@ -64,15 +75,15 @@ class DecisionMaker:
             lead_time_periods=p.lead_time_periods,
             lead_time_std_periods=p.lead_time_std_periods,
             review_period_periods=p.review_period_periods,
-            forecast_mean_lead_time=round(lv.mean_lead_time, 4),
-            forecast_q90_lead_time=round(lv.q90_lead_time, 4),
-            forecast_q95_lead_time=round(lv.q95_lead_time, 4),
-            forecast_mean_protection=round(lv.mean_protection, 4),
-            forecast_q90_protection=round(lv.q90_protection, 4),
-            forecast_q95_protection=round(lv.q95_protection, 4),
-            safety_stock=round(lv.safety_stock, 4),
-            reorder_point=round(lv.reorder_point, 4),
-            order_up_to=round(lv.order_up_to, 4),
+            forecast_mean_lead_time=_units(lv.mean_lead_time),
+            forecast_q90_lead_time=_units(lv.q90_lead_time),
+            forecast_q95_lead_time=_units(lv.q95_lead_time),
+            forecast_mean_protection=_units(lv.mean_protection),
+            forecast_q90_protection=_units(lv.q90_protection),
+            forecast_q95_protection=_units(lv.q95_protection),
+            safety_stock=_units(lv.safety_stock),
+            reorder_point=_units(lv.reorder_point),
+            order_up_to=_units(lv.order_up_to),
             service_level_target=p.cycle_service_level if p.fill_rate is None else p.fill_rate,
             service_level_kind="cycle" if p.fill_rate is None else "fill_rate",
             model=d.model,

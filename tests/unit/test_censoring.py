@@ -247,7 +247,8 @@ def test_a_censored_period_raises_the_next_forecast(daily: list[int], last_sales
     proc_h, hid = _run("hidden", events)
     assert hid.counters.get("censored_periods") == 1 and "censored_periods" not in pub.counters
     assert hid.model.n_periods == pub.model.n_periods == len(daily) + 2
-    window = ([daily[0] + 1] + daily[1:])[-28:]  # the days before the censored one (short window)
+    short = proc_h.config.rate_short_window_periods
+    window = ([daily[0] + 1] + daily[1:])[-short:]  # the days before the censored one (short window)
     last = epoch(T0) + len(daily) * DAY
     frac = (last + DAY - epoch(T0 + timedelta(days=len(daily) + (1 - f)))) / DAY  # whole seconds
     assert hid.inventory_demand.recent[-2] == pytest.approx(

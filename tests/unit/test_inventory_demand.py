@@ -62,7 +62,10 @@ def _levels(p: SkuProcessor, sku: str, **kw: object) -> tuple[SkuState, object]:
 
 
 def test_one_bulk_order_lifts_the_rate_by_its_share_of_the_short_window_at_most() -> None:
-    p = SkuProcessor(ProcessorConfig(allowed_lateness_s=0.0, min_history_periods=84))
+    # two windows of different lengths (the defaults are one 56-day window): the lower mean
+    p = SkuProcessor(ProcessorConfig(allowed_lateness_s=0.0, min_history_periods=84,
+                                     rate_window_periods=84, rate_short_window_periods=28,
+                                     dispersion_span_periods=365.0))
     _, plain = _levels(p, "A", days=60, qty=10, price=1.0)
     st_, bulk = _levels(p, "B", days=60, qty=10, price=1.0, bulk={55: 1010})
     # 59 closed periods (day 59 is open; decisions required 84 periods of history, so the
