@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-cluster lint bench bench-review frontier soak soak-large stack-up stack-down schemas clean
+.PHONY: demo test test-cluster lint bench bench-review policy-proxy frontier soak soak-large stack-up stack-down schemas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,11 @@ bench: $(STAMP)
 ## per-SKU decide in the same run (CSL and fill rate), and a 1M-SKU pass; REVIEW_ARGS=--quick.
 bench-review: $(STAMP)
 	$(PY) bench/review_kernel.py $(REVIEW_ARGS)
+
+## Research simulator of the window policy (issue #17): variants and oracles of the demand rate and
+## dispersion on one frontier against the baseline rules, in seconds; PROXY_ARGS="--data F --freq W".
+policy-proxy: $(STAMP)
+	$(PY) bench/policy_proxy.py $(PROXY_ARGS)
 
 ## Reliability soak (issue #9): every fault test with 20 seeds, 30 s outages, and the Redis Cluster
 ## failover (kill -9 of a master, issue #21) with 20 seeds; prints a summary table.
