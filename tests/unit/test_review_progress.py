@@ -33,7 +33,7 @@ from schemas.inputs import OrderPlaced, PurchaseOrderPlaced, StockReceived, Stoc
 
 T0 = datetime(2011, 1, 3, tzinfo=UTC)
 ROLES = {"orders": "orders", "inventory": "inventory", "promotions": "promotions"}
-LATE = timedelta(minutes=75)  # delivery delay of late records: past the 1 h allowed lateness
+LATE = timedelta(hours=3)  # delivery delay of late records: past the 1 h allowed lateness
 
 
 def _scenario(seed: int, weekly: bool, n_skus: int, periods: int) -> list[Record]:
@@ -56,7 +56,7 @@ def _scenario(seed: int, weekly: bool, n_skus: int, periods: int) -> list[Record
         for p in range(first, silent):
             base = T0 + p * step
             for j in range(int(rng.poisson(rate))):
-                at = base + timedelta(hours=int(rng.integers(2, 20)), minutes=j)
+                at = base + timedelta(hours=int(rng.integers(1, 20)), minutes=j)
                 qty = int(rng.integers(1, 4)) if rng.random() > 0.05 else int(rng.integers(15, 40))
                 add(at, "orders", OrderPlaced(event_id=f"{sku}-o{p}-{j}", occurred_at=at, sku=sku,
                                               location="W", order_id=f"{sku}-{p}-{j}", quantity=qty,
@@ -69,7 +69,7 @@ def _scenario(seed: int, weekly: bool, n_skus: int, periods: int) -> list[Record
                 arr = at + int(rng.integers(1, 4)) * step
                 add(arr, "inventory", StockReceived(event_id=f"{sku}-r{p}", occurred_at=arr, sku=sku,
                                                     location="W", quantity=qty, purchase_order_id=po))
-            if p > first and rng.random() < 0.05:  # a late order: dead-lettered, after the SKU's review
+            if p > first and rng.random() < 0.02:  # a late order: dead-lettered, after the SKU's review
                 at = base - timedelta(minutes=10)
                 add(at, "orders", OrderPlaced(event_id=f"{sku}-late{p}", occurred_at=at, sku=sku,
                                               location="W", order_id=f"{sku}-late{p}", quantity=1,
@@ -79,6 +79,9 @@ def _scenario(seed: int, weekly: bool, n_skus: int, periods: int) -> list[Record
             at = T0 + p * step - timedelta(minutes=10)
             add(at, "orders", OrderPlaced(event_id=f"{new}-o", occurred_at=at, sku=new, location="W",
                                           order_id=f"{new}-o", quantity=3, unit_price=2.0), LATE)
+            at += LATE + timedelta(minutes=5)  # and its next order, while that review may still run
+            add(at, "orders", OrderPlaced(event_id=f"{new}-o2", occurred_at=at, sku=new, location="W",
+                                          order_id=f"{new}-o2", quantity=2, unit_price=2.0))
     events.sort(key=lambda e: (e[0], e[1], e[2]))
     offsets: dict[tuple[str, int], int] = {}
     out = []
@@ -165,18 +168,36 @@ def _reference(records: list[Record], config: ProcessorConfig) -> _Ref:
     return _states(run.store), run.decisions, pools
 
 
+def _comparable(key: str, blob: bytes) -> bytes:
+    """A state's bytes; a pool pseudo-state's without its boundary and controller step count.
+
+    A re-publication that changes neither the coefficient nor the controller's cost is not
+    written (``CovariatePool.publish``: the boundary "need not be persisted when nothing else
+    changed"), so the stored pool may lag by such a publication depending on where batches
+    end or a restart falls; everything else must be equal.
+    """
+    if not is_pool_key(key):
+        return blob
+    st_ = SkuState.decode(blob)
+    assert st_.review is None, "a review is left in progress"
+    if st_.pool is not None:
+        st_.pool.boundary = 0
+        st_.pool.service.steps = 0
+    return st_.encode()
+
+
 def _check(run: _Run, ref: _Ref) -> None:
     run.drain()
-    states, decisions, pools = ref
+    states, decisions, pools = dict(ref[0]), ref[1], ref[2]
     got = _states(run.store)
     # A review that spanned batches writes its partition's pseudo-state, which the reference may
-    # not have written in that version (a pool re-published without a change keeps its stored
-    # version; no pool at all): it holds what the reference held in memory, and no review.
+    # never have written (a pool the batches did not change; no pool at all).
     for key in set(got) - set(states):
-        assert is_pool_key(key) and got.pop(key) == pools.get(key, SkuState.new(key).encode()), key
+        assert is_pool_key(key), key
+        states[key] = pools.get(key, SkuState.new(key).encode())
     assert sorted(got) == sorted(states)
     for key in sorted(states):
-        assert got[key] == states[key] or (is_pool_key(key) and got[key] == pools[key]), key
+        assert _comparable(key, got[key]) == _comparable(key, states[key]), key
     assert run.decisions == decisions
 
 
@@ -192,9 +213,14 @@ def _case(kind: str, weekly: bool, seed: int = 3) -> tuple[list[Record], Process
     return _REFS[key]
 
 
-@pytest.mark.parametrize(("kind", "weekly"), [("fill_control", False), ("csl", False), ("covariates", True),
-                                              ("fill_control", True)])
-@pytest.mark.parametrize(("chunk", "cache", "batch"), [(None, 3, 13), (2, 4, 7), (5, 100_000, 31)])
+@pytest.mark.parametrize(("kind", "weekly", "chunk", "cache", "batch"), [
+    ("fill_control", False, 2, 4, 7),
+    ("fill_control", False, None, 3, 13),  # the whole review inside the batch, most SKUs cold
+    ("csl", False, 2, 4, 7),
+    ("csl", False, None, 3, 13),
+    ("covariates", True, 2, 4, 7),
+    ("fill_control", True, 5, 100_000, 31),
+])
 def test_chunked_review_with_cold_skus_equals_the_eager_review(kind: str, weekly: bool, chunk: int | None,
                                                                cache: int, batch: int) -> None:
     records, config, ref = _case(kind, weekly)
@@ -210,34 +236,49 @@ def test_chunked_review_with_cold_skus_equals_the_eager_review(kind: str, weekly
     assert all(st.review is None for k, st in run.store.load_many(run.store.keys()).items() if is_pool_key(k))
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(kind=st.sampled_from(["fill_control", "csl", "covariates"]), weekly=st.booleans(),
-       chunk=st.integers(1, 12), cache=st.sampled_from([2, 5, 100_000]), batch=st.integers(1, 40),
-       crash=st.floats(0.05, 0.95), crashes=st.integers(1, 3), data=st.data())
-def test_a_crash_mid_review_resumes_to_the_same_states_and_decision_ids(
-        kind: str, weekly: bool, chunk: int, cache: int, batch: int, crash: float, crashes: int,
-        data: st.DataObject) -> None:
-    """Crash (a processed batch is not saved; a new pipeline assigns and resumes) at random batches.
+def _crash_run(kind: str, weekly: bool, chunk: int, cache: int, batch: int, crash_at: set[int]) -> int:
+    """Crash after the given batches (processed, not saved); a new pipeline assigns and resumes.
 
-    Without a pool pseudo-state (``csl``) a restarted worker recovers the partition watermark
-    from the SKUs it loads, so that configuration crashes with every SKU cached.
+    Returns the crashes that fell while a review was in progress.
     """
-    if kind == "csl":
-        cache = 100_000
     records, config, ref = _case(kind, weekly)
     run = _Run(config, InMemoryStateStore(), chunk=chunk, cache=cache)
-    crash_at = {int(crash * len(records) / batch) + k * data.draw(st.integers(1, 6)) for k in range(crashes)}
-    i = 0
-    todo = records
+    i, todo, crashed_mid_review = 0, records, 0
     while todo:
         part, todo = todo[:batch], todo[batch:]
         crashing = i in crash_at
         run.batch(part, save=not crashing)
         if crashing:
+            crashed_mid_review += any(st.review is not None for k, st in
+                                      run.store.load_many([pool_key(0), pool_key(1)]).items())
             run.restart()
             todo = run.pending(records)
         i += 1
     _check(run, ref)
+    return crashed_mid_review
+
+
+@pytest.mark.parametrize(("kind", "weekly", "chunk", "cache", "batch", "crash_at"), [
+    ("fill_control", False, 2, 4, 7, {5, 9, 23, 31, 47}),
+    ("covariates", True, 3, 5, 11, {4, 12, 13}),
+    ("csl", False, 1, 100_000, 5, {10, 40, 77}),
+])
+def test_a_crash_mid_review_resumes_to_the_same_states_and_decision_ids(
+        kind: str, weekly: bool, chunk: int, cache: int, batch: int, crash_at: set[int]) -> None:
+    """Without a pool pseudo-state (``csl``) a restarted worker recovers the partition watermark
+    from the SKUs it loads, so that configuration crashes with every SKU cached."""
+    assert _crash_run(kind, weekly, chunk, cache, batch, crash_at) > 0, "a crash fell mid-review"
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.sampled_from(["fill_control", "csl", "covariates"]), weekly=st.booleans(),
+       chunk=st.integers(1, 12), cache=st.sampled_from([2, 5, 100_000]), batch=st.integers(1, 40),
+       crash=st.floats(0.05, 0.95), gaps=st.lists(st.integers(1, 6), min_size=1, max_size=3))
+def test_crashes_at_generated_batches_resume_exactly(kind: str, weekly: bool, chunk: int, cache: int,
+                                                     batch: int, crash: float, gaps: list[int]) -> None:
+    first = int(crash * len(_case(kind, weekly)[0]) / batch)
+    _crash_run(kind, weekly, chunk, 100_000 if kind == "csl" else cache, batch,
+               {first + sum(gaps[:k]) for k in range(len(gaps))})
 
 
 class _FlakyStore(InMemoryStateStore):
