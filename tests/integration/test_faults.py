@@ -110,12 +110,14 @@ def test_kill_minus_9_during_a_period_review(kafka_bootstrap: str, redis_url: st
     s = settings_for(kafka_bootstrap, redis_url, sc.topics, tag, sc.tmp, review_chunk_skus=1,
                      hot_sku_cache_size=3, flush_every_events=20,
                      fault_batch_delay_s=4.0 / max(1, sum(sc.targets.values()) // 20))
+    total = sum(sc.targets.values())
     w = WorkerProcess(s, sc.tmp / f"{tag}.log").start()
     w.wait_ready()
-    wait_for(lambda: reviews_in_progress(redis_url, s.redis_key_prefix) > 0, scaled(60),
-             "a period review recorded in progress")
+    # past the first weeks (the SKUs decide by then), while a review is recorded in progress
+    wait_for(lambda: (progress_total(redis_url, s.redis_key_prefix) > 0.4 * total
+                      and reviews_in_progress(redis_url, s.redis_key_prefix) > 0), scaled(60),
+             "a period review recorded in progress", interval_s=0.01)
     w.stop(sig=signal.SIGKILL)
-    total = sum(sc.targets.values())
     assert progress_total(redis_url, s.redis_key_prefix) < total, "the kill landed mid-stream"
     healthy = s.model_copy(update={"fault_batch_delay_s": 0.0})
     with WorkerProcess(healthy, sc.tmp / f"{tag}-restart.log") as w2:
