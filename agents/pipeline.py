@@ -66,6 +66,9 @@ log = logging.getLogger(__name__)
 
 #: SKU keys read per ``load_many`` round trip by the period review (bounds its memory per chunk)
 REVIEW_LOAD_CHUNK = 1000
+#: fewer SKUs than this are reviewed by the scalar ``SkuProcessor.advance`` (same bytes as the
+#: column review, without numpy's per-call overhead on a handful of SKUs)
+COLUMN_MIN_SKUS = 8
 
 @dataclass(frozen=True, slots=True)
 class Record:
@@ -343,7 +346,9 @@ class Pipeline:
             keys.update(pool_key(rec.partition) for rec, ev in decoded if ev is not None)
         self._ensure_loaded(keys)
         dirty: dict[str, SkuState] = {}
-        for rec, ev in decoded:
+        for p in sorted(self.sweeps):  # review the batch's SKUs first, in one pass per partition
+            self._prereview(out, p, decoded, dirty)
+        for i, (rec, ev) in enumerate(decoded):
             if ev is None:
                 continue
             key = ev.key  # type: ignore[attr-defined]
@@ -377,7 +382,8 @@ class Pipeline:
             out.applied += 1
             out.periods_closed += res.periods_closed
             self._emit(out, res.decisions)
-            self._advance_partition(out, rec, epoch(ev.occurred_at), ev.event_id, dirty)  # type: ignore[attr-defined]
+            if self._advance_partition(out, rec, epoch(ev.occurred_at), ev.event_id, dirty):  # type: ignore[attr-defined]
+                self._prereview(out, rec.partition, decoded[i + 1:], dirty)
         if self.review_chunk_skus is not None and self.sweeps:
             budget = self.review_chunk_skus
             for p in sorted(self.sweeps):
@@ -444,22 +450,23 @@ class Pipeline:
             out.decision_kinds[d.kind] = out.decision_kinds.get(d.kind, 0) + 1
 
     def _advance_partition(self, out: BatchOutput, rec: Record, t: int, trigger_id: str,
-                           dirty: dict[str, SkuState]) -> None:
+                           dirty: dict[str, SkuState]) -> bool:
         """Start the period review of the partition when its watermark crosses a period boundary.
 
         The review covers every SKU of the partition whose open period closed (cached or not);
         it runs here to completion without ``review_chunk_skus``, else in chunks after the
-        batch's records (:mod:`agents.review.progress`).
+        batch's records (:mod:`agents.review.progress`). Returns True when a review is left in
+        progress.
         """
         p = rec.partition
         if t <= self.watermark.get(p, -1):
-            return
+            return False
         self.watermark[p] = t
         cfg = self.processor.config
         wm = int(t - cfg.allowed_lateness_s)
         boundary = period_start(cfg.freq, wm)
         if boundary <= self._closed_through.get(p, -1):
-            return
+            return False
         self._closed_through[p] = boundary
         assert p not in self.sweeps, "a review is finished before the watermark enters the next period"
         pool_state = self.cache.get(pool_key(p)) if cfg.partition_pool else None
@@ -471,6 +478,7 @@ class Pipeline:
                                                         pool_live, frontier))
         if self.review_chunk_skus is None:
             self._sweep(out, p, None, dirty)
+        return p in self.sweeps
 
     # --- the period review (agents.review.progress) ------------------------------------------
     def _new_sweep(self, record: ReviewProgress) -> PartitionSweep:
@@ -481,6 +489,23 @@ class Pipeline:
         cfg = self.processor.config
         return PartitionSweep(record, sorted(k for k in keys if not is_pool_key(k)),
                               period_seconds(cfg.freq), cfg.allowed_lateness_s)
+
+    def _prereview(self, out: BatchOutput, p: int, decoded: list[tuple[Record, object | None]],
+                   dirty: dict[str, SkuState]) -> None:
+        """Review, in one pass, the SKUs of partition ``p``'s review that have records in ``decoded``.
+
+        Reviewing a SKU before the other SKUs' events of the batch changes nothing for it (its
+        state changes only by its own events and its review; the pool values a review reads are
+        fixed until the next boundary, which finishes the review first), so this is the
+        per-event rule of :meth:`_before_event` for the whole batch at once.
+        """
+        s = self.sweeps.get(p)
+        if s is None:
+            return
+        keys = dict.fromkeys(ev.key for rec, ev in decoded  # type: ignore[attr-defined]
+                             if ev is not None and rec.partition == p)
+        states = [st for k in keys if (st := self.cache.get(k)) is not None and s.covers(st)]
+        self._review(out, s, states, dirty)
 
     def _before_event(self, out: BatchOutput, rec: Record, key: str, t: int,
                       dirty: dict[str, SkuState]) -> None:
@@ -550,7 +575,7 @@ class Pipeline:
             if pool is not None and not r.pool_live:
                 pool = copy.deepcopy(pool)  # the pool already held the trigger: changes dropped
         meta = s.meta
-        if self.column_review:
+        if self.column_review and len(states) >= COLUMN_MIN_SKUS:
             results = self.review.run(states, r.watermark, meta, r.trigger_event_id, pool)
         else:
             results = [self.processor.advance(st, r.watermark, meta, r.trigger_event_id, pool)

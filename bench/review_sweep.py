@@ -1,7 +1,8 @@
 """Bench: the period review of a whole partition, cold SKUs included, and the stall orders see.
 
 One partition of ``--skus`` SKUs (default 10,000), all with the same learned history (a template
-SKU: 30 days of orders, cloned under new keys), stored in the in-memory state store (every state
+SKU: 30 days of orders, cloned under new keys, stock 0 and no open suggestion: every SKU reorders
+at the close), stored in the in-memory state store (every state
 encoded and decoded as in Redis; no network). The daily close is triggered by one order whose
 event time crosses midnight (+ the allowed lateness); the settings are restock's defaults
 (fill rate 0.95 with the partition's fill-rate controller, covariates on).
@@ -82,6 +83,8 @@ def partition_store(blob: bytes, n: int) -> InMemoryStateStore:
     for i in range(n):
         st = SkuState.decode(blob)
         st.key = f"S{i:06d}@W"
+        st.reorder = st.overstock = None  # every SKU reorders at the close (position 0 <= s)
+        st.position.on_hand = 0
         states.append(st)
     store.save_many(states, {s.key: 0 for s in states})
     return store

@@ -202,7 +202,7 @@ class Settings(BaseSettings):
     # The period review of a partition (every SKU, cached or not) runs in chunks of at most this
     # many SKUs after each batch and on idle ticks, so orders keep flowing (agents.review.progress).
     review_chunk_skus: int = Field(
-        default=250, ge=1,
+        default=100, ge=1,
         description="SKUs of a partition's period review passed per batch (bounds an order's wait)")
     # Event-time alignment of the input topics (agents.alignment): a held record waits at most
     # this long for an input partition whose state the broker has not reported yet (the only
