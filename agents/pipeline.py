@@ -288,7 +288,6 @@ class Pipeline:
         if closed >= 0:
             self._closed_through[p] = closed
 
-
     # --- batch ----------------------------------------------------------------------------
     def _dead_letter(self, out: BatchOutput, rec: Record, stage: str, err: Exception | str,
                      occurred_at: datetime | None = None) -> None:
