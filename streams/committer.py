@@ -331,6 +331,8 @@ class BatchCommitter(Generic[H]):
         """
         try:
             return await self._with_store_retry(lambda: self.pipeline.process(records))
+        except StateRegressionError:
+            raise
         except Exception:  # noqa: BLE001 - never crash the worker on one batch
             log.exception("batch failed unexpectedly; states reloaded and batch retried")
             self.pipeline.rollback()
@@ -488,13 +490,23 @@ class BatchCommitter(Generic[H]):
 
         On a store error the cached states (maybe half-loaded) are forgotten before the retry
         (:meth:`Pipeline.rollback`: the partitions' watermarks and reviews are those from before
-        the failed call).
+        the failed call), and the retry first checks that the store still holds this worker's
+        durable writes: a store that came back from an older snapshot must not have its old
+        states processed (their decisions would be produced before the save notices).
         """
+        failures = 0
+
         def failed(exc: BaseException) -> None:
+            nonlocal failures
+            failures += 1
             self._store_failed(exc)
             self.pipeline.rollback()
 
         async def attempt() -> T:
+            if failures and self.durable:
+                lagging = self.store.behind(dict(self.durable))
+                if lagging:
+                    self._regressed(StateRegressionError(lagging, where=self.store.name))
             return fn()
 
         return await retry_with_backoff(attempt, retry_on=self.store_errors, what="state read",

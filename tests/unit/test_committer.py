@@ -323,3 +323,32 @@ def test_idle_ticks_finish_a_period_review_in_review_only_batches() -> None:
         assert all(st.demand.open_start == int((T0 + timedelta(days=1)).timestamp()) for st in got.values())
         states.append({k: st.encode() for k, st in got.items()})
     assert states[0] == states[1]
+
+
+def test_a_store_back_from_an_older_snapshot_after_an_outage_stops_before_producing() -> None:
+    """The store fails while a batch is processed and comes back without this worker's last
+    durable progress: the retry stops on the regression; nothing of the batch is produced."""
+    log: list[tuple[str, Any]] = []
+
+    class Restored(LoggingStore):
+        down = False
+
+        def load_many(self, keys: list[str]) -> dict[str, SkuState]:
+            if self.down:
+                self.down = False
+                self.lose_progress(0)  # back from a snapshot taken before the first batch
+                raise StoreDown("redis restarting")
+            return super().load_many(keys)
+
+    store = Restored(log)
+    first = history(3)
+    second = [order(3, 3, sku="B"), Record("orders", 0, 4, b"A@W1", b"not json")]  # a dead letter
+    transport = FakeTransport(log, drained(first + second))
+    c = committer(store, transport, on_regression=lambda exc: (_ for _ in ()).throw(exc))
+    run(c.submit([(r, r.offset) for r in first], now=0.0))
+    produced = len(transport.produced) + len(transport.dead_letters)
+    store.down = True
+    with pytest.raises(StateRegressionError):
+        run(c.submit([(r, "b") for r in second], now=1.0))
+    assert len(transport.produced) + len(transport.dead_letters) == produced
+    assert "b" not in transport.acked
