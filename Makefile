@@ -55,9 +55,12 @@ bench: $(STAMP)
 	$(PY) bench/run_all.py $(BENCH_ARGS)
 
 ## Period review kernel (issue #19): one close of 100k SKUs through agents.review.kernel vs the
-## per-SKU decide in the same run (CSL and fill rate), and a 1M-SKU pass; REVIEW_ARGS=--quick.
+## per-SKU decide in the same run (CSL and fill rate), and a 1M-SKU pass; then a partition's close
+## with cold SKUs vs cached, and the stall of order batches during it (bench/review_sweep.py).
+## REVIEW_ARGS=--quick.
 bench-review: $(STAMP)
 	$(PY) bench/review_kernel.py $(REVIEW_ARGS)
+	$(PY) bench/review_sweep.py $(REVIEW_ARGS)
 
 ## Research simulator of the window policy (issue #17): variants and oracles of the demand rate and
 ## dispersion on one frontier against the baseline rules, in seconds; PROXY_ARGS="--data F --freq W".

@@ -45,6 +45,7 @@ demanded and lost, and the publication takes the controller's period step.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
@@ -54,14 +55,21 @@ from datetime import UTC, datetime
 from agents.demand import epoch, period_seconds, period_start
 from agents.forecasting.covariates import CovariatePool
 from agents.processor import EventMeta, PolicyRejected, SkuProcessor
+from agents.review.progress import PartitionSweep
 from agents.review.sweep import PeriodReview
-from agents.state import SkuState, StateStore, pool_key
+from agents.state import ReviewProgress, SkuState, StateStore, is_pool_key, pool_key
 from schemas.codec import EventValidationError, decode_for_topic_role, decode_policy_tombstone, encode_event
 from schemas.common import TopicRole
 from schemas.dead_letters import DeadLetter
 from schemas.inputs import PolicyDeleted
 
 log = logging.getLogger(__name__)
+
+#: SKU keys read per ``load_many`` round trip by the period review (bounds its memory per chunk)
+REVIEW_LOAD_CHUNK = 1000
+#: fewer SKUs than this are reviewed by the scalar ``SkuProcessor.advance`` (same bytes as the
+#: column review, without numpy's per-call overhead on a handful of SKUs)
+COLUMN_MIN_SKUS = 8
 
 @dataclass(frozen=True, slots=True)
 class Record:
@@ -125,20 +133,37 @@ class Pipeline:
         Decide the SKUs of a period close in one vectorised pass (:class:`agents.review.PeriodReview`);
         False keeps the per-SKU :meth:`SkuProcessor.advance`. Both give byte-identical states and
         decisions.
+    review_chunk_skus : int, optional
+        The period review of a partition (every SKU of its stored index and its cache, cold ones
+        loaded ``REVIEW_LOAD_CHUNK`` at a time) passes at most this many SKU keys per
+        :meth:`process` call, after the batch's records, so that the partition's orders keep
+        flowing while it runs (call ``process([])`` while :attr:`sweeping` to advance it without
+        records). None (default): the whole review runs inside the batch, at the record that
+        crossed the period boundary. States and decision ids are the same either way
+        (:mod:`agents.review.progress`).
 
     Raises
     ------
     ValueError
-        When ``partition_for`` is given without a ``partitions`` count of at least 1.
+        When ``partition_for`` is given without a ``partitions`` count of at least 1, or
+        ``review_chunk_skus`` is below 1.
+
+    Notes
+    -----
+    The states a batch dirtied must be saved before the next :meth:`process` call (as the
+    batch committer does): SKUs loaded only to be reviewed are dropped from the cache then.
     """
 
     def __init__(self, processor: SkuProcessor, store: StateStore, roles: dict[str, TopicRole],
                  cache_size: int = 200_000, now: Callable[[], datetime] | None = None, *,
                  partition_for: Callable[[bytes, int], int] | None = None,
-                 partitions: int | None = None, column_review: bool = True) -> None:
+                 partitions: int | None = None, column_review: bool = True,
+                 review_chunk_skus: int | None = None) -> None:
         if partition_for is not None and (partitions is None or partitions < 1):
             raise ValueError(f"a partitioner needs the input topics' partition count (>= 1), "
                              f"got {partitions}")
+        if review_chunk_skus is not None and review_chunk_skus < 1:
+            raise ValueError(f"review_chunk_skus must be at least 1 (or None), got {review_chunk_skus}")
         self.partition_for = partition_for
         self.partitions = partitions
         self.processor = processor
@@ -152,6 +177,20 @@ class Pipeline:
         self.watermark: dict[int, int] = {}  # partition -> max event time seen (epoch s)
         self._closed_through: dict[int, int] = {}  # partition -> period boundary already advanced
         self._now = now or (lambda: datetime.now(UTC))
+        self.review_chunk_skus = review_chunk_skus
+        #: partition -> its period review in progress (agents.review.progress)
+        self.sweeps: dict[int, PartitionSweep] = {}
+        self._persisted: set[int] = set()  # partitions whose stored pseudo-state holds a review record
+        self._seen: dict[str, int] = {}  # "topic:partition" -> last offset decoded in this lifetime
+        self._swept_cold: set[str] = set()  # keys loaded only to be reviewed (dropped next batch)
+        #: watermarks, closed boundaries, reviews and persisted reviews before the current batch
+        self._checkpoint: tuple[dict[int, int], dict[int, int], dict[int, PartitionSweep], set[int]] | None
+        self._checkpoint = None
+
+    @property
+    def sweeping(self) -> bool:
+        """True while some partition's period review is still in progress."""
+        return bool(self.sweeps)
 
     # --- cache ------------------------------------------------------------------------------
     def _ensure_loaded(self, keys: set[str]) -> None:
@@ -166,13 +205,17 @@ class Pipeline:
 
         Dirty states (not yet persisted) are skipped, not evicted, wherever they stand in the
         LRU order; so the cache exceeds ``cache_size`` only by the states dirty in this batch.
+        SKUs loaded only to be reviewed do not count (they are dropped at the next batch).
+        Partition pseudo-states (:func:`pool_key`) are never evicted: a re-publication that
+        changed nothing but the pool's boundary and controller step count is not written, and
+        must not be lost.
         """
-        excess = len(self.cache) - self.cache_size
+        excess = len(self.cache) - len(self._swept_cold) - self.cache_size
         if excess <= 0:
             return
         victims = []
         for k in self.cache:  # least recently used first
-            if k not in dirty:
+            if k not in dirty and not is_pool_key(k):
                 victims.append(k)
                 if len(victims) == excess:
                     break
@@ -186,6 +229,29 @@ class Pipeline:
         self.partition_of.clear()
         self.watermark.clear()
         self._closed_through.clear()
+        self.sweeps.clear()
+        self._persisted.clear()
+        self._seen.clear()
+        self._swept_cold.clear()
+        self._checkpoint = None
+
+    def rollback(self) -> None:
+        """Forget cached states and undo the partition progress of the failed :meth:`process` call.
+
+        For a batch that failed (store unavailable, unexpected error) and is processed again:
+        the states are reloaded from the store, which holds every earlier batch, and the
+        watermarks and period reviews are those from before the failed call, so the retry is
+        exactly the first attempt. After :meth:`reset` it is :meth:`reset`.
+        """
+        cp = self._checkpoint
+        self.reset()
+        if cp is not None:
+            wm, closed, sweeps, persisted = cp
+            self.watermark.update(wm)
+            self._closed_through.update(closed)
+            self.sweeps.update({p: s.copy() for p, s in sweeps.items()})
+            self._persisted.update(persisted)
+            self._checkpoint = cp
 
     def assign(self, partitions: set[int]) -> int:
         """Load every SKU the store indexes under ``partitions`` and restore their watermarks.
@@ -210,7 +276,27 @@ class Pipeline:
                 wm = max(clocks)
                 self.watermark[p] = wm
                 self._closed_through[p] = period_start(cfg.freq, int(wm - cfg.allowed_lateness_s))
+            self._restore_review(p)
         return loaded
+
+    def _restore_review(self, p: int) -> None:
+        """Load partition ``p``'s pseudo-state: its pool's boundary and its review in progress."""
+        key = pool_key(p)
+        st = self.store.load_many([key]).get(key)
+        if st is None:
+            return
+        self.cache[key] = st
+        closed = self._closed_through.get(p, -1)
+        if st.pool is not None:  # re-published at every boundary the partition crossed
+            closed = max(closed, st.pool.boundary)
+        rec = st.review
+        if rec is not None:
+            self._persisted.add(p)
+            closed = max(closed, rec.boundary)
+            self.watermark[p] = max(self.watermark.get(p, -1), rec.watermark)
+            self.sweeps[p] = self._new_sweep(copy.deepcopy(rec))
+        if closed >= 0:
+            self._closed_through[p] = closed
 
     # --- batch ----------------------------------------------------------------------------
     def _dead_letter(self, out: BatchOutput, rec: Record, stage: str, err: Exception | str,
@@ -227,7 +313,17 @@ class Pipeline:
                            "stage": stage, "dead_letter_id": dl.dead_letter_id})
 
     def process(self, records: list[Record]) -> BatchOutput:
-        """Apply a batch of records in order; return decisions, dead letters and dirty states."""
+        """Apply a batch of records in order; return decisions, dead letters and dirty states.
+
+        Then advance the period reviews in progress by at most ``review_chunk_skus`` SKU keys
+        (``records`` may be empty for that alone).
+        """
+        self._checkpoint = (dict(self.watermark), dict(self._closed_through),
+                            {p: s.copy() for p, s in self.sweeps.items()}, set(self._persisted))
+        for k in self._swept_cold:  # reviewed and saved with the previous batch
+            self.cache.pop(k, None)
+            self.partition_of.pop(k, None)
+        self._swept_cold.clear()
         out = BatchOutput()
         decoded: list[tuple[Record, object | None]] = []
         keys: set[str] = set()
@@ -262,10 +358,15 @@ class Pipeline:
             keys.update(pool_key(rec.partition) for rec, ev in decoded if ev is not None)
         self._ensure_loaded(keys)
         dirty: dict[str, SkuState] = {}
-        for rec, ev in decoded:
+        for p in sorted(self.sweeps):  # review the batch's SKUs first, in one pass per partition
+            self._prereview(out, p, decoded, dirty)
+        for i, (rec, ev) in enumerate(decoded):
             if ev is None:
                 continue
             key = ev.key  # type: ignore[attr-defined]
+            self._seen[f"{rec.topic}:{rec.partition}"] = rec.offset
+            if rec.partition in self.sweeps:
+                self._before_event(out, rec, key, epoch(ev.occurred_at), dirty)  # type: ignore[attr-defined]
             state = self.cache[key]
             self.cache.move_to_end(key)
             self.partition_of[key] = rec.partition
@@ -299,8 +400,16 @@ class Pipeline:
             out.periods_closed += res.periods_closed
             self._emit(out, res.decisions)
             if not (tombstone or res.stale_policy):  # no event time / ignored
-                self._advance_partition(out, rec, epoch(ev.occurred_at), ev.event_id, dirty,  # type: ignore[attr-defined]
-                                        pool if pooled else None)
+                if self._advance_partition(out, rec, epoch(ev.occurred_at), ev.event_id, dirty,  # type: ignore[attr-defined]
+                                           pool if pooled else None):
+                    self._prereview(out, rec.partition, decoded[i + 1:], dirty)
+        if self.review_chunk_skus is not None and self.sweeps:
+            budget = self.review_chunk_skus
+            for p in sorted(self.sweeps):
+                budget -= self._sweep(out, p, budget, dirty)
+                if budget <= 0:
+                    break
+        self._persist_reviews(dirty)
         out.dirty = list(dirty.values())
         out.partition_of = {k: self.partition_of[k] for k in dirty if k in self.partition_of}
         self._evict(set(dirty))
@@ -365,46 +474,163 @@ class Pipeline:
             out.decision_kinds[d.kind] = out.decision_kinds.get(d.kind, 0) + 1
 
     def _advance_partition(self, out: BatchOutput, rec: Record, t: int, trigger_id: str,
-                           dirty: dict[str, SkuState], record_pool: CovariatePool | None = None) -> None:
-        """Close periods of silent SKUs on this partition when its watermark crosses a period.
+                           dirty: dict[str, SkuState], record_pool: CovariatePool | None = None) -> bool:
+        """Start the period review of the partition when its watermark crosses a period boundary.
+
+        The review covers every SKU of the partition whose open period closed (cached or not);
+        it runs here to completion without ``review_chunk_skus``, else in chunks after the
+        batch's records (:mod:`agents.review.progress`). Returns True when a review is left in
+        progress.
 
         ``record_pool`` is the pool :meth:`_pool_for` gave the record (the partition's own, or a
-        copy when the pool already held the record): the review changes the same one. Deciding
-        it again here would find the fence the record's own publication just moved, and drop the
-        review's changes (the covariate sums and the controller's counts of the SKUs it closes).
+        copy when the pool already held the record): the review adds to the partition's pool
+        exactly when the record did. Deciding it again here would find the fence the record's own
+        publication just moved, and drop the review's changes (the covariate sums and the
+        controller's counts of the SKUs it closes).
         """
         p = rec.partition
         if t <= self.watermark.get(p, -1):
-            return
+            return False
         self.watermark[p] = t
         cfg = self.processor.config
         wm = int(t - cfg.allowed_lateness_s)
         boundary = period_start(cfg.freq, wm)
         if boundary <= self._closed_through.get(p, -1):
-            return
+            return False
         self._closed_through[p] = boundary
-        meta = EventMeta(rec.topic, rec.partition, rec.offset)
-        step = period_seconds(cfg.freq)
+        assert p not in self.sweeps, "a review is finished before the watermark enters the next period"
         pool_state = self.cache.get(pool_key(p)) if cfg.partition_pool else None
-        pool = pool_state.pool if pool_state is not None else None
-        if record_pool is not None:
-            pool = record_pool
-        elif pool is not None and not pool_state.fence_passed(rec.topic, rec.partition, rec.offset):
-            import copy
+        pool_live = (pool_state is not None and pool_state.pool is not None
+                     and (record_pool is pool_state.pool if record_pool is not None
+                          else pool_state.fence_passed(rec.topic, rec.partition, rec.offset)))
+        suffix = f":{p}"
+        frontier = {tp: off for tp, off in self._seen.items() if tp.endswith(suffix)}
+        self.sweeps[p] = self._new_sweep(ReviewProgress(boundary, t, rec.topic, p, rec.offset, trigger_id,
+                                                        pool_live, frontier))
+        if self.review_chunk_skus is None:
+            self._sweep(out, p, None, dirty)
+        return p in self.sweeps
 
-            pool = copy.deepcopy(pool)
-        due = [(key, state) for key, state in self.cache.items()
-               if self.partition_of.get(key) == p and state.demand.open_start is not None
-               and state.demand.open_start + step <= wm]
-        if self.column_review:
-            results = self.review.run([state for _, state in due], t, meta, trigger_id, pool)
+    # --- the period review (agents.review.progress) ------------------------------------------
+    def _new_sweep(self, record: ReviewProgress) -> PartitionSweep:
+        """A cursor over partition ``record.partition``'s SKUs: its stored index and cached keys."""
+        p = record.partition
+        keys = set(self.store.keys_of_partition(p))
+        keys.update(k for k, q in self.partition_of.items() if q == p)
+        cfg = self.processor.config
+        return PartitionSweep(record, sorted(k for k in keys if not is_pool_key(k)),
+                              period_seconds(cfg.freq), cfg.allowed_lateness_s)
+
+    def _prereview(self, out: BatchOutput, p: int, decoded: list[tuple[Record, object | None]],
+                   dirty: dict[str, SkuState]) -> None:
+        """Review, in one pass, the SKUs of partition ``p``'s review that have records in ``decoded``.
+
+        Reviewing a SKU before the other SKUs' events of the batch changes nothing for it (its
+        state changes only by its own events and its review; the pool values a review reads are
+        fixed until the next boundary, which finishes the review first), so this is the
+        per-event rule of :meth:`_before_event` for the whole batch at once.
+        """
+        s = self.sweeps.get(p)
+        if s is None:
+            return
+        keys = dict.fromkeys(ev.key for rec, ev in decoded  # type: ignore[attr-defined]
+                             if ev is not None and rec.partition == p)
+        states = [st for k in keys if (st := self.cache.get(k)) is not None and s.covers(st)]
+        self._review(out, s, states, dirty)
+
+    def _before_event(self, out: BatchOutput, rec: Record, key: str, t: int,
+                      dirty: dict[str, SkuState]) -> None:
+        """Keep the partition's review exact before an event of it is applied.
+
+        Finish the review when the event's time enters the next period (before the pool is
+        re-published); otherwise review the event's own SKU first if the review covers it.
+        """
+        p = rec.partition
+        s = self.sweeps[p]
+        cfg = self.processor.config
+        if period_start(cfg.freq, int(t - cfg.allowed_lateness_s)) > s.record.boundary:
+            self._sweep(out, p, None, dirty)
+            return
+        s.see(rec.topic, rec.partition, rec.offset)
+        state = self.cache.get(key)
+        if state is not None and state.fence_passed(rec.topic, rec.partition, rec.offset) and s.covers(state):
+            self._review(out, s, [state], dirty)
+
+    def _sweep(self, out: BatchOutput, p: int, budget: int | None, dirty: dict[str, SkuState]) -> int:
+        """Advance partition ``p``'s review by at most ``budget`` keys (None: to the end).
+
+        Cold SKUs are loaded ``REVIEW_LOAD_CHUNK`` at a time; those the review covers are
+        reviewed, cached at the least recently used end and dropped again at the next batch.
+        Returns the keys passed.
+        """
+        s = self.sweeps[p]
+        passed = 0
+        while not s.done and (budget is None or passed < budget):
+            n = REVIEW_LOAD_CHUNK if budget is None else min(REVIEW_LOAD_CHUNK, budget - passed)
+            keys = s.take(n)
+            passed += len(keys)
+            missing = [k for k in keys if k not in self.cache]
+            loaded = self.store.load_many(missing) if missing else {}
+            states: list[SkuState] = []
+            for k in keys:
+                st = self.cache.get(k)
+                if st is None:
+                    st = loaded.get(k)
+                    if st is None or not s.covers(st):
+                        continue
+                    self.cache[k] = st
+                    self.cache.move_to_end(k, last=False)
+                    self.partition_of[k] = p
+                    self._swept_cold.add(k)
+                elif not s.covers(st):
+                    continue
+                states.append(st)
+            self._review(out, s, states, dirty)
+        if s.done:
+            del self.sweeps[p]
+        return passed
+
+    def _review(self, out: BatchOutput, s: PartitionSweep, states: list[SkuState],
+                dirty: dict[str, SkuState]) -> None:
+        """Review ``states`` at the review's watermark and trigger; emit, mark dirty."""
+        if not states:
+            return
+        r = s.record
+        pool_state: SkuState | None = None
+        pool = None
+        if self.processor.config.partition_pool:
+            key = pool_key(r.partition)
+            self._ensure_loaded({key})
+            pool_state = self.cache[key]
+            pool = pool_state.pool
+            if pool is not None and not r.pool_live:
+                pool = copy.deepcopy(pool)  # the pool already held the trigger: changes dropped
+        meta = s.meta
+        if self.column_review and len(states) >= COLUMN_MIN_SKUS:
+            results = self.review.run(states, r.watermark, meta, r.trigger_event_id, pool)
         else:
-            results = [self.processor.advance(state, t, meta, trigger_id, pool) for _, state in due]
-        for (key, state), res in zip(due, results, strict=True):
+            results = [self.processor.advance(st, r.watermark, meta, r.trigger_event_id, pool)
+                       for st in states]
+        for state, res in zip(states, results, strict=True):
             if res.pool_changed and pool_state is not None and pool is pool_state.pool:
-                pool_state.mark_applied(rec.topic, rec.partition, rec.offset)
+                pool_state.mark_applied(r.topic, r.partition, r.offset)
                 dirty[pool_state.key] = pool_state
             if res.status == "applied":
-                dirty[key] = state
+                dirty[state.key] = state
                 out.periods_closed += res.periods_closed
                 self._emit(out, res.decisions)
+
+    def _persist_reviews(self, dirty: dict[str, SkuState]) -> None:
+        """Write each review still in progress on its partition's pseudo-state; clear finished ones."""
+        for p in sorted(set(self.sweeps) | self._persisted):
+            key = pool_key(p)
+            self._ensure_loaded({key})
+            st = self.cache[key]
+            s = self.sweeps.get(p)
+            if s is None:
+                st.review = None
+                self._persisted.discard(p)
+            else:
+                st.review = copy.deepcopy(s.record)
+                self._persisted.add(p)
+            dirty[key] = st

@@ -104,6 +104,67 @@ class OpenDecision:
         return cls(str(d[0]), int(d[1]), int(d[2]), int(d[3]), float(d[4]))
 
 
+@dataclass(slots=True)
+class ReviewProgress:
+    """A partition's period review that is still in progress (kept on its pool pseudo-state).
+
+    The review of the period that closed when the partition's watermark crossed ``boundary``
+    runs in bounded chunks between batches (:class:`agents.review.progress.PartitionSweep`);
+    this record is what a restarted worker, or the next owner of the partition, needs to finish
+    it with the same trigger, so that states and decision ids are those of one uninterrupted
+    review. Written with the batch whose end it describes (same fenced write), cleared once the
+    review is done; never written for a review that finished within the batch that started it.
+
+    Attributes
+    ----------
+    boundary : int
+        Start of the period the watermark entered (epoch s): the review closes the periods
+        before it.
+    watermark : int
+        Event time of the record that crossed (epoch s): the review's time ``t``.
+    topic, partition, offset : str, int, int
+        Position of that record (the decision ids' trigger, :func:`decision_id`).
+    trigger_event_id : str
+        Its event id (in the explanations).
+    pool_live : bool
+        Whether the reviews add to the partition's covariate pool (False: to a copy whose
+        changes are dropped, because the pool already held the trigger when the review began).
+    frontier : dict[str, int]
+        ``"topic:partition" -> offset``: the last offset of each input topic-partition applied
+        before the crossing. A SKU whose fence is above it on some topic-partition was created
+        after the crossing and is not part of this review.
+    cursor : str
+        Last SKU key (in sorted order) the review has passed ("" before the first).
+
+    Examples
+    --------
+    >>> r = ReviewProgress(86400, 90000, "orders", 1, 7, "e7", True, {"orders:1": 7}, "A@W")
+    >>> ReviewProgress.from_list(r.to_list()) == r
+    True
+    """
+
+    boundary: int
+    watermark: int
+    topic: str
+    partition: int
+    offset: int
+    trigger_event_id: str
+    pool_live: bool
+    frontier: dict[str, int] = field(default_factory=dict)
+    cursor: str = ""
+
+    def to_list(self) -> list[Any]:
+        """Compact encoding (maps with sorted keys)."""
+        return [self.boundary, self.watermark, self.topic, self.partition, self.offset,
+                self.trigger_event_id, self.pool_live, dict(sorted(self.frontier.items())), self.cursor]
+
+    @classmethod
+    def from_list(cls, d: list[Any]) -> ReviewProgress:
+        """Inverse of :meth:`to_list`."""
+        return cls(int(d[0]), int(d[1]), str(d[2]), int(d[3]), int(d[4]), str(d[5]), bool(d[6]),
+                   {str(k): int(v) for k, v in d[7].items()}, str(d[8]))
+
+
 @dataclass(frozen=True, slots=True)
 class PromotionPlan:
     """A planned promotion or price of one SKU@location (from a ``PromotionPlanned`` event).
@@ -244,6 +305,9 @@ class SkuState:
     lead_time : LeadTimeEstimator
         Open purchase orders' order times and the moments of the SKU's observed lead times
         (:mod:`agents.supply`); encoded only once it holds one (lead-time learning on).
+    review : ReviewProgress | None
+        Only on a partition's pool pseudo-state: the partition's period review in progress,
+        while it spans batches (encoded only when set).
 
     The three covariate fields are encoded only when set, so a state without prices,
     promotions or pool encodes byte for byte as before they existed.
@@ -268,6 +332,7 @@ class SkuState:
     policy: SkuPolicy | None = None
     policy_version: int = 0
     lead_time: LeadTimeEstimator = field(default_factory=LeadTimeEstimator)
+    review: ReviewProgress | None = None
     #: cached forecast and levels, not stored; current while its inputs are (agents.processor.derived)
     derived: Derived | None = field(default=None, repr=False, compare=False)
 
@@ -324,6 +389,8 @@ class SkuState:
             ext["pol"] = [self.policy_version, None if self.policy is None else self.policy.to_list()]
         if self.lead_time:
             ext["lt"] = self.lead_time.to_list()
+        if self.review is not None:
+            ext["rev"] = self.review.to_list()
         return msgpack.packb(
             [
                 STATE_VERSION,
@@ -392,6 +459,7 @@ class SkuState:
         so = ext.get("so")
         pol = ext.get("pol")
         lt = ext.get("lt")
+        rev = ext.get("rev")
         return cls(
             key=str(key),
             fence={str(k): int(v) for k, v in fence.items()},
@@ -413,6 +481,7 @@ class SkuState:
             policy=SkuPolicy.from_list(pol[1]) if pol and pol[1] else None,
             policy_version=int(pol[0]) if pol else 0,
             lead_time=LeadTimeEstimator.from_list(lt) if lt else LeadTimeEstimator(),
+            review=ReviewProgress.from_list(rev) if rev else None,
         )
 
 

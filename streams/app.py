@@ -180,7 +180,8 @@ def create_app(settings: Settings, *, store: StateStore | None = None,
         settings.redis_key_prefix, settings.cold_sku_ttl_s)
     pipeline = Pipeline(SkuProcessor(processor_config(settings)), state_store, roles,
                         cache_size=settings.hot_sku_cache_size, partition_for=partition_for,
-                        partitions=input_partitions or settings.topic_partitions)
+                        partitions=input_partitions or settings.topic_partitions,
+                        review_chunk_skus=settings.review_chunk_skus)
     aligner: EventTimeAligner[Any] = EventTimeAligner(
         rank_topics(roles), idle_s=settings.alignment_idle_s, max_buffered=settings.alignment_max_buffered,
         owned=pipeline.owns)

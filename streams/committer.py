@@ -263,13 +263,29 @@ class BatchCommitter(Generic[H]):
             await self._release_and_commit(now)
 
     async def tick(self, now: float) -> None:
-        """Release held records when no new record arrives (a watermark came, or a bound expired)."""
+        """Release held records when no new record arrives (a watermark came, or a bound expired).
+
+        When nothing is released and a period review is in progress
+        (:attr:`agents.pipeline.Pipeline.sweeping`), commit review-only batches (no records: their
+        decisions and states, no progress, no ack) until it is done, releasing the lock between
+        them so that a batch of records waiting for it goes first.
+        """
         if len(self.aligner):
             async with self.lock:
-                await self._release_and_commit(now)
+                if await self._release_and_commit(now):
+                    return
+        while self.pipeline.sweeping and self.assigned:
+            async with self.lock:
+                if not self.pipeline.sweeping:
+                    break
+                await self.commit([], [])
+            await asyncio.sleep(0)
 
-    async def _release_and_commit(self, now: float) -> None:
-        """Release what the aligner allows and commit it as one batch (caller holds the lock)."""
+    async def _release_and_commit(self, now: float) -> bool:
+        """Release what the aligner allows and commit it as one batch (caller holds the lock).
+
+        Returns True when records were released.
+        """
         forced = self.aligner.forced
         released = self.aligner.release(self.transport.highwater, now)
         ALIGNER_HELD.set(len(self.aligner))
@@ -280,10 +296,11 @@ class BatchCommitter(Generic[H]):
                         "%d such releases so far", self.aligner.forced - forced, self.aligner.idle_s,
                         self.aligner.max_buffered, self.aligner.forced)
         if not released:
-            return
+            return False
         handles = [h for _, h in released]
         self.transport.unhold(handles)
         await self.commit([r for r, _ in released], handles)
+        return True
 
     async def commit(self, records: list[Record], handles: Sequence[H]) -> BatchOutput:
         """Phases 1-4 for released records: process, produce, save, ack (in this order).
@@ -310,13 +327,15 @@ class BatchCommitter(Generic[H]):
         """Phase 1: run the pipeline (retried while the store is unavailable; never raises).
 
         An unexpected error reloads the states from the store and retries the batch once more
-        (states may be half-updated; the fences make the retry exact).
+        (states may be half-updated; :meth:`Pipeline.rollback` makes the retry exact).
         """
         try:
             return await self._with_store_retry(lambda: self.pipeline.process(records))
+        except StateRegressionError:
+            raise
         except Exception:  # noqa: BLE001 - never crash the worker on one batch
             log.exception("batch failed unexpectedly; states reloaded and batch retried")
-            self.pipeline.reset()
+            self.pipeline.rollback()
             return await self._with_store_retry(lambda: self.pipeline.process(records))
 
     async def produce(self, out: BatchOutput) -> None:
@@ -338,6 +357,8 @@ class BatchCommitter(Generic[H]):
         async def attempt() -> None:
             t0 = time.perf_counter()
             expected = {tp: self.durable[tp] for tp in progress if tp in self.durable}
+            if not progress:  # a review-only batch: the store must still hold all of this worker's writes
+                expected = dict(self.durable)
             try:
                 await self._io(self.store.save_many, out.dirty, out.partition_of, progress, expected)
             except StateRegressionError as exc:
@@ -467,13 +488,25 @@ class BatchCommitter(Generic[H]):
     async def _with_store_retry(self, fn: Callable[[], T]) -> T:
         """Run ``fn``, a pipeline step that reads the store, until it succeeds.
 
-        On a store error the cached states (maybe half-loaded) are forgotten before the retry.
+        On a store error the cached states (maybe half-loaded) are forgotten before the retry
+        (:meth:`Pipeline.rollback`: the partitions' watermarks and reviews are those from before
+        the failed call), and the retry first checks that the store still holds this worker's
+        durable writes: a store that came back from an older snapshot must not have its old
+        states processed (their decisions would be produced before the save notices).
         """
+        failures = 0
+
         def failed(exc: BaseException) -> None:
+            nonlocal failures
+            failures += 1
             self._store_failed(exc)
-            self.pipeline.reset()
+            self.pipeline.rollback()
 
         async def attempt() -> T:
+            if failures and self.durable:
+                lagging = self.store.behind(dict(self.durable))
+                if lagging:
+                    self._regressed(StateRegressionError(lagging, where=self.store.name))
             return fn()
 
         return await retry_with_backoff(attempt, retry_on=self.store_errors, what="state read",

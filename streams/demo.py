@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from agents.state import SkuState
+from agents.state import SkuState, pool_key
 from schemas.codec import decode_decision, encode_event
 from schemas.common import TopicRole
 from streams.closed_loop import DemoOptions, in_production_order, progress_display, run_closed_loop
@@ -109,7 +109,13 @@ class KafkaTransport:
         await self.lock.wait_caught_up()
 
     async def end_period(self, keys: list[str]) -> tuple[Callable[[], dict[str, SkuState]], list[Any]]:
-        """States' bytes from Redis (decoded by the thunk) and the decisions they counted."""
+        """States' bytes from Redis (decoded by the thunk) and the decisions they counted.
+
+        First waits until the worker has finished the period reviews the period started (a
+        review that spans batches is recorded on its partition's pseudo-state until it is
+        done), as ``restock simulate`` finishes them before reading its states.
+        """
+        await _wait_reviewed(self.store, self.settings.topic_partitions)
         parts = self.store.read_parts(keys)
         expected = 0
         for core, _ in parts.values():
@@ -125,6 +131,16 @@ class KafkaTransport:
     def final_states(self, keys: list[str]) -> dict[str, SkuState]:
         """States in Redis at the end of the run."""
         return self.store.load_many(keys)  # type: ignore[no-any-return]
+
+
+async def _wait_reviewed(store: Any, partitions: int, timeout_s: float = 300.0) -> None:
+    """Wait until no partition's pseudo-state records a period review in progress."""
+    keys = [pool_key(p) for p in range(partitions)]
+    deadline = time.monotonic() + timeout_s
+    while any(st.review is not None for st in store.load_many(keys).values()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the worker's period reviews did not finish within {timeout_s:.0f} s")
+        await asyncio.sleep(0.02)
 
 
 async def _run(opts: DemoOptions, kafka: str, redis_url: str) -> dict[str, Any]:

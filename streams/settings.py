@@ -208,6 +208,11 @@ class Settings(BaseSettings):
     # fetch for the full wait (Tansu does) then add up to 1.5 s of latency to every event.
     fetch_max_wait_ms: int = Field(default=50, ge=1)
     hot_sku_cache_size: int = Field(default=200_000, ge=1)
+    # The period review of a partition (every SKU, cached or not) runs in chunks of at most this
+    # many SKUs after each batch and on idle ticks, so orders keep flowing (agents.review.progress).
+    review_chunk_skus: int = Field(
+        default=100, ge=1,
+        description="SKUs of a partition's period review passed per batch (bounds an order's wait)")
     # Event-time alignment of the input topics (agents.alignment): a held record waits at most
     # this long for an input partition whose state the broker has not reported yet (the only
     # processing-time rule; a partition known to hold unread records is always waited for).

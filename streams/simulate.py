@@ -55,7 +55,7 @@ class InProcessTransport:
                                          "promotions": settings.promotions_topic}
         roles: dict[str, Any] = {t: r for r, t in self._topics.items()}
         self.pipeline = Pipeline(SkuProcessor(processor_config(settings)), self.store, roles,
-                                 cache_size=cache_size)
+                                 cache_size=cache_size, review_chunk_skus=settings.review_chunk_skus)
         self._offsets: dict[tuple[str, int], int] = {}
         self._decisions: list[Any] = []
         self._dirty: dict[str, SkuState] = {}
@@ -76,7 +76,11 @@ class InProcessTransport:
             self._offsets[(topic, p)] = off + 1
             records.append(Record(topic, p, off, key, encode_event(ev)))
         self.published += len(records)
-        out = self.pipeline.process(records)
+        self._take(self.pipeline.process(records))
+        while self.pipeline.sweeping:  # the worker's idle ticks: finish the period review
+            self._take(self.pipeline.process([]))
+
+    def _take(self, out: Any) -> None:
         self._decisions.extend(decode_decision(v) for _, v in out.decisions)
         self.dead_letters.extend(v for _, v in out.dead_letters)
         for st in out.dirty:

@@ -21,9 +21,12 @@ import time
 
 import pytest
 
+from agents.state import pool_key
+from streams.redis_state import RedisStateStore
 from streams.workerproc import WorkerProcess, wait_committed
 
 from .reliability import (
+    PARTITIONS,
     SEEDS,
     Scenario,
     check_against_reference,
@@ -82,3 +85,44 @@ def test_kill_minus_9_at_a_random_moment(kafka_bootstrap: str, redis_url: str, f
         w2.wait_ready()
         wait_committed(kafka_bootstrap, s.app_id, sc.targets, timeout_s=scaled(120))
     check_against_reference(kafka_bootstrap, redis_url, s, sc, "worker kill -9", seed, started)
+
+
+def reviews_in_progress(redis_url: str, prefix: str) -> int:
+    """Partitions whose pseudo-state records a period review still in progress (issue #19)."""
+    store = RedisStateStore.from_url(redis_url, prefix)
+    try:
+        keys = [pool_key(p) for p in range(PARTITIONS)]
+        return sum(st.review is not None for st in store.load_many(keys).values())
+    finally:
+        store.client.close()
+
+
+@pytest.mark.timeout(int(scaled(240)))
+def test_kill_minus_9_during_a_period_review(kafka_bootstrap: str, redis_url: str,
+                                             fault_scenario: Scenario) -> None:
+    """The period review of a partition runs in chunks of one SKU between batches, and the hot cache
+    holds 3 SKUs (the review loads, saves and evicts cold ones): kill -9 while a review is recorded
+    in progress in Redis, restart, and end byte-identical to the reference (whose reviews ran
+    whole, inside the batch that crossed each day), with the same decision ids."""
+    started = time.monotonic()
+    sc = fault_scenario
+    tag = "kill-review"
+    s = settings_for(kafka_bootstrap, redis_url, sc.topics, tag, sc.tmp, review_chunk_skus=1,
+                     hot_sku_cache_size=3, flush_every_events=20,
+                     fault_batch_delay_s=4.0 / max(1, sum(sc.targets.values()) // 20))
+    total = sum(sc.targets.values())
+    w = WorkerProcess(s, sc.tmp / f"{tag}.log").start()
+    w.wait_ready()
+    # past the first weeks (the SKUs decide by then), while a review is recorded in progress
+    wait_for(lambda: (progress_total(redis_url, s.redis_key_prefix) > 0.4 * total
+                      and reviews_in_progress(redis_url, s.redis_key_prefix) > 0), scaled(60),
+             "a period review recorded in progress", interval_s=0.01)
+    w.stop(sig=signal.SIGKILL)
+    assert progress_total(redis_url, s.redis_key_prefix) < total, "the kill landed mid-stream"
+    healthy = s.model_copy(update={"fault_batch_delay_s": 0.0})
+    with WorkerProcess(healthy, sc.tmp / f"{tag}-restart.log") as w2:
+        w2.wait_ready()
+        wait_committed(kafka_bootstrap, s.app_id, sc.targets, timeout_s=scaled(120))
+        wait_for(lambda: reviews_in_progress(redis_url, s.redis_key_prefix) == 0, scaled(60),
+                 "the reviews to finish")
+    check_against_reference(kafka_bootstrap, redis_url, s, sc, "worker kill -9 during a review", 1, started)

@@ -291,3 +291,64 @@ def test_revoke_drops_held_records_cached_states_and_durable_progress() -> None:
 def test_progress_of_is_the_highest_offset_per_topic_partition() -> None:
     recs = [order(5, 0), order(3, 0), order(7, 0, partition=1), snapshot(2, 0, 1)]
     assert progress_of(recs) == {("orders", 0): 5, ("orders", 1): 7, ("inventory", 0): 2}
+
+
+def test_idle_ticks_finish_a_period_review_in_review_only_batches() -> None:
+    """With ``review_chunk_skus=1`` the review of six SKUs outlasts the batch that crossed the
+    day; ticks commit review-only batches (decisions, states, no progress, no ack) until it is
+    done, and the states equal those of a review run whole inside that batch."""
+    skus = "ABCDEF"
+    first = [snapshot(i, 0, 5, sku=s) for i, s in enumerate(skus)]
+    first += [order(i, 0, qty=2, sku=s) for i, s in enumerate(skus)]
+    second = [order(len(skus), 1, qty=1, sku="A")]  # day 1: closes day 0 of every SKU
+    states = []
+    for chunk in (None, 1):
+        log: list[tuple[str, Any]] = []
+        store = LoggingStore(log)
+        transport = FakeTransport(log, drained(first + second))
+        c = committer(store, transport)
+        c.pipeline.review_chunk_skus = chunk
+        c.assigned = True
+        run(c.submit([(r, (r.topic, r.offset)) for r in first], now=0.0))
+        run(c.submit([(r, (r.topic, r.offset)) for r in second], now=1.0))
+        assert c.pipeline.sweeping == (chunk is not None)
+        durable, acked, n = dict(c.durable), list(transport.acked), len(log)
+        run(c.tick(now=2.0))
+        assert not c.pipeline.sweeping
+        assert c.durable == durable and transport.acked == acked, "a review-only batch moves no offset"
+        ticks = [v for k, v in log[n:] if k == "save"]
+        assert len(ticks) == (0 if chunk is None else len(skus) - 1)  # B..F, one per batch (A by its order)
+        assert all(progress == {} for progress in ticks)
+        got = store.load_many([f"{s}@W1" for s in skus])
+        assert all(st.demand.open_start == int((T0 + timedelta(days=1)).timestamp()) for st in got.values())
+        states.append({k: st.encode() for k, st in got.items()})
+    assert states[0] == states[1]
+
+
+def test_a_store_back_from_an_older_snapshot_after_an_outage_stops_before_producing() -> None:
+    """The store fails while a batch is processed and comes back without this worker's last
+    durable progress: the retry stops on the regression; nothing of the batch is produced."""
+    log: list[tuple[str, Any]] = []
+
+    class Restored(LoggingStore):
+        down = False
+
+        def load_many(self, keys: list[str]) -> dict[str, SkuState]:
+            if self.down:
+                self.down = False
+                self.lose_progress(0)  # back from a snapshot taken before the first batch
+                raise StoreDown("redis restarting")
+            return super().load_many(keys)
+
+    store = Restored(log)
+    first = history(3)
+    second = [order(3, 3, sku="B"), Record("orders", 0, 4, b"A@W1", b"not json")]  # a dead letter
+    transport = FakeTransport(log, drained(first + second))
+    c = committer(store, transport, on_regression=lambda exc: (_ for _ in ()).throw(exc))
+    run(c.submit([(r, r.offset) for r in first], now=0.0))
+    produced = len(transport.produced) + len(transport.dead_letters)
+    store.down = True
+    with pytest.raises(StateRegressionError):
+        run(c.submit([(r, "b") for r in second], now=1.0))
+    assert len(transport.produced) + len(transport.dead_letters) == produced
+    assert "b" not in transport.acked
