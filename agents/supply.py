@@ -198,13 +198,17 @@ class LeadTimeEstimator:
         return math.sqrt(self.late_m2 / (self.n - 1)) if self.n > 1 else 0.0
 
     def place(self, po_id: str, quantity: int, *, ordered_at: int, expected_at: int, period_s: int,
-              supplier: str | None = None) -> None:
+              supplier: str | None = None, period_start_at: int | None = None) -> None:
         """Record a placed purchase order (``ordered_at``, ``expected_at`` in epoch s).
 
-        Placing an open ``po_id`` again keeps its order time and the units received so far and
-        updates its quantity, expected arrival and supplier (kept when the new event gives none).
+        ``period_start_at`` is the start of the demand period containing ``ordered_at`` (epoch s;
+        :func:`agents.demand.period_start`: weeks start on Monday); None floors ``ordered_at`` to
+        a multiple of ``period_s``, which is the period start only for hours and days (the epoch
+        began on a Thursday). Placing an open ``po_id`` again keeps its order time and the units
+        received so far and updates its quantity, expected arrival and supplier (kept when the
+        new event gives none).
         """
-        start = ordered_at - ordered_at % period_s
+        start = ordered_at - ordered_at % period_s if period_start_at is None else int(period_start_at)
         old = self.orders.get(po_id)
         sup = supplier or (old[5] if old is not None else "")
         if old is not None:

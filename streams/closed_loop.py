@@ -401,17 +401,21 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
         inv: list[Any] = []
         for d in pending_pos:
             po_id = f"PO-{d.event_id[:16]}"
-            # Lead time counted from the start of the decision's period; a decision stamped with
-            # an older event's time (one triggered by a purchase order of the previous period)
-            # cannot arrive before the period in which the warehouse places it.
-            placed = period_start(opts.freq, epoch(d.occurred_at))
+            # The warehouse reads the previous period's suggestions as that period ends and places
+            # their purchase orders then: stamped at the end of the previous period (or at the
+            # decision's time when later), not with the decision's time, which is older when an
+            # older event (a purchase order of the period before) triggered the decision. The lead
+            # time runs from the start of the placement's period, which is what restock learns
+            # (agents.supply) and what the baseline rules assume (streams.rules).
+            at = max(epoch(d.occurred_at), p0 - 1)
+            placed = period_start(opts.freq, at)
             if leads is None:
                 arrival = max(placed + lead_s, p0)
-            else:  # the draw of the SKU and the decision's period (the baseline's too)
+            else:  # the draw of the SKU and the placement's period (the baseline's too)
                 j = min(max((placed - first) // step, 0), n_periods - 1)
                 arrival = max(placed + int(leads[row_of[d.key], j]) * step, p0)
             inv.append(PurchaseOrderPlaced(
-                event_id=f"po-{po_id}", occurred_at=d.occurred_at, sku=d.sku, location=d.location,
+                event_id=f"po-{po_id}", occurred_at=to_datetime(at), sku=d.sku, location=d.location,
                 purchase_order_id=po_id, quantity=d.quantity,
                 expected_arrival=to_datetime(max(placed + lead_s, p0)), decision_id=d.event_id))
             receipts_due[arrival].append(StockReceived(

@@ -236,6 +236,32 @@ def test_late_receipts_raise_the_learned_lead_time_and_the_levels() -> None:
     assert late.lead_time.late_mean == pytest.approx(4.0) and late.lead_time.late_std == pytest.approx(0.0)
 
 
+@settings(max_examples=30, deadline=None)
+@given(weekday_s=st.integers(0, 7 * DAY - 1), lead_weeks=st.integers(1, 3))
+def test_weekly_lead_times_are_counted_from_the_monday_of_the_order_week(weekday_s: int,
+                                                                          lead_weeks: int) -> None:
+    """Weeks start on Monday (``period_start``), not at a multiple of 7 days since the epoch (a
+    Thursday): an order placed any time in a week and received on the Monday ``lead_weeks`` later
+    is ``lead_weeks`` periods, exactly, whatever the weekday it was placed (a floor at the epoch's
+    Thursday learned 4/7 of a week for a one-week lead time on the cheese panel)."""
+    policy = PolicyParams(lead_time_periods=float(lead_weeks), periods_per_year=52.0)
+    cfg = ProcessorConfig(freq="W", policy=policy, lead_time_learning=True, covariates=False,
+                          horizon_periods=12, min_history_periods=4)
+    evs: list = [StockSnapshot(event_id="seed", occurred_at=T0, sku="A", location="W", on_hand=100)]
+    for w in (1, 5, 9):  # T0 is a Monday
+        placed = T0 + timedelta(weeks=w, seconds=weekday_s)
+        evs.append(PurchaseOrderPlaced(event_id=f"pp{w}", occurred_at=placed, sku="A", location="W",
+                                       purchase_order_id=f"po{w}", quantity=10,
+                                       expected_arrival=T0 + timedelta(weeks=w + lead_weeks)))
+        evs.append(StockReceived(event_id=f"r{w}", occurred_at=T0 + timedelta(weeks=w + lead_weeks),
+                                 sku="A", location="W", quantity=10, purchase_order_id=f"po{w}"))
+    state, _ = _run(cfg, sorted(evs, key=lambda e: e.occurred_at))
+    assert state.lead_time.n == 3
+    assert state.lead_time.mean == pytest.approx(float(lead_weeks))
+    assert state.lead_time.std == pytest.approx(0.0)
+    assert state.lead_time.late_mean == pytest.approx(0.0)
+
+
 def test_learning_off_keeps_the_configured_lead_time_and_the_state_format() -> None:
     state, proc = _run(_config(False), _events(4))
     d = proc.derived(state)
