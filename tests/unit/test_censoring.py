@@ -255,12 +255,12 @@ def test_a_censored_period_raises_the_next_forecast(daily: list[int], last_sales
         pub.inventory_demand.recent[-2] + frac * sum(window) / max(len(window), 7))
     for rate in (proc_h.deriver.window_rate, proc_h.deriver.recent_rate):
         assert rate(hid) > rate(pub)  # the SKU had demand (at least the first order)
-    # The forecaster learns the day as its sales plus f times its own forecast of it. Its next
-    # forecast is not monotone in what it learns on sparse histories (model selection, seasonal
-    # and intermittent candidates: Croston/SBA moves only on a demand), so it is compared on
-    # SKUs that sold every day, once the SKU has sold again.
-    if min(daily) >= 1:
-        assert hid.model.forecast(1)[0] > pub.model.forecast(1)[0]
+    # The forecaster learns the day as its sales plus f times its own forecast of it, but its next
+    # forecast is not monotone in what it learns (model selection among seasonal, intermittent
+    # and regression candidates re-weighs them on their errors: daily=[1, 1, 1, 12, 1, 1, 14, 18],
+    # last_sales=0, f=0.5 forecasts 8.6149 after the imputed day against 8.6157 after a zero), so
+    # the property holds for the window rates only; the forecaster's rise is checked on a
+    # regular seller below.
 
 
 def test_a_censored_period_raises_the_next_forecast_of_a_regular_seller() -> None:
