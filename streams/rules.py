@@ -55,6 +55,7 @@ import numpy as np
 from scipy import special
 
 from agents.policy import Z_MAX, Z_MIN, PolicyParams, compute_levels
+from agents.review.kernel import order_quantities
 from streams.kpis import PolicyTally
 from streams.panel import DemandPanel
 
@@ -460,15 +461,6 @@ def _lead_periods(params: PolicyParams) -> int:
     return int(round(L))
 
 
-def _order_quantity_vec(ip: np.ndarray, s: np.ndarray, S: np.ndarray, pack: int, moq: int) -> np.ndarray:
-    """Vectorised :func:`agents.policy.order_quantity` (0 where ``ip > s`` or ``S <= ip``)."""
-    need = S - ip
-    need = np.maximum(need, float(moq))
-    packs = np.ceil(np.round(need / pack, 9))
-    oq = (packs * pack).astype(np.int64)
-    return np.where((ip <= s) & (S - ip > 0), oq, 0)
-
-
 def simulate_rule(panel: DemandPanel, rule: Rule, params: PolicyParams, *, unmet: Unmet = "lost_sales",
                   seed_on_hand: np.ndarray | None = None, window_periods: int | None = None,
                   refit_every_periods: int | None = None, track: Sequence[str] = (),
@@ -621,7 +613,7 @@ def simulate_rule(panel: DemandPanel, rule: Rule, params: PolicyParams, *, unmet
         cycle_stockout |= short > 0
         # Review at the end of the period.
         ip = on_hand + on_order - backorders
-        oq = _order_quantity_vec(ip.astype(float), s, S, pack, moq)
+        oq = order_quantities(ip, s, S, pack_size=pack, moq=moq)
         oq = np.where(S > 0, oq, 0)
         placed = oq > 0
         if placed.any():
