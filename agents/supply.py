@@ -75,8 +75,8 @@ Two purchase orders of a daily SKU, configured lead time 7 periods (sd 0), prior
 
 >>> day = 86400
 >>> est = LeadTimeEstimator()
->>> est.place("po-1", 10, ordered_at=0 * day + 3600, expected_at=7 * day, period_s=day)
->>> est.place("po-2", 10, ordered_at=10 * day, expected_at=17 * day, period_s=day)
+>>> est.place("po-1", 10, ordered_at=0 * day + 3600, expected_at=7 * day, period_start_at=0)
+>>> est.place("po-2", 10, ordered_at=10 * day, expected_at=17 * day, period_start_at=10 * day)
 >>> est.receive("po-1", 10, at=9 * day, period_s=day)   # 2 days late
 (9.0, 2.0, '')
 >>> est.receive("po-2", 4, at=17 * day, period_s=day) is None   # partial: not yet observed
@@ -197,18 +197,24 @@ class LeadTimeEstimator:
         """Sample standard deviation of the observed lateness (periods; 0 below 2 observations)."""
         return math.sqrt(self.late_m2 / (self.n - 1)) if self.n > 1 else 0.0
 
-    def place(self, po_id: str, quantity: int, *, ordered_at: int, expected_at: int, period_s: int,
-              supplier: str | None = None, period_start_at: int | None = None) -> None:
+    def place(self, po_id: str, quantity: int, *, ordered_at: int, expected_at: int, period_start_at: int,
+              supplier: str | None = None) -> None:
         """Record a placed purchase order (``ordered_at``, ``expected_at`` in epoch s).
 
         ``period_start_at`` is the start of the demand period containing ``ordered_at`` (epoch s;
-        :func:`agents.demand.period_start`: weeks start on Monday); None floors ``ordered_at`` to
-        a multiple of ``period_s``, which is the period start only for hours and days (the epoch
-        began on a Thursday). Placing an open ``po_id`` again keeps its order time and the units
-        received so far and updates its quantity, expected arrival and supplier (kept when the
-        new event gives none).
+        :func:`agents.demand.period_start`: weeks start on Monday): the lead time is counted from
+        it, in whole periods, as the warehouse's lead time is. Placing an open ``po_id`` again
+        keeps its order time and the units received so far and updates its quantity, expected
+        arrival and supplier (kept when the new event gives none).
+
+        Raises
+        ------
+        ValueError
+            When ``period_start_at`` is after ``ordered_at``.
         """
-        start = ordered_at - ordered_at % period_s if period_start_at is None else int(period_start_at)
+        start = int(period_start_at)
+        if start > ordered_at:
+            raise ValueError(f"{po_id}: the period start {start} is after the order time {ordered_at}.")
         old = self.orders.get(po_id)
         sup = supplier or (old[5] if old is not None else "")
         if old is not None:

@@ -244,6 +244,21 @@ def compute_levels(
     )
 
 
+def check_pack(pack_size: int, moq: int) -> int:
+    """The pack size as an int, after checking the order constraints (units).
+
+    Raises
+    ------
+    ValueError
+        When ``pack_size`` is not an integer of at least 1 or ``moq`` is negative.
+    """
+    if int(pack_size) != pack_size or pack_size < 1:
+        raise ValueError(f"The pack size must be an integer of at least 1, got {pack_size}.")
+    if moq < 0:
+        raise ValueError(f"The minimum order quantity must be non-negative, got {moq}.")
+    return int(pack_size)
+
+
 def order_quantity(
     inventory_position: float,
     reorder_point: float,
@@ -297,11 +312,7 @@ def order_quantity(
     ip, s, S = float(inventory_position), float(reorder_point), float(order_up_to)
     if not all(math.isfinite(v) for v in (ip, s, S)):
         raise ValueError(f"Inventory position and levels must be finite, got {ip}, {s}, {S}.")
-    if int(pack_size) != pack_size or pack_size < 1:
-        raise ValueError(f"The pack size must be an integer of at least 1, got {pack_size}.")
-    if moq < 0:
-        raise ValueError(f"The minimum order quantity must be non-negative, got {moq}.")
-    pack = int(pack_size)
+    pack = check_pack(pack_size, moq)
     need = S - ip
     if ip > s or need <= 0:
         return 0

@@ -354,8 +354,8 @@ class SkuProcessor:
         est = state.lead_time
         if isinstance(event, PurchaseOrderPlaced):
             est.place(event.purchase_order_id, event.quantity, ordered_at=t,
-                      expected_at=epoch(event.expected_arrival), period_s=self._step,
-                      supplier=event.supplier_id, period_start_at=period_start(self.config.freq, t))
+                      expected_at=epoch(event.expected_arrival),
+                      period_start_at=period_start(self.config.freq, t), supplier=event.supplier_id)
             return False
         if isinstance(event, StockReceived):
             obs = est.receive(event.purchase_order_id, event.quantity, at=t, period_s=self._step)

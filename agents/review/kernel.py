@@ -39,6 +39,7 @@ from numpy.typing import ArrayLike
 from scipy import special
 
 from agents.count_quantiles import count_quantiles
+from agents.policy.levels import check_pack
 from agents.policy.params import PolicyParams
 from agents.policy.service_level import Z_MAX, Z_MIN, norm_ppf, standard_normal_loss
 
@@ -472,11 +473,7 @@ def order_quantities(inventory_position: ArrayLike, reorder_point: ArrayLike, or
     S = np.asarray(order_up_to, dtype=float)
     if not (np.all(np.isfinite(ip)) and np.all(np.isfinite(s)) and np.all(np.isfinite(S))):
         raise ValueError("Inventory position and levels must be finite.")
-    if int(pack_size) != pack_size or pack_size < 1:
-        raise ValueError(f"The pack size must be an integer of at least 1, got {pack_size}.")
-    if moq < 0:
-        raise ValueError(f"The minimum order quantity must be non-negative, got {moq}.")
-    pack = int(pack_size)
+    pack = check_pack(pack_size, moq)
     need = S - ip
     live = ~((ip > s) | (need <= 0))
     m = float(moq)

@@ -60,7 +60,7 @@ def test_learned_mean_and_sd_converge_to_the_generating_distribution(
     for i, lead in enumerate(leads.tolist()):
         start = i * 3 * DAY
         est.place(f"po{i}", 10, ordered_at=start + int(rng.integers(0, DAY)),
-                  expected_at=start + round(mean * DAY), period_s=DAY)
+                  expected_at=start + round(mean * DAY), period_start_at=start)
         assert est.receive(f"po{i}", 10, at=start + round(lead * DAY), period_s=DAY) is not None
     prior = mean * (1 + prior_error)
     e = lead_time_estimate(est, None, prior, 0.0, prior_receipts=4)
@@ -97,7 +97,7 @@ def test_observations_count_completed_and_partially_received_cancelled_orders_on
     for i, (qty, receipts, cancelled) in enumerate(plans):
         po = f"po{i}"
         start = i * 100 * DAY
-        est.place(po, qty, ordered_at=start + 5, expected_at=start + 7 * DAY, period_s=DAY)
+        est.place(po, qty, ordered_at=start + 5, expected_at=start + 7 * DAY, period_start_at=start)
         got, weighted, done = 0, 0.0, False
         for units, day in sorted(receipts, key=lambda r: r[1]):
             obs = est.receive(po, units, at=start + day * DAY, period_s=DAY)
