@@ -44,12 +44,15 @@ TOPIC_FIELDS: Mapping[str, str] = {
 }
 
 
-#: Fewest periods of the (short, long) demand-rate windows, whatever their length in days: a rate
-#: from 4 weekly periods has a relative standard error of CV/2. With weekly data the windows are 8
-#: and 26 weeks (not 4 and 12); on the tuna and cheese panels this held 7-22 % less stock at equal
-#: fill in the research simulator (docs/decisions.md). Daily windows are the days configured (56 and 56
-#: by default: one 56-day mean).
-RATE_WINDOW_MIN_PERIODS = (8, 26)
+#: Fewest periods of the (short, long) demand-rate windows per period length, whatever the windows'
+#: length in days. Weekly data: both windows are at least 104 weeks (two years, the dispersion's
+#: span), so the rate is the SKU's mean week of the last two years. On the tuna and cheese panels
+#: (weekly, lead time one week) longer windows held less stock at equal fill at every length
+#: measured (8/26, 13, 26, 52, 104 weeks; `restock simulate --targets default`, docs/decisions.md):
+#: a weekly panel has few periods and spikes of 10-80x, and a mean of 8 weeks is a noisy rate
+#: (relative standard error CV / sqrt(8)). Daily and hourly windows are the days configured (56
+#: and 56 by default: one 56-day mean, measured on Online Retail, where 84 days was worse).
+RATE_WINDOW_MIN_PERIODS: Mapping[str, tuple[int, int]] = {"W": (104, 104)}
 
 
 def policy_params(settings: Settings) -> PolicyParams:
@@ -126,6 +129,7 @@ def processor_config(settings: Settings) -> ProcessorConfig:
     policy = policy_params(settings)
     overrides = (load_policy_overrides(settings.policy_overrides_file, policy)
                  if settings.policy_overrides_file else {})
+    floors = RATE_WINDOW_MIN_PERIODS.get(settings.freq, (1, 1))
     return ProcessorConfig(
         overrides=overrides,
         freq=settings.freq,
@@ -138,9 +142,8 @@ def processor_config(settings: Settings) -> ProcessorConfig:
         stockout_demand=settings.stockout_demand,
         min_history_periods=settings.min_history,
         demand_source=settings.demand_source,
-        rate_window_periods=max(RATE_WINDOW_MIN_PERIODS[1],
-                                round(settings.days_to_periods(settings.rate_window_days))),
-        rate_short_window_periods=max(RATE_WINDOW_MIN_PERIODS[0],
+        rate_window_periods=max(floors[1], round(settings.days_to_periods(settings.rate_window_days))),
+        rate_short_window_periods=max(floors[0],
                                       round(settings.days_to_periods(settings.rate_short_window_days))),
         dispersion_span_periods=settings.days_to_periods(settings.dispersion_span_days),
         lost_unit_cost=settings.lost_unit_cost,

@@ -122,6 +122,17 @@ def test_purchase_order_closes_the_open_suggestion() -> None:
     assert s.position.on_order == r.quantity
 
 
+@pytest.mark.parametrize(("freq", "days", "short_days", "want"), [
+    ("D", 56.0, 56.0, (56, 56)),     # daily: the days configured
+    ("D", 84.0, 28.0, (84, 28)),
+    ("W", 56.0, 56.0, (104, 104)),   # weekly: at least two years (RATE_WINDOW_MIN_PERIODS)
+    ("W", 1400.0, 56.0, (200, 104)),  # a longer weekly window than the floor is kept
+])
+def test_rate_windows_in_periods(freq: str, days: float, short_days: float, want: tuple[int, int]) -> None:
+    cfg = processor_config(Settings(freq=freq, rate_window_days=days, rate_short_window_days=short_days))
+    assert (cfg.rate_window_periods, cfg.rate_short_window_periods) == want
+
+
 def test_policy_overrides_file(tmp_path: Path) -> None:
     f = tmp_path / "policies.json"
     f.write_text(json.dumps({"A@W": {"lead_time_periods": 14, "pack_size": 12}, "B": {"moq": 50}}))
