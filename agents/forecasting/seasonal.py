@@ -129,8 +129,12 @@ class SeasonalProfile(SeasonalMixin, OnlineForecaster):
             self._profile = [1.0] * self.season_length
             return
         lam = self.shrinkage
+        c = 1.0 - lam
+        if len(seen) == self.season_length:  # every position seen: the ratios are all there
+            self._profile = [c * r / mean + lam for r in seen]
+            return
         self._profile = [
-            (1.0 - lam) * (a / w) / mean + lam if w > 0.0 else 1.0
+            c * (a / w) / mean + lam if w > 0.0 else 1.0
             for a, w in zip(self._num, self._wt, strict=True)
         ]
 
@@ -194,6 +198,16 @@ class SeasonalProfile(SeasonalMixin, OnlineForecaster):
         level = self._level.predict_next()
         return [level * self._profile[j] for j in self._future_positions(h, xs)]
 
+    def forecast_at(self, horizon: int, pos: int, season_length: int) -> list[float]:
+        """:meth:`forecast` of calendar-only features from position ``pos`` (no dicts built)."""
+        m = self.season_length
+        if season_length != m:  # another calendar: positions may be invalid here, check them
+            return super().forecast_at(horizon, pos, season_length)
+        h = check_horizon(horizon, None)
+        level = self._level.predict_next()
+        profile = self._profile
+        return [level * profile[(pos + j) % m] for j in range(h)]
+
     def state(self) -> np.ndarray:
         """Learned state: base state, per-position sums and weights, next position.
 
@@ -207,6 +221,11 @@ class SeasonalProfile(SeasonalMixin, OnlineForecaster):
             [self._level.state(), self._num, self._wt, [float(self._next_pos)]]
         ).astype(np.float64)
 
+    def state_values(self) -> list[float]:
+        """:meth:`state` as a list of floats."""
+        return [*self._level.state_values(), *map(float, self._num), *map(float, self._wt),
+                float(self._next_pos)]
+
     def load_state(self, state: np.ndarray) -> None:
         """Restore the learned state from :meth:`state`.
 
@@ -218,7 +237,7 @@ class SeasonalProfile(SeasonalMixin, OnlineForecaster):
         """
         v = self._check_state(state)
         k, m = self._level.state_size, self.season_length
-        self._level.load_state(np.asarray(v[:k]))
+        self._level.load_state(v[:k])
         self._num = v[k : k + m]
         self._wt = v[k + m : k + 2 * m]
         self._next_pos = int(v[k + 2 * m]) % m
@@ -400,6 +419,21 @@ class RiverRegressor(SeasonalMixin, OnlineForecaster):
         scale = self._scale()
         if scale <= 0.0:
             return [0.0] * h
+        return self._recursive(scale, self._future_positions(h, xs))
+
+    def forecast_at(self, horizon: int, pos: int, season_length: int) -> list[float]:
+        """:meth:`forecast` of calendar-only features from position ``pos`` (no dicts built)."""
+        m = self.season_length
+        if season_length != m:  # another calendar: positions may be invalid here, check them
+            return super().forecast_at(horizon, pos, season_length)
+        h = check_horizon(horizon, None)
+        scale = self._scale()
+        if scale <= 0.0:
+            return [0.0] * h
+        return self._recursive(scale, [(pos + j) % m for j in range(h)])
+
+    def _recursive(self, scale: float, positions: list[int]) -> list[float]:
+        """The recursive forecasts at ``positions`` (one per period) for a positive ``scale``."""
         inv = 1.0 / scale
         m = self.season_length
         short, long, n = self._short, self._long, self._n
@@ -411,7 +445,7 @@ class RiverRegressor(SeasonalMixin, OnlineForecaster):
         w_short, w_long, w_lag, b = w["short"], w["long"], w["lag"], self._reg.intercept
         fed: list[float] = []
         out: list[float] = []
-        for k, pos in enumerate(self._future_positions(h, xs)):
+        for k, pos in enumerate(positions):
             if k >= m:
                 lag = fed[k - m]
             else:
@@ -438,6 +472,13 @@ class RiverRegressor(SeasonalMixin, OnlineForecaster):
         head = [w[k] for k in self._names] + [self._reg.intercept]
         rest = [self._short, self._long, self._scale_num, self._scale_wt, self._n, self._next_pos]
         return np.array(head + rest + self._lags, dtype=np.float64)
+
+    def state_values(self) -> list[float]:
+        """:meth:`state` as a list of floats."""
+        w = self._reg._weights
+        return [*(float(w[k]) for k in self._names), float(self._reg.intercept), float(self._short),
+                float(self._long), float(self._scale_num), float(self._scale_wt), float(self._n),
+                float(self._next_pos), *map(float, self._lags)]
 
     def load_state(self, state: np.ndarray) -> None:
         """Restore the learned state from :meth:`state`.
