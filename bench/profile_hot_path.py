@@ -116,6 +116,7 @@ def main() -> None:
         "--top", type=int, default=25, help="also print the top N functions by own time"
     )
     ap.add_argument("--json", type=Path, default=OUT / "profile.json")
+    ap.add_argument("--pstats", type=Path, default=None, help="also dump the cProfile stats here")
     ap.add_argument("--no-cprofile", action="store_true",
                     help="time the window without cProfile (wall time and GC pauses only)")
     ap.add_argument("--gc-freeze", action="store_true",
@@ -206,6 +207,8 @@ def main() -> None:
                                "us_per_event": round(1e6 * wall / n, 1), "gc": gc_out,
                                "machine": machine()})
         return
+    if args.pstats is not None:
+        prof.dump_stats(str(args.pstats))
     stats = pstats.Stats(prof)
     stages = stage_times(stats)
     faust_us = None

@@ -432,6 +432,13 @@ class RiverRegressor(SeasonalMixin, OnlineForecaster):
             return [0.0] * h
         return self._recursive(scale, [(pos + j) % m for j in range(h)])
 
+    def predict_next(self, x: dict | None = None) -> float:
+        """Mean forecast of the next period, in units (``forecast(1, [x])[0]`` without the list)."""
+        scale = self._scale()
+        if scale <= 0.0:
+            return 0.0
+        return self._recursive(scale, [self._pos_at(x, 0)])[0]
+
     def _recursive(self, scale: float, positions: list[int]) -> list[float]:
         """The recursive forecasts at ``positions`` (one per period) for a positive ``scale``."""
         inv = 1.0 / scale

@@ -114,3 +114,31 @@ def test_window_tracking_fast_path_equals_the_general_one(ys):
         fast.learn_one(y, {"season_pos": t % 7})
         general.learn_one(y, {"season_pos": t % 7, "unused": 1.0})
     assert encode(fast) == encode(general)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@settings(max_examples=30, deadline=None)
+@given(ys=demands, pos=st.one_of(st.none(), st.integers(0, 6)))
+def test_predict_next_is_the_one_step_forecast(name, ys, pos):
+    model = _learned(name, ys)
+    x = None if pos is None else {"season_pos": pos}
+    assert model.predict_next(x) == model.forecast(1, None if x is None else [x])[0]
+
+
+def test_predict_next_checks_the_position_as_forecast_does():
+    model = _learned("river_lr", [2.0, 0.0, 4.0] * 10)
+    with pytest.raises(ValueError, match="season_pos"):
+        model.predict_next({"season_pos": 7})
+
+
+@settings(max_examples=50, deadline=None)
+@given(levels=st.lists(st.floats(1e-300, 1.0, exclude_max=True), min_size=1, max_size=50))
+def test_vectorised_normal_quantiles_are_scipys(levels):
+    from scipy import stats
+
+    from agents.policy.service_level import norm_ppf, norm_ppf_array
+
+    got = norm_ppf_array(np.asarray(levels))
+    want = np.array([stats.norm.ppf(q) for q in levels], dtype=np.float64)
+    assert got.tobytes() == want.tobytes()
+    assert [norm_ppf(q) for q in levels] == want.tolist()
