@@ -11,12 +11,14 @@ them finds nothing.
 :class:`GcTuning` applies two worker start-up settings (``RESTOCK_GC_FREEZE``,
 ``RESTOCK_GC_GEN0_THRESHOLD``; never applied by library code, tests or the simulator):
 
-* ``freeze``: after each batch, collect the objects created since the previous freeze (cheap:
-  only the unfrozen ones are traversed) and move every survivor to the permanent generation
-  (:func:`gc.freeze`, O(1)), so collections never traverse the cached states again. An object
-  frozen while alive that later becomes part of a garbage cycle is only reclaimed by the full
-  collection run every :data:`FULL_COLLECT_EVERY_S` seconds (``gc.unfreeze`` then
-  ``gc.collect``): reference-counted garbage, the states included, is freed at once as usual.
+* ``freeze``: after a batch, at most every :data:`FREEZE_EVERY_S` seconds, collect the young
+  generations (the objects created since the previous freeze: only unfrozen objects are
+  traversed) and move every survivor to the permanent generation (:func:`gc.freeze`, O(1)), so
+  collections never traverse the cached states again. An object frozen while alive that later
+  becomes part of a garbage cycle (or was promoted to generation 2 between two freezes) is only
+  reclaimed by the full collection run every :data:`FULL_COLLECT_EVERY_S` seconds
+  (``gc.unfreeze`` then ``gc.collect``): reference-counted garbage, the states included, is
+  freed at once as usual.
 * ``gen0_threshold``: the generation-0 allocation threshold (CPython's default is 700); a
   larger one makes fewer, larger young collections.
 
@@ -30,10 +32,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["FULL_COLLECT_EVERY_S", "GcTuning"]
+__all__ = ["FREEZE_EVERY_S", "FULL_COLLECT_EVERY_S", "GcTuning"]
 
 #: seconds between the full collections (unfrozen) of a worker that freezes its heap
 FULL_COLLECT_EVERY_S = 900.0
+#: at most one young collection + freeze per this many seconds (batches come every 0.2 s or less)
+FREEZE_EVERY_S = 1.0
 
 
 @dataclass
@@ -65,6 +69,7 @@ class GcTuning:
     gen0_threshold: int | None = None
     clock: Callable[[], float] = time.monotonic
     _last_full: float | None = field(default=None, init=False, repr=False)
+    _last_freeze: float = field(default=0.0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.gen0_threshold is not None and self.gen0_threshold < 1:
@@ -77,18 +82,26 @@ class GcTuning:
             gc.set_threshold(self.gen0_threshold, g1, g2)
 
     def after_batch(self) -> None:
-        """With ``freeze``: collect the unfrozen objects, then freeze the survivors.
+        """With ``freeze``, at most every :data:`FREEZE_EVERY_S`: collect young objects, freeze survivors.
 
-        Every :data:`FULL_COLLECT_EVERY_S` seconds the heap is unfrozen and fully collected
-        first, so that cycles formed among frozen objects are reclaimed too.
+        The young generations (0 and 1, which hold everything created since the previous
+        freeze) are collected, then every survivor is frozen. Every :data:`FULL_COLLECT_EVERY_S`
+        seconds the heap is unfrozen and fully collected instead, so that cycles formed among
+        frozen objects are reclaimed too.
         """
         if not self.freeze:
             return
         now = self.clock()
-        if self._last_full is None:
-            self._last_full = now
+        if self._last_full is None:  # the first batch: the start-up heap, once, in full
+            self._last_full = self._last_freeze = now
+            gc.collect()
         elif now - self._last_full >= FULL_COLLECT_EVERY_S:
-            self._last_full = now
+            self._last_full = self._last_freeze = now
             gc.unfreeze()
-        gc.collect()
+            gc.collect()
+        elif now - self._last_freeze >= FREEZE_EVERY_S:
+            self._last_freeze = now
+            gc.collect(1)
+        else:
+            return
         gc.freeze()

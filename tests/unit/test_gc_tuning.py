@@ -7,7 +7,7 @@ import weakref
 
 import pytest
 
-from streams.gc_tuning import FULL_COLLECT_EVERY_S, GcTuning
+from streams.gc_tuning import FREEZE_EVERY_S, FULL_COLLECT_EVERY_S, GcTuning
 from streams.settings import GC_GEN0_THRESHOLD, Settings
 
 
@@ -51,14 +51,20 @@ def _cycles(n: int) -> tuple[list[_Cycle], list[weakref.ref[_Cycle]]]:
 
 def test_after_batch_frees_garbage_cycles_and_freezes_the_survivors(clean_gc):
     gc.unfreeze()
-    t = GcTuning(freeze=True, clock=lambda: 0.0)
+    now = [0.0]
+    t = GcTuning(freeze=True, clock=lambda: now[0])
+    t.after_batch()  # the start-up heap: collected in full and frozen
     live, live_refs = _cycles(50)
     garbage, refs = _cycles(50)
     del garbage  # unreachable cycles: only the cyclic collector frees them
+    now[0] = FREEZE_EVERY_S / 2
+    t.after_batch()  # too soon: nothing happens
     assert all(r() is not None for r in refs)
+    now[0] = FREEZE_EVERY_S
+    frozen = gc.get_freeze_count()
     t.after_batch()
-    assert all(r() is None for r in refs)  # collected before the freeze
-    assert gc.get_freeze_count() > len(live)
+    assert all(r() is None for r in refs)  # the young cycles were collected before the freeze
+    assert gc.get_freeze_count() >= frozen + len(live)
     assert all(r() is not None for r in live_refs)
 
 
@@ -74,8 +80,9 @@ def test_a_full_collection_unfreezes_the_heap_periodically(clean_gc):
     t = GcTuning(freeze=True, clock=lambda: now[0])
     t.after_batch()
     cycles, refs = _cycles(20)
+    now[0] = 2 * FREEZE_EVERY_S
     t.after_batch()  # alive: frozen
-    del cycles  # garbage now, but frozen: an ordinary batch does not reclaim it
+    del cycles  # garbage now, but frozen: an ordinary freeze does not reclaim it
     now[0] = FULL_COLLECT_EVERY_S - 1.0
     t.after_batch()
     assert all(r() is not None for r in refs)
