@@ -359,6 +359,36 @@ class RiverRegressor(SeasonalMixin, OnlineForecaster):
         feats["lag"] = lag * inv
         return feats
 
+    #: learn through :meth:`_sgd_step` (River's update written out) instead of River's
+    #: ``LinearRegression.learn_one``; tests switch it off on an instance to compare both
+    _inline_sgd = True
+
+    def _sgd_step(self, pos: int, short: float, long: float, lag: float, target: float) -> None:
+        """River's ``LinearRegression.learn_one`` (squared loss, SGD, no L2) on :meth:`_features`.
+
+        The same floating-point operations in the same order, bit for bit (a unit test compares
+        both on generated series), without River's per-call feature, gradient and weight
+        dictionaries: the prediction is the dot product in the features' key order (the zero
+        one-hot terms add nothing, as in :meth:`_recursive`) plus the intercept; the loss gradient
+        ``2 (yhat - y)`` is clipped to ``clip_gradient``; the intercept and every weight step by
+        ``learning_rate`` times their gradient (a zero feature's weight does not move).
+        """
+        reg = self._reg
+        w = reg._weights
+        s_name = self._names[pos]
+        dot = 0.0 + w[s_name] + w["short"] * short + w["long"] * long + w["lag"] * lag
+        g = 2 * (dot + reg.intercept - target)
+        g *= 1.0  # River's sample weight
+        clip = self.clip_gradient
+        g = float(max(min(g, clip), -clip))
+        lr = self.learning_rate
+        reg.intercept -= lr * g
+        w[s_name] -= lr * (1.0 * g)
+        w["short"] -= lr * (short * g)
+        w["long"] -= lr * (long * g)
+        w["lag"] -= lr * (lag * g)
+        reg.optimizer.n_iterations += 1
+
     def learn_one(self, y: float, x: dict | None = None) -> None:
         """Learn one closed period's demand.
 
@@ -382,7 +412,10 @@ class RiverRegressor(SeasonalMixin, OnlineForecaster):
         if scale > 0.0:
             lag = self._lags[self._n % m] if self._n >= m else self._long
             inv = 1.0 / scale
-            self._reg.learn_one(self._features(pos, self._short, self._long, lag, inv), y * inv)
+            if self._inline_sgd and self.l2 == 0.0:
+                self._sgd_step(pos, self._short * inv, self._long * inv, lag * inv, y * inv)
+            else:
+                self._reg.learn_one(self._features(pos, self._short, self._long, lag, inv), y * inv)
         if self._n == 0:
             self._short = self._long = y
         else:

@@ -142,3 +142,31 @@ def test_vectorised_normal_quantiles_are_scipys(levels):
     want = np.array([stats.norm.ppf(q) for q in levels], dtype=np.float64)
     assert got.tobytes() == want.tobytes()
     assert [norm_ppf(q) for q in levels] == want.tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(ys=st.lists(st.one_of(st.just(0.0), st.integers(0, 40).map(float), st.floats(0.0, 1e6),
+                             st.floats(0.0, 1e-3)), min_size=1, max_size=120),
+       with_pos=st.booleans())
+def test_inline_sgd_step_is_rivers_learn_one(ys, with_pos):
+    from agents.forecasting.seasonal import RiverRegressor
+
+    inline, river = RiverRegressor(), RiverRegressor()
+    river._inline_sgd = False  # River's own LinearRegression.learn_one
+    for t, y in enumerate(ys):
+        x = {"season_pos": t % 7} if with_pos else None
+        inline.learn_one(y, x)
+        river.learn_one(y, x)
+        assert inline.state().tobytes() == river.state().tobytes()
+    assert inline.forecast(14) == river.forecast(14)
+
+
+def test_l2_penalty_learns_through_river():
+    from agents.forecasting.seasonal import RiverRegressor
+
+    a, b = RiverRegressor(l2=0.1), RiverRegressor(l2=0.1)
+    b._inline_sgd = False
+    for t in range(40):
+        a.learn_one(float(t % 5), {"season_pos": t % 7})
+        b.learn_one(float(t % 5), {"season_pos": t % 7})
+    assert a.state().tobytes() == b.state().tobytes()
