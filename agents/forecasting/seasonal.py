@@ -481,7 +481,7 @@ class RiverRegressor(SeasonalMixin, OnlineForecaster):
         # order (the zero one-hot terms add nothing) plus the intercept, bit for bit (a unit test
         # compares both), without building a feature dict per step
         w = self._reg._weights
-        w_season = [w[name] for name in self._names[:m]]
+        names = self._names  # s0 .. s{m-1} first: names[pos] is the one-hot feature of pos
         w_short, w_long, w_lag, b = w["short"], w["long"], w["lag"], self._reg.intercept
         fed: list[float] = []
         out: list[float] = []
@@ -490,7 +490,7 @@ class RiverRegressor(SeasonalMixin, OnlineForecaster):
                 lag = fed[k - m]
             else:
                 lag = self._lags[(n + k) % m] if n + k >= m else long
-            dot = 0.0 + w_season[pos] + w_short * (short * inv) + w_long * (long * inv) + w_lag * (lag * inv)
+            dot = 0.0 + w[names[pos]] + w_short * (short * inv) + w_long * (long * inv) + w_lag * (lag * inv)
             yhat = max(0.0, dot + b)
             yhat *= scale
             out.append(yhat)
