@@ -13,12 +13,20 @@ contains the model, policy and decision stages), in microseconds per event. The 
 Faust cost is taken from bench 1 (``--throughput-json``): 1 / events/s of the empty agent.
 
     python bench/profile_hot_path.py --skip 40000 --events 20000 --json out/bench/profile.json
+
+Garbage collection: every collection in the measured window is timed through ``gc.callbacks``
+(count and seconds per generation, and their share of the window's wall time). ``--gc-freeze``
+and ``--gc-gen0-threshold`` apply the worker's start-up settings (``RESTOCK_GC_FREEZE``,
+``RESTOCK_GC_GEN0_THRESHOLD``, :func:`streams.gc_tuning.apply`) to this process, and
+``--no-cprofile`` times the window without cProfile (wall time and GC only), which is what to
+compare the GC settings with.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import json
 import pstats
 import sys
@@ -41,7 +49,7 @@ from common import (  # noqa: E402
 # (label, file suffix, function name): cumulative time of that function
 STAGES: list[tuple[str, str, str]] = [
     ("pipeline.process (all in-process work but Redis save)", "agents/pipeline.py", "process"),
-    ("  decode + validate (pydantic)", "schemas/events.py", "decode_for_topic_role"),
+    ("  decode + validate (pydantic)", "schemas/codec.py", "decode_for_topic_role"),
     ("  state load on cache miss (Redis HMGET + decode)", "agents/pipeline.py", "_ensure_loaded"),
     ("  processor.apply", "agents/processor/dispatch.py", "apply"),
     ("    demand periods (add/advance)", "agents/demand.py", "add"),
@@ -54,12 +62,33 @@ STAGES: list[tuple[str, str, str]] = [
     ("      build ReorderSuggested (pydantic)", "agents/processor/decisions.py", "_reorder"),
     ("      build OverstockDetected (pydantic)", "agents/processor/decisions.py", "_overstock"),
     ("  partition watermark (silent SKUs)", "agents/pipeline.py", "_advance_partition"),
-    ("  encode decisions (encode_event)", "schemas/events.py", "encode_event"),
+    ("  encode decisions (encode_event)", "schemas/codec.py", "encode_event"),
     ("save_many (encode state + Redis round trip)", "streams/redis_state.py", "save_many"),
     ("  encode_core (msgpack)", "agents/state.py", "encode_core"),
     ("  encode_model (forecaster bytes)", "agents/state.py", "encode_model"),
     ("  Redis pipeline execute", "redis/client.py", "execute"),
 ]
+
+
+class GcPauses:
+    """Count and time the garbage collector's runs per generation (a ``gc.callbacks`` entry)."""
+
+    def __init__(self) -> None:
+        self.count: dict[int, int] = {}
+        self.seconds: dict[int, float] = {}
+        self.longest = 0.0
+        self._t0 = 0.0
+
+    def callback(self, phase: str, info: dict[str, int]) -> None:
+        """``gc.callbacks`` hook: ``phase`` is "start" or "stop", ``info["generation"]`` 0-2."""
+        if phase == "start":
+            self._t0 = time.perf_counter()
+            return
+        dt = time.perf_counter() - self._t0
+        g = info["generation"]
+        self.count[g] = self.count.get(g, 0) + 1
+        self.seconds[g] = self.seconds.get(g, 0.0) + dt
+        self.longest = max(self.longest, dt)
 
 
 def stage_times(stats: pstats.Stats) -> dict[str, dict[str, float]]:
@@ -87,6 +116,13 @@ def main() -> None:
         "--top", type=int, default=25, help="also print the top N functions by own time"
     )
     ap.add_argument("--json", type=Path, default=OUT / "profile.json")
+    ap.add_argument("--pstats", type=Path, default=None, help="also dump the cProfile stats here")
+    ap.add_argument("--no-cprofile", action="store_true",
+                    help="time the window without cProfile (wall time and GC pauses only)")
+    ap.add_argument("--gc-freeze", action="store_true",
+                    help="the worker's gc_freeze: freeze the heap after each batch's states are saved")
+    ap.add_argument("--gc-gen0-threshold", type=int, default=None,
+                    help="the worker's gc_gen0_threshold (default: Python's, 700)")
     args = ap.parse_args()
 
     from agents.pipeline import Pipeline, Record
@@ -126,6 +162,10 @@ def main() -> None:
             cache_size=settings.hot_sku_cache_size,
         )
         decisions = 0
+        from streams.gc_tuning import GcTuning
+
+        tuning = GcTuning(freeze=args.gc_freeze, gen0_threshold=args.gc_gen0_threshold)
+        tuning.apply()
 
         def run(recs: list[Any]) -> None:
             nonlocal decisions
@@ -133,25 +173,44 @@ def main() -> None:
                 out = pipe.process(recs[i : i + args.batch])
                 decisions += len(out.decisions)
                 store.save_many(out.dirty, out.partition_of)
+                tuning.after_batch()
 
         t0 = time.perf_counter()
         run(records[: args.skip])
         warm_s = time.perf_counter() - t0
         decisions = 0
+        pauses = GcPauses()
         prof = cProfile.Profile()
+        gc.callbacks.append(pauses.callback)
         t0 = time.perf_counter()
-        prof.enable()
+        if not args.no_cprofile:
+            prof.enable()
         run(records[args.skip :])
-        prof.disable()
+        if not args.no_cprofile:
+            prof.disable()
         wall = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        run_unprofiled_check = records[args.skip : args.skip]  # placeholder: no second pass
-        del run_unprofiled_check
-        _ = t1
+        gc.callbacks.remove(pauses.callback)
     n = len(records) - args.skip
+    gc_out = {
+        "freeze": args.gc_freeze,
+        "thresholds": list(gc.get_threshold()),
+        "collections": {str(g): c for g, c in sorted(pauses.count.items())},
+        "seconds": {str(g): round(v, 4) for g, v in sorted(pauses.seconds.items())},
+        "longest_s": round(pauses.longest, 4),
+        "share_of_wall": round(sum(pauses.seconds.values()) / wall, 4),
+    }
+    print(f"window: {n:,} orders in {wall:.2f} s ({1e6 * wall / n:.0f} us/order"
+          f"{'' if args.no_cprofile else ', cProfile on'}); GC {gc_out}", flush=True)
+    if args.no_cprofile:
+        write_json(args.json, {"bench": "profile", "skip": args.skip, "events": n, "batch": args.batch,
+                               "decisions_in_window": decisions, "wall_s": round(wall, 3),
+                               "us_per_event": round(1e6 * wall / n, 1), "gc": gc_out,
+                               "machine": machine()})
+        return
+    if args.pstats is not None:
+        prof.dump_stats(str(args.pstats))
     stats = pstats.Stats(prof)
     stages = stage_times(stats)
-    total_cum = sum(v[3] for v in stats.stats.values() if False) or wall  # type: ignore[attr-defined]
     faust_us = None
     if args.throughput_json and args.throughput_json.exists():
         tj = json.loads(args.throughput_json.read_text())
@@ -191,10 +250,10 @@ def main() -> None:
         "faust_us_per_event_empty_agent": faust_us,
         "worker_us_per_event": worker_us,
         "top_own_time": top,
+        "gc": gc_out,
         "note": "cProfile inflates small calls ~1.5-2x; compare stages with each other",
         "machine": machine(),
     }
-    _ = total_cum
     print_table(
         f"hot path per event (cProfile, orders {args.skip:,}..{args.skip + n:,}, "
         f"{decisions:,} decisions, {1e6 * wall / n:.0f} us/event profiled)",

@@ -96,6 +96,8 @@ def main() -> None:
     ap.add_argument("--rate-hz", type=int, default=100)
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--json", type=Path, default=OUT / "pyspy_worker.json")
+    ap.add_argument("--raw-out", type=Path, default=None,
+                    help="also keep py-spy's raw collapsed stacks here (for other views)")
     args = ap.parse_args()
     pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(pyspy).exists():
@@ -136,6 +138,8 @@ def main() -> None:
             if rc != 0 or not raw.exists():
                 sys.exit(f"py-spy failed ({rc}); ptrace may be forbidden here")
             text = raw.read_text()
+            if args.raw_out is not None:
+                args.raw_out.write_text(text)
         finally:
             watch.close()
             w.stop()

@@ -9,7 +9,9 @@ starts), then measures on the same broker, each worker consuming from the beginn
     decisions produced to ``reorders``, pipelined fenced Redis writes, ack).
 
 events/s is measured from the moment the group is stable (start-up and join excluded) until
-the group has committed every produced offset. Reports (a), (b) and (b)/(a) (target >= 0.8).
+the group has committed every produced offset. Reports (a), (b) and (b)/(a) (target >= 0.8),
+and the same per second of the worker process's CPU (what each worker costs, whatever share of
+the shared cores it got in its window).
 ``--rounds 2`` alternates a, b, a, b and reports the medians (noisy shared machines).
 
     python bench/throughput.py --events 200000 --json out/bench/throughput.json
@@ -81,6 +83,15 @@ def main() -> None:
                 )
     a = statistics.median(r["events_per_s"] for r in runs["empty_agent"])
     b = statistics.median(r["events_per_s"] for r in runs["restock"])
+
+    def per_cpu_s(r: dict) -> float | None:
+        cpu = r["worker_cpu_s"][0]
+        return round(r["window_events"] / cpu, 1) if cpu > 0 else None
+
+    # events per second of worker CPU: what the worker costs, whatever share of the (shared)
+    # cores it got during its window
+    a_cpu = statistics.median(per_cpu_s(r) or 0.0 for r in runs["empty_agent"])
+    b_cpu = statistics.median(per_cpu_s(r) or 0.0 for r in runs["restock"])
     out = {
         "bench": "throughput",
         "events": len(events),
@@ -89,6 +100,9 @@ def main() -> None:
         "empty_agent_events_per_s": a,
         "restock_events_per_s": b,
         "ratio_restock_over_empty": ratio(b, a),
+        "empty_agent_events_per_cpu_s": a_cpu,
+        "restock_events_per_cpu_s": b_cpu,
+        "ratio_per_cpu_s": ratio(b_cpu, a_cpu),
         "target": ">= 0.8",
         "met": (b / a) >= 0.8,
         "restock_worker_rss_peak_bytes": max(
@@ -104,10 +118,10 @@ def main() -> None:
     print_table(
         f"1. throughput vs framework ceiling ({len(events):,} Online Retail orders, "
         f"{args.partitions} partitions, 1 worker)",
-        ["worker", "events/s", "ratio"],
+        ["worker", "events/s", "ratio", "events per worker CPU s", "ratio"],
         [
-            ["(a) Faust, empty agent", a, 1.0],
-            ["(b) restock worker", b, out["ratio_restock_over_empty"]],
+            ["(a) Faust, empty agent", a, 1.0, a_cpu, 1.0],
+            ["(b) restock worker", b, out["ratio_restock_over_empty"], b_cpu, out["ratio_per_cpu_s"]],
         ],
     )
     write_json(args.json, out)

@@ -13,6 +13,8 @@ module docstring for the guarantees). It only translates:
   :meth:`~streams.committer.BatchCommitter.assign`, and Faust's seek to the committed offsets
   into :meth:`~streams.committer.BatchCommitter.rewind` (through :mod:`streams.faust_compat`,
   the one module that touches Faust internals);
+* after each batch, :meth:`streams.gc_tuning.GcTuning.after_batch` (the worker's
+  ``gc_freeze`` / ``gc_gen0_threshold`` settings, applied at start-up: this process only);
 * a timer every ``progress_check_interval_s`` into
   :meth:`~streams.committer.BatchCommitter.check_progress`, one every ``lag_refresh_interval_s``
   into the consumer-lag gauges, and ``/health/live`` / ``/health/ready`` (:mod:`streams.health`).
@@ -45,6 +47,7 @@ from streams import faust_compat, metrics
 from streams.clients import KafkaProbe, KafkaSecurity, redis_client_for
 from streams.committer import BatchCommitter
 from streams.config import processor_config
+from streams.gc_tuning import GcTuning
 from streams.health import DependencyProbe, readiness
 from streams.partitioning import partition_for
 from streams.redis_state import RedisStateStore
@@ -159,6 +162,8 @@ def create_app(settings: Settings, *, store: StateStore | None = None,
         When the policy overrides file is invalid. Redis is contacted lazily, on assignment.
     """
     faust_compat.limit_fetch_wait(settings.fetch_max_wait_ms)
+    gc_tuning = GcTuning(freeze=settings.gc_freeze, gen0_threshold=settings.gc_gen0_threshold)
+    gc_tuning.apply()
     extra: dict[str, Any] = {}
     if settings.log_json:
         from streams.logs import JsonFormatter
@@ -208,12 +213,16 @@ def create_app(settings: Settings, *, store: StateStore | None = None,
         async for events in stream.noack_take(settings.flush_every_events,
                                               within=settings.flush_interval_s):
             await committer.submit([(to_record(e), e) for e in events], time.monotonic())
+            gc_tuning.after_batch()
 
     @app.timer(settings.flush_interval_s)
     async def release_held() -> None:
         """Release held records when no new record arrives (a watermark came, or a bound expired)."""
         if transport.stream is not None:
+            batches = committer.batches
             await committer.tick(time.monotonic())
+            if committer.batches != batches:
+                gc_tuning.after_batch()
 
     @app.on_partitions_revoked.connect
     async def _on_revoked(app: faust.App, revoked: set, **_: Any) -> None:  # type: ignore[type-arg]

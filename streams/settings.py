@@ -53,6 +53,8 @@ from schemas.common import (
 
 ENDPOINTS_FILE = "endpoints.json"
 """Name of the file ``restock stack up`` writes into its state directory."""
+#: the worker's generation-0 GC threshold (docs/performance.md, "Garbage collection")
+GC_GEN0_THRESHOLD = 10_000
 DEFAULT_STACK_DIR = Path(".restock/stack")
 
 
@@ -213,6 +215,16 @@ class Settings(BaseSettings):
     review_chunk_skus: int = Field(
         default=100, ge=1,
         description="SKUs of a partition's period review passed per batch (bounds an order's wait)")
+    # Garbage collection of the worker process (streams.gc_tuning; applied by `restock worker`
+    # only, never by the simulator, the backtest or tests' in-process pipelines).
+    gc_freeze: bool = Field(
+        default=True,
+        description="after each batch, collect the new objects and freeze the survivors (the cached "
+                    "states) out of the collector's scans; a full collection every 15 min")
+    gc_gen0_threshold: int | None = Field(
+        default=GC_GEN0_THRESHOLD, ge=1,
+        description="the worker's generation-0 GC threshold (allocations between young collections); "
+                    "None keeps Python's 700")
     # Event-time alignment of the input topics (agents.alignment): a held record waits at most
     # this long for an input partition whose state the broker has not reported yet (the only
     # processing-time rule; a partition known to hold unread records is always waited for).

@@ -131,6 +131,55 @@ class OnlineForecaster(Forecaster):
         """
         return self.forecast(1, None if x is None else [x])[0]
 
+    def forecast_at(self, horizon: int, pos: int, season_length: int) -> list[float]:
+        """``forecast(horizon, xs)`` for calendar-only features, without building ``xs``.
+
+        The features of period ``j`` are ``{"season_pos": (pos + j) % season_length}`` (what a
+        selector's window forecast passes); subclasses that read nothing else from ``xs``
+        compute the same floats from the positions directly.
+
+        Parameters
+        ----------
+        horizon
+            Number of periods.
+        pos
+            Season position of the first period (int).
+        season_length
+            Positions per season of the caller's calendar (> 0).
+
+        Returns
+        -------
+        list[float]
+            ``horizon`` means, in units per period, equal to ``forecast(horizon, xs)``.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`forecast` (negative horizon, invalid position).
+
+        Examples
+        --------
+        >>> from agents.forecasting import SeasonalProfile
+        >>> m = SeasonalProfile(season_length=7)
+        >>> for t in range(30):
+        ...     m.learn_one(float(t % 7), {"season_pos": t % 7})
+        >>> m.forecast_at(3, 5, 7) == m.forecast(3, [{"season_pos": p} for p in (5, 6, 0)])
+        True
+        """
+        return self.forecast(
+            horizon, [{"season_pos": (pos + j) % season_length} for j in range(horizon)]
+        )
+
+    def state_values(self) -> list[float]:
+        """:meth:`state` as a list of floats (what the serializer packs; subclasses skip numpy).
+
+        Returns
+        -------
+        list[float]
+            ``state_size`` values, equal to ``state().tolist()``.
+        """
+        return [float(v) for v in self.state().tolist()]
+
     def state(self) -> np.ndarray:  # pragma: no cover - abstract
         """Learned state as a ``float64`` vector of shape ``(state_size,)``."""
         raise NotImplementedError
@@ -139,7 +188,14 @@ class OnlineForecaster(Forecaster):
         """Restore the learned state from a vector produced by :meth:`state`."""
         raise NotImplementedError
 
-    def _check_state(self, state: np.ndarray) -> list[float]:
+    def _check_state(self, state: np.ndarray | list[float]) -> list[float]:
+        if type(state) is list:  # the decoder's unpacked floats: no numpy round trip
+            if len(state) != self.state_size:
+                raise ValueError(
+                    f"{type(self).__name__} state must hold {self.state_size} floats; "
+                    f"got {len(state)}."
+                )
+            return [float(v) for v in state]
         values = np.asarray(state, dtype=np.float64).ravel()
         if values.shape[0] != self.state_size:
             raise ValueError(

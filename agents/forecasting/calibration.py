@@ -121,7 +121,11 @@ class Calibration:
         # W - 1 periods late, so the check must use the issued values (delayed-feedback ACI).
         w, t, lq = self.total_window, self._n, len(self.quantile_levels)
         slot = t % w
-        mean_w = max(0.0, sum(served.forecast(w, self._future_xs(x))))
+        if x is not None and len(x) == 1 and "season_pos" in x:  # calendar only: no feature dicts
+            window = served.forecast_at(w, int(x["season_pos"]), self.season_length)
+        else:
+            window = served.forecast(w, self._future_xs(x))
+        mean_w = max(0.0, sum(window))
         self._win_m[slot] = mean_w
         self._win_v[slot] = phi * mean_w
         self._win_k[slot] = self.total_inflation

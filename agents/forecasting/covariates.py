@@ -462,6 +462,10 @@ class Lifted(OnlineForecaster):
         """Return the base's state vector."""
         return self.base.state()
 
+    def state_values(self) -> list[float]:
+        """Return the base's state values."""
+        return self.base.state_values()
+
     def load_state(self, state: np.ndarray) -> None:
         """Restore the base's state."""
         self.base.load_state(state)

@@ -144,9 +144,17 @@ class Croston(OnlineForecaster):
         h = check_horizon(horizon, xs)
         return [self.predict_next()] * h
 
+    def forecast_at(self, horizon: int, pos: int, season_length: int) -> list[float]:
+        """:meth:`forecast` of ``horizon`` periods (flat: the positions change nothing)."""
+        return [self.predict_next()] * check_horizon(horizon, None)
+
     def state(self) -> np.ndarray:
         """Learned state ``[z, p, q]`` as ``float64`` of shape ``(3,)``."""
         return np.array([self._z, self._p, self._q], dtype=np.float64)
+
+    def state_values(self) -> list[float]:
+        """:meth:`state` as a list of floats."""
+        return [float(self._z), float(self._p), float(self._q)]
 
     def load_state(self, state: np.ndarray) -> None:
         """Restore ``[z, p, q]`` from :meth:`state`.
@@ -303,9 +311,17 @@ class TSB(OnlineForecaster):
         h = check_horizon(horizon, xs)
         return [self._pi * self._z] * h
 
+    def forecast_at(self, horizon: int, pos: int, season_length: int) -> list[float]:
+        """:meth:`forecast` of ``horizon`` periods (flat: the positions change nothing)."""
+        return [self._pi * self._z] * check_horizon(horizon, None)
+
     def state(self) -> np.ndarray:
         """Learned state ``[z, pi, started]`` as ``float64`` of shape ``(3,)``."""
         return np.array([self._z, self._pi, self._n], dtype=np.float64)
+
+    def state_values(self) -> list[float]:
+        """:meth:`state` as a list of floats."""
+        return [float(self._z), float(self._pi), float(self._n)]
 
     def load_state(self, state: np.ndarray) -> None:
         """Restore ``[z, pi, started]`` from :meth:`state`.

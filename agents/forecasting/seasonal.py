@@ -129,8 +129,12 @@ class SeasonalProfile(SeasonalMixin, OnlineForecaster):
             self._profile = [1.0] * self.season_length
             return
         lam = self.shrinkage
+        c = 1.0 - lam
+        if len(seen) == self.season_length:  # every position seen: the ratios are all there
+            self._profile = [c * r / mean + lam for r in seen]
+            return
         self._profile = [
-            (1.0 - lam) * (a / w) / mean + lam if w > 0.0 else 1.0
+            c * (a / w) / mean + lam if w > 0.0 else 1.0
             for a, w in zip(self._num, self._wt, strict=True)
         ]
 
@@ -194,6 +198,16 @@ class SeasonalProfile(SeasonalMixin, OnlineForecaster):
         level = self._level.predict_next()
         return [level * self._profile[j] for j in self._future_positions(h, xs)]
 
+    def forecast_at(self, horizon: int, pos: int, season_length: int) -> list[float]:
+        """:meth:`forecast` of calendar-only features from position ``pos`` (no dicts built)."""
+        m = self.season_length
+        if season_length != m:  # another calendar: positions may be invalid here, check them
+            return super().forecast_at(horizon, pos, season_length)
+        h = check_horizon(horizon, None)
+        level = self._level.predict_next()
+        profile = self._profile
+        return [level * profile[(pos + j) % m] for j in range(h)]
+
     def state(self) -> np.ndarray:
         """Learned state: base state, per-position sums and weights, next position.
 
@@ -207,6 +221,11 @@ class SeasonalProfile(SeasonalMixin, OnlineForecaster):
             [self._level.state(), self._num, self._wt, [float(self._next_pos)]]
         ).astype(np.float64)
 
+    def state_values(self) -> list[float]:
+        """:meth:`state` as a list of floats."""
+        return [*self._level.state_values(), *map(float, self._num), *map(float, self._wt),
+                float(self._next_pos)]
+
     def load_state(self, state: np.ndarray) -> None:
         """Restore the learned state from :meth:`state`.
 
@@ -218,7 +237,7 @@ class SeasonalProfile(SeasonalMixin, OnlineForecaster):
         """
         v = self._check_state(state)
         k, m = self._level.state_size, self.season_length
-        self._level.load_state(np.asarray(v[:k]))
+        self._level.load_state(v[:k])
         self._num = v[k : k + m]
         self._wt = v[k + m : k + 2 * m]
         self._next_pos = int(v[k + 2 * m]) % m
@@ -340,6 +359,36 @@ class RiverRegressor(SeasonalMixin, OnlineForecaster):
         feats["lag"] = lag * inv
         return feats
 
+    #: learn through :meth:`_sgd_step` (River's update written out) instead of River's
+    #: ``LinearRegression.learn_one``; tests switch it off on an instance to compare both
+    _inline_sgd = True
+
+    def _sgd_step(self, pos: int, short: float, long: float, lag: float, target: float) -> None:
+        """River's ``LinearRegression.learn_one`` (squared loss, SGD, no L2) on :meth:`_features`.
+
+        The same floating-point operations in the same order, bit for bit (a unit test compares
+        both on generated series), without River's per-call feature, gradient and weight
+        dictionaries: the prediction is the dot product in the features' key order (the zero
+        one-hot terms add nothing, as in :meth:`_recursive`) plus the intercept; the loss gradient
+        ``2 (yhat - y)`` is clipped to ``clip_gradient``; the intercept and every weight step by
+        ``learning_rate`` times their gradient (a zero feature's weight does not move).
+        """
+        reg = self._reg
+        w = reg._weights
+        s_name = self._names[pos]
+        dot = 0.0 + w[s_name] + w["short"] * short + w["long"] * long + w["lag"] * lag
+        g = 2 * (dot + reg.intercept - target)
+        g *= 1.0  # River's sample weight
+        clip = self.clip_gradient
+        g = float(max(min(g, clip), -clip))
+        lr = self.learning_rate
+        reg.intercept -= lr * g
+        w[s_name] -= lr * (1.0 * g)
+        w["short"] -= lr * (short * g)
+        w["long"] -= lr * (long * g)
+        w["lag"] -= lr * (lag * g)
+        reg.optimizer.n_iterations += 1
+
     def learn_one(self, y: float, x: dict | None = None) -> None:
         """Learn one closed period's demand.
 
@@ -363,7 +412,10 @@ class RiverRegressor(SeasonalMixin, OnlineForecaster):
         if scale > 0.0:
             lag = self._lags[self._n % m] if self._n >= m else self._long
             inv = 1.0 / scale
-            self._reg.learn_one(self._features(pos, self._short, self._long, lag, inv), y * inv)
+            if self._inline_sgd and self.l2 == 0.0:
+                self._sgd_step(pos, self._short * inv, self._long * inv, lag * inv, y * inv)
+            else:
+                self._reg.learn_one(self._features(pos, self._short, self._long, lag, inv), y * inv)
         if self._n == 0:
             self._short = self._long = y
         else:
@@ -400,6 +452,28 @@ class RiverRegressor(SeasonalMixin, OnlineForecaster):
         scale = self._scale()
         if scale <= 0.0:
             return [0.0] * h
+        return self._recursive(scale, self._future_positions(h, xs))
+
+    def forecast_at(self, horizon: int, pos: int, season_length: int) -> list[float]:
+        """:meth:`forecast` of calendar-only features from position ``pos`` (no dicts built)."""
+        m = self.season_length
+        if season_length != m:  # another calendar: positions may be invalid here, check them
+            return super().forecast_at(horizon, pos, season_length)
+        h = check_horizon(horizon, None)
+        scale = self._scale()
+        if scale <= 0.0:
+            return [0.0] * h
+        return self._recursive(scale, [(pos + j) % m for j in range(h)])
+
+    def predict_next(self, x: dict | None = None) -> float:
+        """Mean forecast of the next period, in units (``forecast(1, [x])[0]`` without the list)."""
+        scale = self._scale()
+        if scale <= 0.0:
+            return 0.0
+        return self._recursive(scale, [self._pos_at(x, 0)])[0]
+
+    def _recursive(self, scale: float, positions: list[int]) -> list[float]:
+        """The recursive forecasts at ``positions`` (one per period) for a positive ``scale``."""
         inv = 1.0 / scale
         m = self.season_length
         short, long, n = self._short, self._long, self._n
@@ -407,16 +481,16 @@ class RiverRegressor(SeasonalMixin, OnlineForecaster):
         # order (the zero one-hot terms add nothing) plus the intercept, bit for bit (a unit test
         # compares both), without building a feature dict per step
         w = self._reg._weights
-        w_season = [w[name] for name in self._names[:m]]
+        names = self._names  # s0 .. s{m-1} first: names[pos] is the one-hot feature of pos
         w_short, w_long, w_lag, b = w["short"], w["long"], w["lag"], self._reg.intercept
         fed: list[float] = []
         out: list[float] = []
-        for k, pos in enumerate(self._future_positions(h, xs)):
+        for k, pos in enumerate(positions):
             if k >= m:
                 lag = fed[k - m]
             else:
                 lag = self._lags[(n + k) % m] if n + k >= m else long
-            dot = 0.0 + w_season[pos] + w_short * (short * inv) + w_long * (long * inv) + w_lag * (lag * inv)
+            dot = 0.0 + w[names[pos]] + w_short * (short * inv) + w_long * (long * inv) + w_lag * (lag * inv)
             yhat = max(0.0, dot + b)
             yhat *= scale
             out.append(yhat)
@@ -438,6 +512,13 @@ class RiverRegressor(SeasonalMixin, OnlineForecaster):
         head = [w[k] for k in self._names] + [self._reg.intercept]
         rest = [self._short, self._long, self._scale_num, self._scale_wt, self._n, self._next_pos]
         return np.array(head + rest + self._lags, dtype=np.float64)
+
+    def state_values(self) -> list[float]:
+        """:meth:`state` as a list of floats."""
+        w = self._reg._weights
+        return [*(float(w[k]) for k in self._names), float(self._reg.intercept), float(self._short),
+                float(self._long), float(self._scale_num), float(self._scale_wt), float(self._n),
+                float(self._next_pos), *map(float, self._lags)]
 
     def load_state(self, state: np.ndarray) -> None:
         """Restore the learned state from :meth:`state`.

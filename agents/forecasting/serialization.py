@@ -30,6 +30,9 @@ learning exactly like the original. A default-configured SKU takes about 1 KB.
 
 from __future__ import annotations
 
+import math
+import struct
+
 import msgpack
 import numpy as np
 
@@ -112,15 +115,17 @@ def encode(model: DemandForecaster) -> bytes:
         model.total_window,
         model.total_calibration_rate,
     ]
-    parts = [np.asarray(model._selector_state(), dtype=_DTYPE)]
-    parts += [np.asarray(m.state(), dtype=_DTYPE) for m in model._models]
+    # little-endian IEEE-754 float64 (struct "<d" packs the same bits as numpy's "<f8")
+    values = model._selector_state()
+    for m in model._models:
+        values += m.state_values()
     cov = model.covariate_effects
     if cov is None:
-        state = np.concatenate(parts).tobytes()
+        state = struct.pack(f"<{len(values)}d", *values)
         return bytes([PLAIN_FORMAT_VERSION]) + msgpack.packb([params, cands, state],
                                                              use_bin_type=True)
-    parts.append(np.asarray(cov.state(), dtype=_DTYPE))
-    state = np.concatenate(parts).tobytes()
+    values += np.asarray(cov.state(), dtype=_DTYPE).tolist()
+    state = struct.pack(f"<{len(values)}d", *values)
     extra = [list(cov.names), list(model._twin_sources)]
     return bytes([FORMAT_VERSION]) + msgpack.packb([params, cands, state, extra],
                                                    use_bin_type=True)
@@ -196,7 +201,7 @@ def decode(data: bytes) -> DemandForecaster:
             model.enable_covariates([str(n) for n in names], [int(i) for i in twins])
         if not isinstance(state, bytes) or len(state) % 8:
             raise ValueError("state is not a float64 byte string")
-        values = np.frombuffer(state, dtype=_DTYPE)
+        values = list(struct.unpack(f"<{len(state) // 8}d", state))  # = np.frombuffer(<f8).tolist()
         offset = model._selector_state_size
         sizes = [m.state_size for m in model._models]
         cov = model.covariate_effects
@@ -204,14 +209,14 @@ def decode(data: bytes) -> DemandForecaster:
         if len(values) != offset + sum(sizes) + cov_size:
             raise ValueError(
                 f"state holds {len(values)} floats, expected {offset + sum(sizes) + cov_size}")
-        if not np.all(np.isfinite(values)):
+        if not all(map(math.isfinite, values)):
             raise ValueError("state holds non-finite floats")
-        model._load_selector_state(values[:offset].tolist())
+        model._load_selector_state(values[:offset])
         for m, size in zip(model._models, sizes, strict=True):
-            m.load_state(values[offset : offset + size].copy())
+            m.load_state(values[offset : offset + size])
             offset += size
         if cov is not None:
-            cov.load_state(values[offset:].copy())
+            cov.load_state(np.asarray(values[offset:], dtype=_DTYPE))
     except (ValueError, TypeError, KeyError, IndexError, msgpack.exceptions.ExtraData,
             msgpack.exceptions.UnpackException) as exc:
         raise ValueError(f"corrupt forecaster bytes: {exc}") from exc

@@ -8,7 +8,8 @@ from __future__ import annotations
 import functools
 import math
 
-from scipy import stats
+import numpy as np
+from scipy import special, stats
 from scipy.optimize import brentq
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "Z_MIN",
     "check_probability",
     "norm_ppf",
+    "norm_ppf_array",
     "safety_stock",
     "standard_normal_loss",
     "z_for_cycle_service_level",
@@ -72,9 +74,35 @@ def z_for_cycle_service_level(csl: float) -> float:
 
 @functools.lru_cache(maxsize=256)
 def norm_ppf(level: float) -> float:
-    """Standard normal quantile ``Phi^{-1}(level)`` (``scipy.stats.norm.ppf``), cached per level."""
-    # the service targets are a handful of constants: solve each once per process
-    return float(stats.norm.ppf(level))
+    """Standard normal quantile ``Phi^{-1}(level)`` (``scipy.stats.norm.ppf``), cached per level.
+
+    ``level`` in (0, 1). Computed as ``norm.ppf`` computes it inside its argument machinery
+    (``ndtri(q) * scale + loc`` with scale 1 and loc 0), so the floats are ``norm.ppf``'s.
+    """
+    # the service targets are a handful of constants: solve each once per process (per-SKU
+    # critical fractiles miss the cache; ndtri directly skips scipy's argument checks)
+    return float(special.ndtri(level) * 1 + 0)
+
+
+def norm_ppf_array(levels: np.ndarray) -> np.ndarray:
+    """:func:`norm_ppf` of every level, shape ``(N,)`` -> ``(N,)``, in one ``ndtri`` pass.
+
+    Parameters
+    ----------
+    levels : numpy.ndarray
+        Probabilities strictly between 0 and 1 (not checked here).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float64`` quantiles equal, bit for bit, to ``scipy.stats.norm.ppf`` of each level.
+
+    Examples
+    --------
+    >>> norm_ppf_array(np.array([0.5, 0.95])).tolist() == [norm_ppf(0.5), norm_ppf(0.95)]
+    True
+    """
+    return np.asarray(special.ndtri(np.asarray(levels, dtype=np.float64)) * 1 + 0, dtype=np.float64)
 
 
 def standard_normal_loss(z: float) -> float:

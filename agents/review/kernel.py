@@ -41,7 +41,7 @@ from scipy import special
 from agents.count_quantiles import count_quantiles
 from agents.policy.levels import check_pack
 from agents.policy.params import PolicyParams
-from agents.policy.service_level import Z_MAX, Z_MIN, norm_ppf, standard_normal_loss
+from agents.policy.service_level import Z_MAX, Z_MIN, norm_ppf, norm_ppf_array, standard_normal_loss
 
 __all__ = [
     "DecideMasks",
@@ -282,11 +282,10 @@ def z_for_fill_rates(fill_rate: ArrayLike, order_quantity: ArrayLike, sigma: Arr
 
 
 def _cycle_z(csl: np.ndarray) -> np.ndarray:
-    """``Phi^{-1}(csl)`` per SKU through the cached scalar :func:`norm_ppf` (one call per level)."""
+    """``Phi^{-1}(csl)`` per SKU: :func:`norm_ppf`'s floats, in one pass (:func:`norm_ppf_array`)."""
     if not (np.all(csl > 0.0) and np.all(csl < 1.0)):
         raise ValueError("The cycle service level must lie strictly between 0 and 1.")
-    levels, inv = np.unique(csl, return_inverse=True)
-    return np.array([norm_ppf(float(c)) for c in levels], dtype=float)[inv.reshape(-1)]
+    return norm_ppf_array(csl)
 
 
 @dataclass(frozen=True, slots=True)
