@@ -150,10 +150,10 @@ class Croston(OnlineForecaster):
 
     def state(self) -> np.ndarray:
         """Learned state ``[z, p, q]`` as ``float64`` of shape ``(3,)``."""
-        return np.array([self._z, self._p, self._q], dtype=np.float64)
+        return np.array(self.state_values(), dtype=np.float64)
 
     def state_values(self) -> list[float]:
-        """:meth:`state` as a list of floats."""
+        """:meth:`state` as a list of floats (the layout, written once)."""
         return [float(self._z), float(self._p), float(self._q)]
 
     def load_state(self, state: np.ndarray) -> None:
@@ -317,10 +317,10 @@ class TSB(OnlineForecaster):
 
     def state(self) -> np.ndarray:
         """Learned state ``[z, pi, started]`` as ``float64`` of shape ``(3,)``."""
-        return np.array([self._z, self._pi, self._n], dtype=np.float64)
+        return np.array(self.state_values(), dtype=np.float64)
 
     def state_values(self) -> list[float]:
-        """:meth:`state` as a list of floats."""
+        """:meth:`state` as a list of floats (the layout, written once)."""
         return [float(self._z), float(self._pi), float(self._n)]
 
     def load_state(self, state: np.ndarray) -> None:

@@ -217,12 +217,10 @@ class SeasonalProfile(SeasonalMixin, OnlineForecaster):
             ``float64`` of shape ``(base.state_size + 2 * season_length + 1,)``.
 
         """
-        return np.concatenate(
-            [self._level.state(), self._num, self._wt, [float(self._next_pos)]]
-        ).astype(np.float64)
+        return np.array(self.state_values(), dtype=np.float64)
 
     def state_values(self) -> list[float]:
-        """:meth:`state` as a list of floats."""
+        """:meth:`state` as a list of floats (the layout, written once)."""
         return [*self._level.state_values(), *map(float, self._num), *map(float, self._wt),
                 float(self._next_pos)]
 
@@ -508,13 +506,10 @@ class RiverRegressor(SeasonalMixin, OnlineForecaster):
             ``float64`` of shape ``(2 * season_length + 10,)``.
 
         """
-        w = self._reg._weights
-        head = [w[k] for k in self._names] + [self._reg.intercept]
-        rest = [self._short, self._long, self._scale_num, self._scale_wt, self._n, self._next_pos]
-        return np.array(head + rest + self._lags, dtype=np.float64)
+        return np.array(self.state_values(), dtype=np.float64)
 
     def state_values(self) -> list[float]:
-        """:meth:`state` as a list of floats."""
+        """:meth:`state` as a list of floats (the layout, written once)."""
         w = self._reg._weights
         return [*(float(w[k]) for k in self._names), float(self._reg.intercept), float(self._short),
                 float(self._long), float(self._scale_num), float(self._scale_wt), float(self._n),
