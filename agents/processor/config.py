@@ -221,7 +221,19 @@ class ProcessorConfig:
         if self.censored and self.unmet_demand != "lost_sales":
             raise ValueError("stockout_demand='hidden' (a storefront that takes no order while out of "
                              "stock) contradicts unmet_demand='backorder' (one that takes backorders)")
-        needed = self.policy.lead_time_periods + self.policy.review_period_periods
+        self.check_horizon_covers(self.policy)
+
+    def check_horizon_covers(self, params: PolicyParams) -> None:
+        """Check that the forecast horizon covers ``params``' lead time plus review period.
+
+        The levels read ``ceil(L + R)`` periods of the forecast (periods, not days).
+
+        Raises
+        ------
+        ValueError
+            When ``horizon_periods < ceil(L + R)``.
+        """
+        needed = params.lead_time_periods + params.review_period_periods
         if self.horizon_periods < math.ceil(needed):
             raise ValueError(
                 f"horizon_periods ({self.horizon_periods}) must cover lead time + review period "

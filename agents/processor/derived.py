@@ -330,10 +330,7 @@ class LevelsDeriver:
         params = self._params.get(ck)
         if params is None:
             params = base.with_overrides(**policy_overrides(policy.parameters, self._period_days))
-            needed = params.lead_time_periods + params.review_period_periods
-            if math.ceil(needed) > self.config.horizon_periods:
-                raise ValueError(f"lead time + review period ({needed:g} periods) exceed the forecast "
-                                 f"horizon ({self.config.horizon_periods} periods)")
+            self.config.check_horizon_covers(params)
             if len(self._params) >= PARAMS_CACHE_SIZE:
                 self._params.clear()
             self._params[ck] = params
