@@ -7,13 +7,55 @@ import ctypes
 import ctypes.util
 import os
 import signal
+import time
 from pathlib import Path
 
 
 def proc_state(pid: int) -> str | None:
     """Return the one-letter /proc state of ``pid`` (None when unknown / not Linux)."""
+    return proc_state_of(f"/proc/{pid}/stat")
+
+
+def wait_stopped(pid: int, timeout_s: float = 5.0) -> bool:
+    """Wait until every thread of ``pid`` is in the stopped state after a SIGSTOP.
+
+    ``kill(SIGSTOP)`` returns before the group stop is complete: one thread of a busy process
+    may still run (and answer a request) until it is scheduled again. This polls
+    ``/proc/<pid>/task/*/stat`` until all threads read ``T`` (stopped) or ``t`` (traced).
+
+    Parameters
+    ----------
+    pid : int
+        Process id.
+    timeout_s : float
+        Seconds to wait.
+
+    Returns
+    -------
+    bool
+        True when all threads are stopped (or when /proc is not available to tell), False on
+        time-out or when the process is gone.
+    """
+    if not Path("/proc").is_dir():
+        return True
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            tasks = [t.name for t in Path(f"/proc/{pid}/task").iterdir()]
+        except OSError:
+            return False
+        states = {proc_state_of(f"/proc/{pid}/task/{t}/stat") for t in tasks}
+        if states and states <= {"T", "t"}:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.005)
+
+
+def proc_state_of(stat_path: str) -> str | None:
+    """The one-letter state in a /proc ``stat`` file (None when unreadable)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        stat = Path(stat_path).read_text()
     except OSError:
         return None
     # the command name is in parentheses and may contain spaces

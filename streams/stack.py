@@ -41,7 +41,7 @@ from streams.binaries import StackError, kafka_binary, redis_binary
 from streams.ports import HOST as _HOST
 from streams.ports import free_port, port_bindable
 from streams.probes import probe_kafka, probe_redis
-from streams.procs import die_with_parent, pid_running, proc_cmdline, proc_state
+from streams.procs import die_with_parent, pid_running, proc_cmdline, proc_state, wait_stopped
 
 __all__ = [
     "KAFKA",
@@ -357,12 +357,15 @@ class LocalStack:
     def pause_kafka(self) -> None:
         """Freeze the broker with SIGSTOP (connections stay open, nothing answers).
 
+        Returns once every broker thread is stopped, so a request made afterwards is not
+        answered.
+
         Raises
         ------
         StackError
-            When the broker is not running.
+            When the broker is not running, or it is not stopped within 10 s.
         """
-        self.kill(KAFKA, signal.SIGSTOP, wait=False)
+        self.kill(KAFKA, signal.SIGSTOP)
 
     def resume_kafka(self) -> None:
         """Thaw a broker frozen by :meth:`pause_kafka` (SIGCONT).
@@ -395,14 +398,15 @@ class LocalStack:
             Signal number (default SIGKILL).
         wait : bool
             For SIGKILL/SIGTERM/SIGINT/SIGQUIT: wait until the process has exited (and is
-            reaped), so its port is free again.
+            reaped), so its port is free again. For SIGSTOP: wait until every thread is stopped
+            (the signal returns before a busy process's group stop completes).
         timeout_s : float
-            Seconds to wait for the exit.
+            Seconds to wait for the exit or the stop.
 
         Raises
         ------
         StackError
-            When the service is not running, or (with ``wait``) does not exit in time.
+            When the service is not running, or (with ``wait``) does not exit or stop in time.
         """
         service = _check_service(service)
         pid = self.pid(service)
@@ -418,6 +422,8 @@ class LocalStack:
                 raise StackError(f"{service} (pid {pid}) did not exit within {timeout_s} s")
             self._procs.pop(service, None)
             self._started.discard(service)
+        elif wait and sig == signal.SIGSTOP and not wait_stopped(pid, timeout_s):
+            raise StackError(f"{service} (pid {pid}) did not stop within {timeout_s} s")
 
     # ---- internals -------------------------------------------------------------------------------
 

@@ -23,15 +23,12 @@ def test_readiness_tracks_redis_and_broker(local_stack, new_topics, redis_client
     with WorkerProcess(s, tmp_path / "health.log") as w:
         w.wait_ready()
         assert ready_status(s.web_port)[0] == 200
-        redis_pid = local_stack.pid("redis")
-        import os
-
-        os.kill(redis_pid, signal.SIGSTOP)
+        local_stack.kill("redis", signal.SIGSTOP)  # returns once every thread is stopped
         try:
             status, body = ready_status(s.web_port)
             assert status == 503 and body["redis"] is False
         finally:
-            os.kill(redis_pid, signal.SIGCONT)
+            local_stack.kill("redis", signal.SIGCONT)
         local_stack.pause_kafka()
         try:
             status, body = ready_status(s.web_port)
