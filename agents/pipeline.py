@@ -97,6 +97,11 @@ class BatchOutput:
     decision_kinds: dict[str, int] = field(default_factory=dict)
     periods_closed: int = 0
     stale_policies: int = 0
+    #: index of the first record not processed (None: all were). Set when a record would have
+    #: to finish a large period review inside the batch (``Pipeline.forced_review_inline_skus``):
+    #: the caller commits this output, drains the review with ``process([])`` while
+    #: ``Pipeline.sweeping``, then passes ``records[stopped_at:]`` again.
+    stopped_at: int | None = None
 
 
 class Pipeline:
@@ -142,6 +147,13 @@ class Pipeline:
         crossed the period boundary. States and decision ids are the same either way
         (:mod:`agents.review.progress`).
 
+        With it, a review still in progress when a record of its partition enters the next
+        period (the review fell behind event time) is not finished inside that batch when more
+        than :attr:`forced_review_inline_skus` keys remain: :meth:`process` stops before the
+        record (:attr:`BatchOutput.stopped_at`) and the caller drains the review in
+        ``process([])`` batches, each saved before the next, so that the states a review loads
+        are held ``REVIEW_LOAD_CHUNK`` at a time instead of a whole partition at once.
+
     Raises
     ------
     ValueError
@@ -178,6 +190,9 @@ class Pipeline:
         self._closed_through: dict[int, int] = {}  # partition -> period boundary already advanced
         self._now = now or (lambda: datetime.now(UTC))
         self.review_chunk_skus = review_chunk_skus
+        #: a review that fell behind event time is finished inside the batch when at most this
+        #: many keys remain, else the batch stops before the record (``review_chunk_skus`` only)
+        self.forced_review_inline_skus = REVIEW_LOAD_CHUNK
         #: partition -> its period review in progress (agents.review.progress)
         self.sweeps: dict[int, PartitionSweep] = {}
         self._persisted: set[int] = set()  # partitions whose stored pseudo-state holds a review record
@@ -220,11 +235,26 @@ class Pipeline:
                 if len(victims) == excess:
                     break
         for k in victims:
-            del self.cache[k]
+            self._uncache(k)
             self.partition_of.pop(k, None)
+
+    def _uncache(self, key: str) -> None:
+        """Drop ``key``'s state from the cache and clear its derived cache.
+
+        A :class:`~agents.processor.derived.Derived` refers back to its state, so a dropped
+        state with one is a reference cycle that only the cyclic collector frees; the worker
+        freezes its heap between batches (:mod:`streams.gc_tuning`), which would keep every
+        such state until the next full collection: memory growing with the SKUs a period
+        review passes. Without the cycle, reference counting frees it at once.
+        """
+        st = self.cache.pop(key, None)
+        if st is not None:
+            st.derived = None
 
     def reset(self) -> None:
         """Forget cached states (after a rebalance: states are reloaded from the store)."""
+        for st in self.cache.values():
+            st.derived = None  # (see _uncache)
         self.cache.clear()
         self.partition_of.clear()
         self.watermark.clear()
@@ -312,47 +342,29 @@ class Pipeline:
                     extra={"topic": rec.topic, "partition": rec.partition, "offset": rec.offset,
                            "stage": stage, "dead_letter_id": dl.dead_letter_id})
 
-    def process(self, records: list[Record]) -> BatchOutput:
+    def process(self, records: list[Record], review_budget: int | None = None) -> BatchOutput:
         """Apply a batch of records in order; return decisions, dead letters and dirty states.
 
-        Then advance the period reviews in progress by at most ``review_chunk_skus`` SKU keys
-        (``records`` may be empty for that alone).
+        Then advance the period reviews in progress by at most ``review_budget`` (default
+        ``review_chunk_skus``) SKU keys (``records`` may be empty for that alone). With
+        ``review_chunk_skus``, the batch may stop early (:attr:`BatchOutput.stopped_at`): the
+        records from there on were not applied, and nothing of them is in the output.
         """
         self._checkpoint = (dict(self.watermark), dict(self._closed_through),
                             {p: s.copy() for p, s in self.sweeps.items()}, set(self._persisted))
         for k in self._swept_cold:  # reviewed and saved with the previous batch
-            self.cache.pop(k, None)
+            self._uncache(k)
             self.partition_of.pop(k, None)
         self._swept_cold.clear()
         out = BatchOutput()
         decoded: list[tuple[Record, object | None]] = []
         keys: set[str] = set()
+        decode_failed: list[tuple[int, str]] = []  # (record index, stage) of the decode dead letters
         for rec in records:
-            role = self.roles.get(rec.topic)
-            if role is None:
-                self._dead_letter(out, rec, "decode", f"unknown topic {rec.topic!r}")
-                decoded.append((rec, None))
-                continue
-            if self.partition_for is not None and self._misrouted(out, rec):
-                decoded.append((rec, None))
-                continue
-            try:
-                if role == "policies" and not rec.value:
-                    ev = decode_policy_tombstone(rec.key)
-                else:
-                    ev = decode_for_topic_role(role, rec.value)
-            except EventValidationError as exc:
-                self._dead_letter(out, rec, "validate", exc)
-                decoded.append((rec, None))
-                continue
-            key = ev.key  # type: ignore[attr-defined]
-            if rec.key is not None and rec.key.decode("utf-8", "replace") != key:
-                self._dead_letter(out, rec, "validate",
-                                  f"message key {rec.key!r} does not match payload key {key!r}")
-                decoded.append((rec, None))
-                continue
-            keys.add(key)
-            decoded.append((rec, ev))
+            stage = self._decode(out, rec, decoded, keys)
+            if stage is not None:
+                decode_failed.append((len(decoded) - 1, stage))
+        n_decode_dl = len(out.dead_letters)
         pooled = self.processor.config.partition_pool
         if pooled:
             keys.update(pool_key(rec.partition) for rec, ev in decoded if ev is not None)
@@ -364,6 +376,10 @@ class Pipeline:
             if ev is None:
                 continue
             key = ev.key  # type: ignore[attr-defined]
+            if rec.partition in self.sweeps and self._stops_before(rec, epoch(ev.occurred_at)):  # type: ignore[attr-defined]
+                out.stopped_at = i
+                self._unsend_decode_failures(out, decode_failed, i, n_decode_dl)
+                break
             self._seen[f"{rec.topic}:{rec.partition}"] = rec.offset
             if rec.partition in self.sweeps:
                 self._before_event(out, rec, key, epoch(ev.occurred_at), dirty)  # type: ignore[attr-defined]
@@ -380,7 +396,7 @@ class Pipeline:
                 continue
             except Exception as exc:  # noqa: BLE001 - any processing failure is dead-lettered
                 # The state may be half-updated: drop it from the cache so it reloads clean.
-                self.cache.pop(key, None)
+                self._uncache(key)
                 dirty.pop(key, None)
                 self._dead_letter(out, rec, "process", exc)
                 continue
@@ -403,8 +419,8 @@ class Pipeline:
                 if self._advance_partition(out, rec, epoch(ev.occurred_at), ev.event_id, dirty,  # type: ignore[attr-defined]
                                            pool if pooled else None):
                     self._prereview(out, rec.partition, decoded[i + 1:], dirty)
-        if self.review_chunk_skus is not None and self.sweeps:
-            budget = self.review_chunk_skus
+        budget = self.review_chunk_skus if review_budget is None else review_budget
+        if self.review_chunk_skus is not None and self.sweeps and out.stopped_at is None:
             for p in sorted(self.sweeps):
                 budget -= self._sweep(out, p, budget, dirty)
                 if budget <= 0:
@@ -414,6 +430,68 @@ class Pipeline:
         out.partition_of = {k: self.partition_of[k] for k in dirty if k in self.partition_of}
         self._evict(set(dirty))
         return out
+
+    def _decode(self, out: BatchOutput, rec: Record, decoded: list[tuple[Record, object | None]],
+                keys: set[str]) -> str | None:
+        """Decode ``rec`` into ``decoded`` (None when dead-lettered); the dead letter's stage, if any."""
+        role = self.roles.get(rec.topic)
+        if role is None:
+            self._dead_letter(out, rec, "decode", f"unknown topic {rec.topic!r}")
+            decoded.append((rec, None))
+            return "decode"
+        if self.partition_for is not None:
+            stage = self._misrouted(out, rec)
+            if stage is not None:
+                decoded.append((rec, None))
+                return stage
+        try:
+            if role == "policies" and not rec.value:
+                ev = decode_policy_tombstone(rec.key)
+            else:
+                ev = decode_for_topic_role(role, rec.value)
+        except EventValidationError as exc:
+            self._dead_letter(out, rec, "validate", exc)
+            decoded.append((rec, None))
+            return "validate"
+        key = ev.key  # type: ignore[attr-defined]
+        if rec.key is not None and rec.key.decode("utf-8", "replace") != key:
+            self._dead_letter(out, rec, "validate",
+                              f"message key {rec.key!r} does not match payload key {key!r}")
+            decoded.append((rec, None))
+            return "validate"
+        keys.add(key)
+        decoded.append((rec, ev))
+        return None
+
+    def _stops_before(self, rec: Record, t: int) -> bool:
+        """True when the batch must stop before ``rec``: it would finish a large review inline.
+
+        Only with ``review_chunk_skus`` (the caller drains reviews between batches), when the
+        record's event time enters the period after the review's and more than
+        :attr:`forced_review_inline_skus` keys of the review remain.
+        """
+        if self.review_chunk_skus is None:
+            return False
+        s = self.sweeps[rec.partition]
+        cfg = self.processor.config
+        return (period_start(cfg.freq, int(t - cfg.allowed_lateness_s)) > s.record.boundary
+                and s.remaining > self.forced_review_inline_skus)
+
+    @staticmethod
+    def _unsend_decode_failures(out: BatchOutput, failed: list[tuple[int, str]], stop: int,
+                                n_decode: int) -> None:
+        """Take the decode-stage dead letters of records ``stop`` and later back out of ``out``.
+
+        They are dead-lettered when those records are passed again; the decode stage put its
+        dead letters first in ``out.dead_letters``, in record order (``n_decode`` of them).
+        """
+        keep = sum(1 for i, _ in failed if i < stop)
+        del out.dead_letters[keep:n_decode]
+        for i, stage in failed:
+            if i >= stop:
+                out.dead_lettered[stage] -= 1
+                if not out.dead_lettered[stage]:
+                    del out.dead_lettered[stage]
 
     def owns(self, rec: Record) -> bool:
         """False when ``rec`` is dead-lettered unread: no key, or not on its key's partition.
@@ -425,20 +503,20 @@ class Pipeline:
             return True
         return bool(rec.key) and self.partition_for(rec.key, self.partitions) == rec.partition  # type: ignore[arg-type]
 
-    def _misrouted(self, out: BatchOutput, rec: Record) -> bool:
-        """Dead-letter ``rec`` when it has no key or is not on its key's partition; True if so."""
+    def _misrouted(self, out: BatchOutput, rec: Record) -> str | None:
+        """Dead-letter ``rec`` when it has no key or is not on its key's partition; the stage if so."""
         assert self.partition_for is not None and self.partitions is not None
         if not rec.key:
             self._dead_letter(out, rec, "missing_key",
                               "record has no key: input records must be keyed by sku@location")
-            return True
+            return "missing_key"
         owner = self.partition_for(rec.key, self.partitions)
         if owner != rec.partition:
             self._dead_letter(out, rec, "wrong_partition",
                               f"key {rec.key!r} belongs to partition {owner} of {self.partitions} "
                               f"(Kafka default partitioner, murmur2), not {rec.partition}")
-            return True
-        return False
+            return "wrong_partition"
+        return None
 
     def _pool_for(self, rec: Record, ev: object, dirty: dict[str, SkuState]
                   ) -> tuple[SkuState, CovariatePool]:

@@ -51,7 +51,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from prometheus_client import Gauge
 
 from agents.alignment import EventTimeAligner
-from agents.pipeline import BatchOutput, Pipeline, Record
+from agents.pipeline import REVIEW_LOAD_CHUNK, BatchOutput, Pipeline, Record
 from agents.state import StateRegressionError, StateStore, TopicPartition
 from streams import metrics
 
@@ -62,6 +62,9 @@ H_contra = TypeVar("H_contra", contravariant=True)
 
 BACKOFF_INITIAL_S = 0.2  # first retry delay of a failed broker or store call
 BACKOFF_MAX_S = 5.0  # cap of the doubling retry delay
+#: SKU keys per review-only batch when a review that fell behind event time is finished before
+#: the records waiting for it (one Redis load round trip each; bounds the states held at once)
+FORCED_REVIEW_CHUNK_SKUS = REVIEW_LOAD_CHUNK
 FORCED_LOG_EVERY_S = 60.0  # at most one warning per minute about forced alignment releases
 ALIGNER_HELD = Gauge("restock_aligner_held_records",
                      "Input records consumed but held by the event-time aligner (not yet applied or acked)")
@@ -302,41 +305,63 @@ class BatchCommitter(Generic[H]):
         await self.commit([r for r, _ in released], handles)
         return True
 
-    async def commit(self, records: list[Record], handles: Sequence[H]) -> BatchOutput:
+    async def commit(self, records: list[Record], handles: Sequence[H],
+                     review_budget: int | None = None) -> BatchOutput:
         """Phases 1-4 for released records: process, produce, save, ack (in this order).
+
+        When the pipeline stops before a record that would finish a large period review inside
+        the batch (:attr:`agents.pipeline.BatchOutput.stopped_at`), the records before it are
+        committed, the review is finished in review-only batches of ``FORCED_REVIEW_CHUNK_SKUS``
+        keys, and the rest of the records are committed after it.
+
+        Parameters
+        ----------
+        records, handles
+            The released records and their transport handles (aligned).
+        review_budget : int, optional
+            SKU keys of a review in progress passed after the records (default: the pipeline's
+            ``review_chunk_skus``).
 
         Returns
         -------
         BatchOutput
-            What the batch produced (decisions, dead letters, states written).
+            What the last batch produced (decisions, dead letters, states written).
         """
-        t0 = time.perf_counter()
-        out = await self.process(records)
-        self.batches += 1
-        await self.produce(out)
-        self._phase("after_produce")
-        await self.save(out, progress_of(records))
-        self._phase("after_save")
-        await self.transport.ack(handles)
-        metrics.observe_batch(records, out, time.perf_counter() - t0, len(self.pipeline.cache))
-        if self.batch_delay_s:
-            await asyncio.sleep(self.batch_delay_s)
-        return out
+        while True:
+            t0 = time.perf_counter()
+            out = await self.process(records, review_budget)
+            n = len(records) if out.stopped_at is None else out.stopped_at
+            self.batches += 1
+            await self.produce(out)
+            self._phase("after_produce")
+            await self.save(out, progress_of(records[:n]))
+            self._phase("after_save")
+            await self.transport.ack(handles[:n])
+            metrics.observe_batch(records[:n], out, time.perf_counter() - t0, len(self.pipeline.cache))
+            if self.batch_delay_s:
+                await asyncio.sleep(self.batch_delay_s)
+            if out.stopped_at is None:
+                return out
+            # a review fell behind event time: finish it in bounded review-only batches, each
+            # produced and saved, before the rest of the records (which wait for it either way)
+            records, handles = records[n:], handles[n:]
+            while self.pipeline.sweeping:
+                await self.commit([], [], review_budget=FORCED_REVIEW_CHUNK_SKUS)
 
-    async def process(self, records: list[Record]) -> BatchOutput:
+    async def process(self, records: list[Record], review_budget: int | None = None) -> BatchOutput:
         """Phase 1: run the pipeline (retried while the store is unavailable; never raises).
 
         An unexpected error reloads the states from the store and retries the batch once more
         (states may be half-updated; :meth:`Pipeline.rollback` makes the retry exact).
         """
         try:
-            return await self._with_store_retry(lambda: self.pipeline.process(records))
+            return await self._with_store_retry(lambda: self.pipeline.process(records, review_budget))
         except StateRegressionError:
             raise
         except Exception:  # noqa: BLE001 - never crash the worker on one batch
             log.exception("batch failed unexpectedly; states reloaded and batch retried")
             self.pipeline.rollback()
-            return await self._with_store_retry(lambda: self.pipeline.process(records))
+            return await self._with_store_retry(lambda: self.pipeline.process(records, review_budget))
 
     async def produce(self, out: BatchOutput) -> None:
         """Phase 2: send the batch's decisions and dead letters, retried as a whole.

@@ -26,6 +26,7 @@ from agents.state import InMemoryStateStore, SkuState
 from schemas.codec import decode_decision, encode_event
 from schemas.common import TopicRole
 from streams.closed_loop import DemoOptions, in_production_order, progress_display, run_closed_loop
+from streams.committer import FORCED_REVIEW_CHUNK_SKUS
 from streams.panel import load_panel
 from streams.partitioning import partition_for
 from streams.settings import Settings
@@ -76,7 +77,14 @@ class InProcessTransport:
             self._offsets[(topic, p)] = off + 1
             records.append(Record(topic, p, off, key, encode_event(ev)))
         self.published += len(records)
-        self._take(self.pipeline.process(records))
+        while True:  # as streams.committer.BatchCommitter.commit
+            out = self.pipeline.process(records)
+            self._take(out)
+            if out.stopped_at is None:
+                break
+            records = records[out.stopped_at:]
+            while self.pipeline.sweeping:  # a review that fell behind event time, in chunks
+                self._take(self.pipeline.process([], FORCED_REVIEW_CHUNK_SKUS))
         while self.pipeline.sweeping:  # the worker's idle ticks: finish the period review
             self._take(self.pipeline.process([]))
 

@@ -325,6 +325,44 @@ def test_idle_ticks_finish_a_period_review_in_review_only_batches() -> None:
     assert states[0] == states[1]
 
 
+def test_a_review_behind_event_time_is_finished_in_review_only_batches_before_the_rest() -> None:
+    """A batch whose second record enters day 2 while day 1's review of six SKUs is still in
+    progress: the first record is committed (saved, acked), the review is finished in review-only
+    batches, then the second record; states equal those of a review run whole inside the batch."""
+    skus = "ABCDEF"
+    first = [snapshot(i, 0, 5, sku=s) for i, s in enumerate(skus)]
+    first += [order(i, 0, qty=2, sku=s) for i, s in enumerate(skus)]
+    second = [order(len(skus), 1, qty=1, sku="A"), order(len(skus) + 1, 2, qty=1, sku="B")]
+    states = []
+    for chunk in (None, 1):
+        log: list[tuple[str, Any]] = []
+        store = LoggingStore(log)
+        transport = FakeTransport(log, drained(first + second))
+        c = committer(store, transport)
+        c.pipeline.review_chunk_skus = chunk
+        c.pipeline.forced_review_inline_skus = 0
+        c.assigned = True
+        run(c.submit([(r, (r.topic, r.offset)) for r in first], now=0.0))
+        n = len(log)
+        run(c.submit([(r, (r.topic, r.offset)) for r in second], now=1.0))
+        saves = [v for k, v in log[n:] if k == "save"]
+        acks = [v for k, v in log[n:] if k == "ack"]
+        if chunk is None:
+            assert saves == [{("orders", 0): len(skus) + 1}] and len(acks) == 1
+        else:
+            assert saves[0] == {("orders", 0): len(skus)}  # the record before the stop
+            assert acks[0] == [("orders", len(skus))]
+            assert all(p == {} for p in saves[1:-1]) and len(saves) >= 3  # review-only batch(es)
+            assert saves[-1] == {("orders", 0): len(skus) + 1} and acks[-1] == [("orders", len(skus) + 1)]
+        assert not c.pipeline.sweeping or chunk is not None
+        run(c.tick(now=2.0))
+        assert not c.pipeline.sweeping
+        got = store.load_many([f"{s}@W1" for s in skus])
+        assert all(st.demand.open_start == int((T0 + timedelta(days=2)).timestamp()) for st in got.values())
+        states.append({k: st.encode() for k, st in got.items()})
+    assert states[0] == states[1]
+
+
 def test_a_store_back_from_an_older_snapshot_after_an_outage_stops_before_producing() -> None:
     """The store fails while a batch is processed and comes back without this worker's last
     durable progress: the retry stops on the regression; nothing of the batch is produced."""

@@ -113,29 +113,51 @@ def _progress(records: list[Record]) -> dict[tuple[str, int], int]:
 
 
 class _Run:
-    """One worker's life on a store: batches processed and saved as the batch committer does."""
+    """One worker's life on a store: batches processed and saved as the batch committer does.
+
+    ``forced`` is the pipeline's ``forced_review_inline_skus``: a review that fell behind event
+    time with more keys left stops the batch, and is finished in review-only batches before the
+    rest of its records (``BatchCommitter.commit``).
+    """
 
     def __init__(self, config: ProcessorConfig, store: InMemoryStateStore, *, chunk: int | None,
-                 cache: int) -> None:
-        self.config, self.store, self.chunk, self.cache = config, store, chunk, cache
+                 cache: int, forced: int | None = None) -> None:
+        self.config, self.store, self.chunk, self.cache, self.forced = config, store, chunk, cache, forced
         self.decisions: dict[str, bytes] = {}
         self.spanned = 0  # batches after which a review was still in progress
         self.cold = 0  # SKUs loaded only to be reviewed
+        self.stopped = 0  # batches stopped before a record that would finish a review inline
         self.pipe = self._new()
 
     def _new(self) -> Pipeline:
-        return Pipeline(SkuProcessor(self.config), self.store, ROLES, cache_size=self.cache,
+        pipe = Pipeline(SkuProcessor(self.config), self.store, ROLES, cache_size=self.cache,
                         review_chunk_skus=self.chunk)
+        if self.forced is not None:
+            pipe.forced_review_inline_skus = self.forced
+        return pipe
 
-    def batch(self, records: list[Record], *, save: bool = True) -> None:
-        out = self.pipe.process(records)
+    def _one(self, records: list[Record], save: bool, budget: int | None = None) -> int | None:
+        out = self.pipe.process(records, budget)
+        n = len(records) if out.stopped_at is None else out.stopped_at
         self.spanned += self.pipe.sweeping
         self.cold += len(self.pipe._swept_cold)
+        self.stopped += out.stopped_at is not None
         for _, v in out.decisions:
             d = decode_decision(v)
             assert self.decisions.setdefault(d.event_id, v) == v, "a decision id re-emitted with other bytes"
         if save:
-            self.store.save_many(out.dirty, out.partition_of, _progress(records))
+            self.store.save_many(out.dirty, out.partition_of, _progress(records[:n]))
+        return out.stopped_at
+
+    def batch(self, records: list[Record], *, save: bool = True) -> None:
+        while True:
+            stop = self._one(records, save)
+            if stop is None or not save:  # (a crash: the rest is re-read from the stored progress)
+                return
+            assert self.pipe.sweeping
+            records = records[stop:]
+            while self.pipe.sweeping:
+                self._one([], save, budget=3)
 
     def restart(self) -> None:
         """A new worker on the same store (the unsaved batch is lost), as after ``kill -9``."""
@@ -213,36 +235,42 @@ def _case(kind: str, weekly: bool, seed: int = 3) -> tuple[list[Record], Process
     return _REFS[key]
 
 
-@pytest.mark.parametrize(("kind", "weekly", "chunk", "cache", "batch"), [
-    ("fill_control", False, 2, 4, 7),
-    ("fill_control", False, None, 3, 13),  # the whole review inside the batch, most SKUs cold
-    ("csl", False, 2, 4, 7),
-    ("csl", False, None, 3, 13),
-    ("covariates", True, 2, 4, 7),
-    ("fill_control", True, 5, 100_000, 31),
+@pytest.mark.parametrize(("kind", "weekly", "chunk", "cache", "batch", "forced"), [
+    ("fill_control", False, 2, 4, 7, None),
+    ("fill_control", False, None, 3, 13, None),  # the whole review inside the batch, most SKUs cold
+    ("csl", False, 2, 4, 7, None),
+    ("csl", False, None, 3, 13, None),
+    ("covariates", True, 2, 4, 7, None),
+    ("fill_control", True, 5, 100_000, 31, None),
+    # a review that falls behind event time is finished between batches, not inside one
+    ("fill_control", False, 1, 4, 40, 0),
+    ("csl", False, 2, 3, 60, 2),
+    ("covariates", True, 1, 5, 45, 1),
 ])
-def test_chunked_review_with_cold_skus_equals_the_eager_review(kind: str, weekly: bool, chunk: int | None,
-                                                               cache: int, batch: int) -> None:
+def test_chunked_review_with_cold_skus_equals_the_eager_review(
+        kind: str, weekly: bool, chunk: int | None, cache: int, batch: int, forced: int | None) -> None:
     records, config, ref = _case(kind, weekly)
     assert len(ref[1]) > 20 and any(r.key.startswith(b"N") for r in records)  # decides; new SKUs
-    run = _Run(config, InMemoryStateStore(), chunk=chunk, cache=cache)
+    run = _Run(config, InMemoryStateStore(), chunk=chunk, cache=cache, forced=forced)
     for i in range(0, len(records), batch):
         run.batch(records[i: i + batch])
     if chunk is not None:
         assert run.spanned > 0, "a review spans batches"
     if cache < 24:
         assert run.cold > 0, "the review loaded cold SKUs"
+    assert (run.stopped > 0) == (forced is not None), "batches stop before a forced review"
     _check(run, ref)
     assert all(st.review is None for k, st in run.store.load_many(run.store.keys()).items() if is_pool_key(k))
 
 
-def _crash_run(kind: str, weekly: bool, chunk: int, cache: int, batch: int, crash_at: set[int]) -> int:
+def _crash_run(kind: str, weekly: bool, chunk: int, cache: int, batch: int, crash_at: set[int],
+               forced: int | None = None) -> int:
     """Crash after the given batches (processed, not saved); a new pipeline assigns and resumes.
 
     Returns the crashes that fell while a review was in progress.
     """
     records, config, ref = _case(kind, weekly)
-    run = _Run(config, InMemoryStateStore(), chunk=chunk, cache=cache)
+    run = _Run(config, InMemoryStateStore(), chunk=chunk, cache=cache, forced=forced)
     i, todo, crashed_mid_review = 0, records, 0
     while todo:
         part, todo = todo[:batch], todo[batch:]
@@ -258,27 +286,31 @@ def _crash_run(kind: str, weekly: bool, chunk: int, cache: int, batch: int, cras
     return crashed_mid_review
 
 
-@pytest.mark.parametrize(("kind", "weekly", "chunk", "cache", "batch", "crash_at"), [
-    ("fill_control", False, 2, 4, 7, {5, 9, 23, 31, 47}),
-    ("covariates", True, 3, 5, 11, {4, 12, 13}),
-    ("csl", False, 1, 100_000, 5, {10, 40, 77}),
+@pytest.mark.parametrize(("kind", "weekly", "chunk", "cache", "batch", "crash_at", "forced"), [
+    ("fill_control", False, 2, 4, 7, {5, 9, 23, 31, 47}, None),
+    ("covariates", True, 3, 5, 11, {4, 12, 13}, None),
+    ("csl", False, 1, 100_000, 5, {10, 40, 77}, None),
+    ("fill_control", False, 1, 4, 40, {2, 5, 6, 9}, 0),
 ])
 def test_a_crash_mid_review_resumes_to_the_same_states_and_decision_ids(
-        kind: str, weekly: bool, chunk: int, cache: int, batch: int, crash_at: set[int]) -> None:
+        kind: str, weekly: bool, chunk: int, cache: int, batch: int, crash_at: set[int],
+        forced: int | None) -> None:
     """Without a pool pseudo-state (``csl``) a restarted worker recovers the partition watermark
     from the SKUs it loads, so that configuration crashes with every SKU cached."""
-    assert _crash_run(kind, weekly, chunk, cache, batch, crash_at) > 0, "a crash fell mid-review"
+    assert _crash_run(kind, weekly, chunk, cache, batch, crash_at, forced) > 0, "a crash fell mid-review"
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(kind=st.sampled_from(["fill_control", "csl", "covariates"]), weekly=st.booleans(),
        chunk=st.integers(1, 12), cache=st.sampled_from([2, 5, 100_000]), batch=st.integers(1, 40),
-       crash=st.floats(0.05, 0.95), gaps=st.lists(st.integers(1, 6), min_size=1, max_size=3))
+       crash=st.floats(0.05, 0.95), gaps=st.lists(st.integers(1, 6), min_size=1, max_size=3),
+       forced=st.sampled_from([None, 0, 4]))
 def test_crashes_at_generated_batches_resume_exactly(kind: str, weekly: bool, chunk: int, cache: int,
-                                                     batch: int, crash: float, gaps: list[int]) -> None:
+                                                     batch: int, crash: float, gaps: list[int],
+                                                     forced: int | None) -> None:
     first = int(crash * len(_case(kind, weekly)[0]) / batch)
     _crash_run(kind, weekly, chunk, 100_000 if kind == "csl" else cache, batch,
-               {first + sum(gaps[:k]) for k in range(len(gaps))})
+               {first + sum(gaps[:k]) for k in range(len(gaps))}, forced)
 
 
 class _FlakyStore(InMemoryStateStore):
