@@ -21,6 +21,17 @@
         triggering order's produce time; also reported: when this process's consumer of
         ``reorders`` received it.
 
+``--live`` measures what the issue's target describes: a storefront in real time while a
+period close is in progress. After the probe, ``--extra-skus`` synthetic SKUs get one order each
+on the probe's last day (so the close reviews the Online Retail SKUs and these); the measured
+orders are then re-stamped so that event time runs at wall-clock speed from ``--lead-s`` seconds
+before the watermark crosses the next day (``allowed_lateness_s`` after midnight). The close of
+every SKU of each partition starts during the window and runs in review chunks between the
+order batches. Reported separately: decisions about the ordering SKU, and the close's own
+decisions (from the crossing order's produce time), and how long after the crossing the last
+of them came. Without ``--live`` the orders keep their historical event times, a day of orders
+passes in about a second, and nearly every close falls behind event time.
+
 The worker runs with production batching (``flush_every_events``, ``flush_interval_s``; Faust's
 ``noack_take`` flushes a batch when it is full or ``flush_interval_s`` after the previous one),
 so latency at low load is dominated by the flush interval. ``--flush-interval-s`` shows the
@@ -69,6 +80,8 @@ async def measured_phase(
     sample_every: int,
     poll_ms: float,
     drain_s: float,
+    restamp: Any = None,
+    lead_s: float = 0.0,
 ) -> dict[str, Any]:
     from aiokafka import TopicPartition
 
@@ -81,11 +94,13 @@ async def measured_phase(
     ] = {}  # (partition, offset) -> (produce time, key)
     pending: dict[str, list[tuple[int, float]]] = {}  # sku key -> [(offset, produce time)]
     durable: list[float] = []
+    durable_at: list[float] = []  # produce time of each durable sample
     decision_ts: list[float] = []
     decision_rx: list[float] = []
     decision_own: list[float] = []  # decisions about the ordering SKU itself
     decision_close: list[float] = []  # decisions about other SKUs, on a partition period close
     decisions_other = 0
+    close_triggers: set[tuple[int, int]] = set()  # the orders whose watermark crossing started a close
     stop = asyncio.Event()
 
     producer = aiokafka_producer(env.kafka, security(), linger_ms=0, acks=1)
@@ -124,6 +139,8 @@ async def measured_phase(
             due = min(n_total, int((time.perf_counter() - t0) * rate) + 1)
             while i < due:
                 ev = events[i]
+                if restamp is not None:  # event time at wall-clock speed (--live)
+                    ev = restamp(ev, time.perf_counter() - t0)
                 ts = time.time()
                 fut = await producer.send(
                     topics["orders"],
@@ -154,6 +171,7 @@ async def measured_phase(
                     for off, ts in pending.get(k, []):
                         if s >= off + 1:
                             durable.append(now - ts)
+                            durable_at.append(ts)
                         else:
                             left.append((off, ts))
                     if left:
@@ -182,8 +200,11 @@ async def measured_phase(
                     decision_rx.append(now - ts)
                     own = f"{d.get('sku')}@{d.get('location', 'default')}" == order_key
                     (decision_own if own else decision_close).append(rec.timestamp / 1000 - ts)
+                    if not own:
+                        close_triggers.add((int(ex["trigger_partition"]), int(ex["trigger_offset"])))
 
     tasks = [asyncio.create_task(poll_durable()), asyncio.create_task(consume_decisions())]
+    wall0 = time.time()
     t0 = time.perf_counter()
     await produce()
     produce_s = time.perf_counter() - t0
@@ -196,7 +217,18 @@ async def measured_phase(
     await consumer.stop()
     await r.aclose()
     ms = 1000.0
+    split: dict[str, Any] = {}
+    if restamp is not None and decision_close:  # --live: durable latency before / during / after the close
+        start, end = wall0 + lead_s, wall0 + lead_s + max(decision_close)
+        phases = (("before_close", lambda t: t < start), ("during_close", lambda t: start <= t < end),
+                  ("after_close", lambda t: t >= end))
+        for name, keep in phases:
+            xs = [d for d, t in zip(durable, durable_at, strict=True) if keep(t)]
+            split[f"durable_{name}_samples"] = len(xs)
+            split[f"durable_{name}_ms"] = {k: (v * ms if v is not None else None)
+                                           for k, v in percentiles(xs).items()}
     return {
+        **split,
         "orders_published": n_total,
         "achieved_rate_events_per_s": round(n_total / produce_s, 1),
         "durable_samples": len(durable),
@@ -220,7 +252,42 @@ async def measured_phase(
         "decision_received_ms": {
             k: (v * ms if v is not None else None) for k, v in percentiles(decision_rx).items()
         },
+        "period_closes_with_decisions": len(close_triggers),
+        "last_close_decision_after_crossing_ms": max(decision_close) * ms if decision_close else None,
     }
+
+
+def live_phase(env: Any, settings: Any, topics: dict[str, str], watch: Any, last: Any,
+               extra_skus: int, lead_s: float) -> tuple[Any, dict[str, Any]]:
+    """Seed ``extra_skus`` SKUs on ``last``'s day; the re-stamping of the measured orders.
+
+    Returns ``(restamp, facts)``: ``restamp(ev, elapsed_s)`` gives the order the event time
+    ``crossing - lead_s + elapsed_s``, where ``crossing`` is the next midnight plus the allowed
+    lateness (the partition watermark then enters the next day: the close starts).
+    """
+    from datetime import datetime, timedelta
+
+    from schemas.events import OrderPlaced
+
+    t_last = last.occurred_at
+    day_end = datetime(t_last.year, t_last.month, t_last.day, tzinfo=t_last.tzinfo) + timedelta(days=1)
+    step = (day_end - t_last) / (extra_skus + 1)
+    seed = [OrderPlaced(event_id=f"syn-{i}", occurred_at=t_last + step * (i + 1), sku=f"SYN{i:06d}",
+                        location="UK", order_id=f"syn-{i}", quantity=1 + i % 5, unit_price=1.0)
+            for i in range(extra_skus)]
+    t0 = time.perf_counter()
+    targets = publish(env.kafka, topics["orders"], seed)
+    while watch.done(targets) < sum(targets.values()):
+        time.sleep(0.05)
+    crossing = day_end + timedelta(seconds=settings.allowed_lateness_s)
+    base = crossing - timedelta(seconds=lead_s)
+    print(f"seeded {extra_skus} SKUs on {t_last.date()} in {time.perf_counter() - t0:.1f} s; the "
+          f"watermark crosses {day_end.date()} {lead_s:g} s into the measured phase", flush=True)
+
+    def restamp(ev: Any, elapsed_s: float) -> Any:
+        return ev.model_copy(update={"occurred_at": base + timedelta(seconds=elapsed_s)})
+
+    return restamp, {"extra_skus": extra_skus, "lead_s": lead_s, "crossing_event_time": crossing.isoformat()}
 
 
 def main() -> None:
@@ -248,6 +315,13 @@ def main() -> None:
     ap.add_argument(
         "--flush-every-events", type=int, default=None, help="worker flush_every_events"
     )
+    ap.add_argument("--live", action="store_true",
+                    help="event time at wall-clock speed, a period close during the window")
+    ap.add_argument("--extra-skus", type=int, default=12_000,
+                    help="--live: synthetic SKUs with one order on the probe's last day")
+    ap.add_argument("--lead-s", type=float, default=15.0,
+                    help="--live: seconds of orders before the watermark crosses the day")
+    ap.add_argument("--review-chunk-skus", type=int, default=None, help="worker review_chunk_skus")
     ap.add_argument("--sample-every", type=int, default=5)
     ap.add_argument("--poll-ms", type=float, default=2.0)
     ap.add_argument("--json", type=Path, default=OUT / "latency.json")
@@ -259,6 +333,8 @@ def main() -> None:
         overrides["flush_interval_s"] = args.flush_interval_s
     if args.flush_every_events is not None:
         overrides["flush_every_events"] = args.flush_every_events
+    if args.review_chunk_skus is not None:
+        overrides["review_chunk_skus"] = args.review_chunk_skus
     max_needed = int((args.rate or 10_000) * args.duration_s)
     all_events = online_retail_orders()
     w_end, p_end = args.warmup_events, args.warmup_events + args.probe_events
@@ -293,6 +369,9 @@ def main() -> None:
             else:
                 max_rate, source = warm_rate, "probe drain (this run)"
             rate = args.load * max_rate
+            restamp, live = None, {}
+            if args.live:
+                restamp, live = live_phase(env, s, topics, watch, probe[-1], args.extra_skus, args.lead_s)
             print(
                 f"probe drained at {warm_rate:.0f} events/s; max rate {max_rate:.0f} ({source}); "
                 f"measuring at {rate:.0f} events/s for {args.duration_s:.0f} s",
@@ -309,6 +388,8 @@ def main() -> None:
                     args.sample_every,
                     args.poll_ms,
                     drain_s=max(3.0, 5 * s.flush_interval_s),
+                    restamp=restamp,
+                    lead_s=args.lead_s,
                 )
             )
             rss = w.pid and __import__("common").rss_bytes(w.pid)
@@ -329,6 +410,9 @@ def main() -> None:
         "flush_every_events": s.flush_every_events,
         "fetch_max_wait_ms": s.fetch_max_wait_ms,
         "poll_ms": args.poll_ms,
+        "review_chunk_skus": s.review_chunk_skus,
+        "live": args.live,
+        **live,
         **res,
         "decision_p99_target_ms": 50.0,
         "decision_p99_met": k["p99"] is not None and k["p99"] < 50.0,
@@ -352,6 +436,10 @@ def main() -> None:
                 d["p95"],
                 d["p99"],
             ],
+            *([[f"  {name.replace('_', ' ')} (--live)", res[f"durable_{name}_samples"],
+                 *res[f"durable_{name}_ms"].values()]
+               for name in ("before_close", "during_close", "after_close")]
+              if "durable_before_close_samples" in res else []),
             [
                 "order -> decision on reorders (record ts)",
                 res["decisions"],
@@ -365,7 +453,7 @@ def main() -> None:
                 *res["decision_own_sku_ms"].values(),
             ],
             [
-                "  of which silent SKUs on a period close",
+                "  of which the period close's (from the crossing order)",
                 res["decisions_on_period_close"],
                 *res["decision_period_close_ms"].values(),
             ],

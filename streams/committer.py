@@ -266,17 +266,18 @@ class BatchCommitter(Generic[H]):
             await self._release_and_commit(now)
 
     async def tick(self, now: float) -> None:
-        """Release held records when no new record arrives (a watermark came, or a bound expired).
+        """Release held records (a watermark came, or a bound expired), then advance the review.
 
-        When nothing is released and a period review is in progress
-        (:attr:`agents.pipeline.Pipeline.sweeping`), commit review-only batches (no records: their
-        decisions and states, no progress, no ack) until it is done, releasing the lock between
-        them so that a batch of records waiting for it goes first.
+        While a period review is in progress (:attr:`agents.pipeline.Pipeline.sweeping`), commit
+        review-only batches (no records: their decisions and states, no progress, no ack) of
+        ``review_chunk_skus`` keys until it is done, releasing the lock between them: a batch of
+        records waiting for the lock goes next (the lock's waiters are served in order), so a
+        record waits for at most one chunk. Batches of records pass no review keys themselves
+        (their SKUs' own reviews excepted), so their latency does not include a chunk.
         """
         if len(self.aligner):
             async with self.lock:
-                if await self._release_and_commit(now):
-                    return
+                await self._release_and_commit(now)
         while self.pipeline.sweeping and self.assigned:
             async with self.lock:
                 if not self.pipeline.sweeping:
@@ -302,7 +303,7 @@ class BatchCommitter(Generic[H]):
             return False
         handles = [h for _, h in released]
         self.transport.unhold(handles)
-        await self.commit([r for r, _ in released], handles)
+        await self.commit([r for r, _ in released], handles, review_budget=0)  # ticks pass the review
         return True
 
     async def commit(self, records: list[Record], handles: Sequence[H],

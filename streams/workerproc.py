@@ -144,6 +144,38 @@ def _group_offsets(admin: Any, group: str) -> dict[tuple[str, int], int]:
     return {(tp.topic, tp.partition): om.offset for tp, om in got.items()}
 
 
+def wait_caught_up(settings: Settings, targets: dict[tuple[str, int], int], timeout_s: float = 60.0) -> None:
+    """Block until the worker group of ``settings`` has processed ``targets`` and finished its reviews.
+
+    :func:`wait_committed`, then until no input partition's pseudo-state in Redis records a
+    period review in progress: a review runs in review-only batches after the batch that
+    started it (:meth:`streams.committer.BatchCommitter.tick`), so the states are final only
+    then.
+
+    Raises
+    ------
+    TimeoutError
+        When either does not happen within ``timeout_s`` seconds in all.
+    """
+    from agents.state import pool_key
+    from streams.clients import redis_client_for
+    from streams.redis_state import RedisStateStore
+
+    deadline = time.monotonic() + timeout_s
+    wait_committed(settings.kafka_bootstrap_servers, settings.app_id, targets, timeout_s)
+    client = redis_client_for(settings)
+    try:
+        store = RedisStateStore(client, settings.redis_key_prefix)
+        keys = [pool_key(p) for p in range(settings.topic_partitions)]
+        while any(st.review is not None for st in store.load_many(keys).values()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"group {settings.app_id}: a period review still in progress after "
+                                   f"{timeout_s:.0f} s")
+            time.sleep(0.02)
+    finally:
+        client.close()
+
+
 def wait_committed(bootstrap: str, group: str, targets: dict[tuple[str, int], int],
                    timeout_s: float = 60.0, admin: Any = None) -> None:
     """Block until ``group`` has committed at least ``targets`` (``(topic, p) -> next offset``).

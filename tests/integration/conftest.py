@@ -10,7 +10,7 @@ import pytest
 
 from streams.ports import free_port
 from streams.stack import REDIS, LocalStack
-from streams.workerproc import WorkerProcess, wait_committed
+from streams.workerproc import WorkerProcess, wait_caught_up
 
 from .reliability import Scenario, decisions_of, publish_scenario, scaled, settings_for, state_parts
 
@@ -23,7 +23,7 @@ def fault_scenario(kafka_bootstrap: str, redis_url: str, tmp_path_factory: Any) 
     ref = settings_for(kafka_bootstrap, redis_url, topics, "reference", tmp)
     with WorkerProcess(ref, tmp / "reference.log") as w:
         w.wait_ready()
-        wait_committed(kafka_bootstrap, ref.app_id, targets, timeout_s=scaled(180))
+        wait_caught_up(ref, targets, timeout_s=scaled(180))
     state = state_parts(redis_url, ref.redis_key_prefix)
     decisions = decisions_of(kafka_bootstrap, ref.reorders_topic)
     assert len(state) >= 35 and len(decisions) >= 20, "the slice produces states and decisions"

@@ -23,7 +23,7 @@ import pytest
 
 from agents.state import pool_key
 from streams.redis_state import RedisStateStore
-from streams.workerproc import WorkerProcess, wait_committed
+from streams.workerproc import WorkerProcess, wait_caught_up
 
 from .reliability import (
     PARTITIONS,
@@ -56,7 +56,7 @@ def test_exit_between_output_state_and_commit(kafka_bootstrap: str, redis_url: s
     healthy = s.model_copy(update={"fault_point": None})
     with WorkerProcess(healthy, sc.tmp / f"{tag}-restart.log") as w2:
         w2.wait_ready()
-        wait_committed(kafka_bootstrap, s.app_id, sc.targets, timeout_s=scaled(120))
+        wait_caught_up(s, sc.targets, timeout_s=scaled(120))
     check_against_reference(kafka_bootstrap, redis_url, s, sc, f"exit {point}", seed, started)
 
 
@@ -83,7 +83,7 @@ def test_kill_minus_9_at_a_random_moment(kafka_bootstrap: str, redis_url: str, f
     healthy = s.model_copy(update={"fault_batch_delay_s": 0.0})
     with WorkerProcess(healthy, sc.tmp / f"{tag}-restart.log") as w2:
         w2.wait_ready()
-        wait_committed(kafka_bootstrap, s.app_id, sc.targets, timeout_s=scaled(120))
+        wait_caught_up(s, sc.targets, timeout_s=scaled(120))
     check_against_reference(kafka_bootstrap, redis_url, s, sc, "worker kill -9", seed, started)
 
 
@@ -122,7 +122,7 @@ def test_kill_minus_9_during_a_period_review(kafka_bootstrap: str, redis_url: st
     healthy = s.model_copy(update={"fault_batch_delay_s": 0.0})
     with WorkerProcess(healthy, sc.tmp / f"{tag}-restart.log") as w2:
         w2.wait_ready()
-        wait_committed(kafka_bootstrap, s.app_id, sc.targets, timeout_s=scaled(120))
+        wait_caught_up(s, sc.targets, timeout_s=scaled(120))
         wait_for(lambda: reviews_in_progress(redis_url, s.redis_key_prefix) == 0, scaled(60),
                  "the reviews to finish")
     check_against_reference(kafka_bootstrap, redis_url, s, sc, "worker kill -9 during a review", 1, started)

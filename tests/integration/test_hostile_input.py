@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from schemas.events import DeadLetter
 from streams.redis_state import RedisStateStore
 from streams.settings import Settings
-from streams.workerproc import WorkerProcess, wait_committed
+from streams.workerproc import WorkerProcess, wait_caught_up
 
 from .helpers import publish, read_all, worker_settings
 
@@ -81,7 +81,7 @@ def test_every_hostile_message_is_applied_or_dead_lettered(hostile_worker, paylo
     for k, v in targets.items():
         ctx["targets"][k] = max(ctx["targets"].get(k, 0), v)
     ctx["published"] += len(payloads)
-    wait_committed(s.kafka_bootstrap_servers, s.app_id, ctx["targets"], timeout_s=60)
+    wait_caught_up(s, ctx["targets"], timeout_s=60)
     w = ctx["worker"]
     assert w.proc.poll() is None, w.log_tail()
 

@@ -12,7 +12,7 @@ from schemas.events import decode_decision
 from schemas.inputs import PurchaseOrderPlaced, StockReceived
 from streams.config import processor_config
 from streams.redis_state import RedisStateStore
-from streams.workerproc import WorkerProcess, wait_committed
+from streams.workerproc import WorkerProcess, wait_caught_up
 
 from .helpers import T0, publish, read_all, snapshot, steady_orders, worker_settings
 
@@ -47,7 +47,7 @@ def test_a_late_receipt_moves_the_learned_lead_time(
     assert s.lead_time_learning  # the default
     with WorkerProcess(s, tmp_path / "leadtime.log") as w:
         w.wait_ready()
-        wait_committed(kafka_bootstrap, s.app_id, targets, timeout_s=90)
+        wait_caught_up(s, targets, timeout_s=90)
     store = RedisStateStore.from_url(redis_url, s.redis_key_prefix)
     states = store.load_many(["LATE@W1", "ONTIME@W1"])
     late, ontime = states["LATE@W1"], states["ONTIME@W1"]

@@ -34,7 +34,7 @@ from streams.kafka_admin import ensure_topics
 from streams.partitioning import partition_for
 from streams.redis_state import RedisStateStore
 from streams.stack import KAFKA, LocalStack, free_port
-from streams.workerproc import WorkerProcess, wait_committed
+from streams.workerproc import WorkerProcess, wait_caught_up
 
 from .helpers import read_all
 from .reliability import build_input, decisions_of, first_difference, settings_for, state_parts, wait_for
@@ -121,7 +121,7 @@ def test_keyless_and_misrouted_events_are_dead_lettered_and_never_applied_even_a
                        topic_partitions=PARTITIONS)
     with WorkerProcess(ref, tmp_path / "own-ref.log") as w0:
         w0.wait_ready()
-        wait_committed(reference_kafka, ref.app_id, ref_targets, timeout_s=180)
+        wait_caught_up(ref, ref_targets, timeout_s=180)
     ref_state = state_parts(redis_url, ref.redis_key_prefix)
     ref_decisions = decisions_of(reference_kafka, ref.reorders_topic)
     # 12 SKUs, and the pools of the partitions (the fill-rate controller counts every order)
@@ -138,7 +138,7 @@ def test_keyless_and_misrouted_events_are_dead_lettered_and_never_applied_even_a
     w = WorkerProcess(s, tmp_path / "own-bad.log").start()
     try:
         w.wait_ready()
-        wait_committed(kafka_bootstrap, s.app_id, targets, timeout_s=180)
+        wait_caught_up(s, targets, timeout_s=180)
         assert first_difference(ref_state, state_parts(redis_url, s.redis_key_prefix)) is None
         client = redis_client(redis_url)  # Redis loses every key of this worker
         client.delete(*client.scan_iter(match=f"{s.redis_key_prefix}:*", count=1000))
@@ -150,7 +150,7 @@ def test_keyless_and_misrouted_events_are_dead_lettered_and_never_applied_even_a
     with WorkerProcess(s, tmp_path / "own-bad-rebuild.log") as w2:
         w2.wait_ready()
         wait_for(lambda: _progress_reached(redis_url, s.redis_key_prefix, targets), 180, "the rebuild")
-        wait_committed(kafka_bootstrap, s.app_id, targets, timeout_s=60)
+        wait_caught_up(s, targets, timeout_s=60)
 
     assert first_difference(ref_state, state_parts(redis_url, s.redis_key_prefix)) is None
     got = decisions_of(kafka_bootstrap, s.reorders_topic)

@@ -21,7 +21,7 @@ from schemas.events import StockReceived, decode_decision
 from streams.kafka_admin import partition_counts
 from streams.partitioning import partition_for
 from streams.redis_state import RedisStateStore
-from streams.workerproc import WorkerProcess, wait_committed
+from streams.workerproc import WorkerProcess, wait_caught_up
 
 from .helpers import T0, publish, read_all, snapshot, steady_orders, worker_settings
 
@@ -60,9 +60,9 @@ def test_a_policy_changes_the_next_decision_and_survives_a_restart(
         w.wait_ready()
         assert partition_counts(kafka_bootstrap, [s.policies_topic]) == {s.policies_topic: PARTITIONS}
         targets = publish(kafka_bootstrap, topics["inventory"], [snapshot("P", 250, T0)])
-        wait_committed(kafka_bootstrap, s.app_id, targets, timeout_s=60)
+        wait_caught_up(s, targets, timeout_s=60)
         targets.update(publish(kafka_bootstrap, topics["orders"], orders))
-        wait_committed(kafka_bootstrap, s.app_id, targets, timeout_s=60)
+        wait_caught_up(s, targets, timeout_s=60)
         before = _reorders(kafka_bootstrap, topics["reorders"], expect=1)
         assert before and all(d.explanation.policy_version is None for d in before)
         default = before[-1].explanation
@@ -72,7 +72,7 @@ def test_a_policy_changes_the_next_decision_and_survives_a_restart(
                    "--occurred-at", at)
         assert "published 1 message(s), version 3" in out
         targets[(s.policies_topic, part)] = 1
-        wait_committed(kafka_bootstrap, s.app_id, targets, timeout_s=60)
+        wait_caught_up(s, targets, timeout_s=60)
         after = _reorders(kafka_bootstrap, topics["reorders"], expect=len(before) + 1)
         assert len(after) == len(before) + 1
         new = after[-1]
@@ -93,7 +93,7 @@ def test_a_policy_changes_the_next_decision_and_survives_a_restart(
         receipt = StockReceived(event_id="P-rcv", occurred_at=T0 + timedelta(days=29, hours=13), sku="P",
                                 location="W1", quantity=5)
         targets.update(publish(kafka_bootstrap, topics["inventory"], [receipt]))
-        wait_committed(kafka_bootstrap, s.app_id, targets, timeout_s=60)
+        wait_caught_up(s, targets, timeout_s=60)
         later = _reorders(kafka_bootstrap, topics["reorders"], expect=len(after) + 1)
         assert len(later) == len(after) + 1
         y = later[-1].explanation
@@ -102,7 +102,7 @@ def test_a_policy_changes_the_next_decision_and_survives_a_restart(
         # a tombstone (restock policies delete) resets the SKU to the defaults
         assert "deleted 1 policy" in _cli(kafka_bootstrap, s.policies_topic, "delete", KEY)
         targets[(s.policies_topic, part)] = 2
-        wait_committed(kafka_bootstrap, s.app_id, targets, timeout_s=60)
+        wait_caught_up(s, targets, timeout_s=60)
     final = store.load_many([KEY])[KEY]
     assert final.policy is None and final.policy_version == 3
     assert final.counters["policies"] == 1 and final.counters["policy_deletes"] == 1

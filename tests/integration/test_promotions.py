@@ -13,7 +13,7 @@ from agents.state import pool_key
 from schemas.events import PromotionPlanned, decode_decision
 from streams.config import processor_config
 from streams.redis_state import RedisStateStore
-from streams.workerproc import WorkerProcess, wait_committed
+from streams.workerproc import WorkerProcess, wait_caught_up
 
 from .helpers import T0, publish, read_all, snapshot, steady_orders, worker_settings
 
@@ -49,13 +49,13 @@ def test_planned_promotion_raises_forecast_and_triggers_a_reorder_before_the_win
         w.wait_ready()
         targets = publish(kafka_bootstrap, topics["inventory"],
                           [snapshot("P", 500, T0), snapshot("Q", 500, T0)])
-        wait_committed(kafka_bootstrap, s.app_id, targets, timeout_s=60)
+        wait_caught_up(s, targets, timeout_s=60)
         targets = _merge(targets, publish(kafka_bootstrap, topics["orders"], early))
-        wait_committed(kafka_bootstrap, s.app_id, targets, timeout_s=60)
+        wait_caught_up(s, targets, timeout_s=60)
         targets = _merge(targets, publish(kafka_bootstrap, topics["promotions"], [plan]))
-        wait_committed(kafka_bootstrap, s.app_id, targets, timeout_s=60)
+        wait_caught_up(s, targets, timeout_s=60)
         targets = _merge(targets, publish(kafka_bootstrap, topics["orders"], late))
-        wait_committed(kafka_bootstrap, s.app_id, targets, timeout_s=60)
+        wait_caught_up(s, targets, timeout_s=60)
     msgs = read_all(kafka_bootstrap, topics["reorders"], 2, idle_s=1.0)
     decisions = [decode_decision(m.value) for m in msgs]
     reorders = [d for d in decisions if d.kind == "reorder_suggested"]

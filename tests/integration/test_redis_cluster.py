@@ -29,7 +29,7 @@ from streams.clients import cluster_startup, redis_client
 from streams.ports import free_port, port_bindable
 from streams.redis_cluster import CLUSTER_SLOTS, LocalRedisCluster, free_cluster_port, slot_ranges
 from streams.redis_state import RedisStateStore, ReplicaAckTimeout, StateRegressionError
-from streams.workerproc import WorkerProcess, wait_committed
+from streams.workerproc import WorkerProcess, wait_caught_up
 
 from .helpers import T0, publish, steady_orders, worker_settings
 from .test_state_store_contract_redis import _contract, _prefixes
@@ -194,7 +194,7 @@ def test_a_worker_on_the_cluster(kafka_bootstrap: str, redis_cluster: LocalRedis
     s = worker_settings(kafka_bootstrap, redis_cluster.url, topics, "cluster", tmp_path)
     with WorkerProcess(s, tmp_path / "worker.log") as w:
         w.wait_ready()
-        wait_committed(kafka_bootstrap, s.app_id, targets, timeout_s=60)
+        wait_caught_up(s, targets, timeout_s=60)
     store = RedisStateStore.from_url(redis_cluster.url, s.redis_key_prefix)
     keys = store.keys()  # the SKUs, and the pools of the partitions (the fill-rate controller)
     assert [k for k in keys if not is_pool_key(k)] == sorted(f"{sku}@W1" for sku in skus)

@@ -32,7 +32,7 @@ import pytest
 from streams.app import REDIS_REGRESSION_EXIT_CODE
 from streams.redis_cluster import LocalRedisCluster
 from streams.redis_state import RedisStateStore
-from streams.workerproc import WorkerProcess, wait_committed
+from streams.workerproc import WorkerProcess, wait_caught_up
 
 from .reliability import Scenario, check_against_reference, progress_total, scaled, settings_for, wait_for
 
@@ -102,7 +102,7 @@ def test_a_master_killed_mid_stream_fails_over_and_nothing_is_lost(
             assert time.monotonic() < deadline, "the run did not reach the end of the input"
             time.sleep(0.2)
         workers[-1].wait_ready()
-        wait_committed(kafka_bootstrap, s.app_id, sc.targets, timeout_s=scaled(60))
+        wait_caught_up(s, sc.targets, timeout_s=scaled(60))
     finally:
         for w in workers:
             w.stop(sig=signal.SIGKILL)

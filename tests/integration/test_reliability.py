@@ -19,7 +19,7 @@ from streams.app import REDIS_REGRESSION_EXIT_CODE
 from streams.ports import free_port
 from streams.redis_state import RedisStateStore
 from streams.stack import REDIS, LocalStack
-from streams.workerproc import WorkerProcess, committed_offsets, wait_committed
+from streams.workerproc import WorkerProcess, committed_offsets, wait_caught_up
 
 from .reliability import (
     OUTAGE_S,
@@ -86,7 +86,7 @@ def test_redis_restored_from_an_older_snapshot_is_rebuilt_from_kafka(
         w2.wait_ready()
         wait_for(lambda: _progress_reached(url, s, sc), scaled(120),
                  "the replay to reach the end of the input")
-        wait_committed(kafka_bootstrap, s.app_id, sc.targets, timeout_s=scaled(60))
+        wait_caught_up(s, sc.targets, timeout_s=scaled(60))
     check_against_reference(kafka_bootstrap, url, s, sc, "redis restore (older snapshot)", seed, started)
 
 
@@ -112,7 +112,7 @@ def test_a_worker_joins_then_one_leaves_mid_stream(kafka_bootstrap: str, redis_u
         wait_for(lambda: progress_total(redis_url, s.redis_key_prefix) >= rng.uniform(0.5, 0.8) * total,
                  scaled(120), "progress before the leave")
         leaver.stop(sig=signal.SIGTERM if leave == "sigterm" else signal.SIGKILL)
-        wait_committed(kafka_bootstrap, s.app_id, sc.targets, timeout_s=scaled(180))
+        wait_caught_up(s, sc.targets, timeout_s=scaled(180))
     finally:
         w1.stop()
         w2.stop()
@@ -171,5 +171,5 @@ def test_dependency_unavailable_mid_stream(kafka_bootstrap: str, redis_url: str,
             thaw()
         wait_for(w.ready, 60, f"the worker to be ready again after the {dependency} came back",
                  interval_s=0.2)
-        wait_committed(kafka_bootstrap, s.app_id, sc.targets, timeout_s=scaled(180))
+        wait_caught_up(s, sc.targets, timeout_s=scaled(180))
     check_against_reference(kafka_bootstrap, url, s, sc, f"{dependency} unavailable", seed, started)

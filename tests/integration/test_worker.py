@@ -10,7 +10,7 @@ import pytest
 from agents.state import SkuState, is_pool_key
 from schemas.events import DeadLetter, decode_decision
 from streams.redis_state import RedisStateStore
-from streams.workerproc import WorkerProcess, wait_committed
+from streams.workerproc import WorkerProcess, wait_caught_up
 
 from .helpers import T0, publish, read_all, snapshot, steady_orders, worker_settings
 
@@ -39,7 +39,7 @@ def test_replay_from_start_leaves_state_byte_identical(
     first = worker_settings(kafka_bootstrap, redis_url, topics, "first", tmp_path)
     with WorkerProcess(first, tmp_path / "first.log") as w:
         w.wait_ready()
-        wait_committed(kafka_bootstrap, first.app_id, targets, timeout_s=60)
+        wait_caught_up(first, targets, timeout_s=60)
     store = RedisStateStore.from_url(redis_url, first.redis_key_prefix)
     dump1 = store.dump()
     # the SKUs, and the pools of the partitions (the fill-rate controller counts their orders)
@@ -69,14 +69,14 @@ def test_replay_from_start_leaves_state_byte_identical(
                             redis_key_prefix=first.redis_key_prefix)
     with WorkerProcess(again, tmp_path / "again.log") as w:
         w.wait_ready()
-        wait_committed(kafka_bootstrap, again.app_id, targets, timeout_s=60)
+        wait_caught_up(again, targets, timeout_s=60)
     assert store.dump() == dump1
 
     # A fresh state rebuilt from the topics is identical too (deterministic replay).
     fresh = worker_settings(kafka_bootstrap, redis_url, topics, "fresh", tmp_path)
     with WorkerProcess(fresh, tmp_path / "fresh.log") as w:
         w.wait_ready()
-        wait_committed(kafka_bootstrap, fresh.app_id, targets, timeout_s=60)
+        wait_caught_up(fresh, targets, timeout_s=60)
     assert RedisStateStore.from_url(redis_url, fresh.redis_key_prefix).dump() == dump1
 
 
@@ -96,7 +96,7 @@ def test_bad_input_goes_to_the_dead_letter_topic_and_the_worker_continues(
     s = worker_settings(kafka_bootstrap, redis_url, topics, "dlq", tmp_path, lag_refresh_interval_s=1.0)
     with WorkerProcess(s, tmp_path / "dlq.log") as w:
         w.wait_ready()
-        wait_committed(kafka_bootstrap, s.app_id, targets, timeout_s=60)
+        wait_caught_up(s, targets, timeout_s=60)
         assert w.proc is not None and w.proc.poll() is None  # still alive
         import urllib.request
 
@@ -151,7 +151,7 @@ def test_late_order_is_dead_lettered_not_applied(
     s = worker_settings(kafka_bootstrap, redis_url, topics, "late", tmp_path, log_json=True)
     with WorkerProcess(s, tmp_path / "late.log") as w:
         w.wait_ready()
-        wait_committed(kafka_bootstrap, s.app_id, targets, timeout_s=60)
+        wait_caught_up(s, targets, timeout_s=60)
     # Structured logs: the warning is one JSON object with the dead letter's id and position.
     import json
 
@@ -186,9 +186,9 @@ def test_one_reorder_before_the_stockout_none_after_a_purchase_order_and_oversto
         w.wait_ready()
         # The count first (events of different topics are applied in arrival order).
         targets = publish(kafka_bootstrap, topics["inventory"], [snapshot("R", 400, T0)])
-        wait_committed(kafka_bootstrap, s.app_id, targets, timeout_s=60)
+        wait_caught_up(s, targets, timeout_s=60)
         targets = _merge(targets, publish(kafka_bootstrap, topics["orders"], orders[:33]))
-        wait_committed(kafka_bootstrap, s.app_id, targets, timeout_s=60)
+        wait_caught_up(s, targets, timeout_s=60)
         msgs = read_all(kafka_bootstrap, topics["reorders"], 4, expect=1, idle_s=1.0)
         decisions = [decode_decision(m.value) for m in msgs]
         reorders = [d for d in decisions if d.kind == "reorder_suggested"]
@@ -207,7 +207,7 @@ def test_one_reorder_before_the_stockout_none_after_a_purchase_order_and_oversto
                                  expected_arrival=r.occurred_at + timedelta(days=7), decision_id=r.event_id)
         targets = _merge(targets, publish(kafka_bootstrap, topics["inventory"], [po]))
         targets = _merge(targets, publish(kafka_bootstrap, topics["orders"], orders[33:37]))
-        wait_committed(kafka_bootstrap, s.app_id, targets, timeout_s=60)
+        wait_caught_up(s, targets, timeout_s=60)
         msgs = read_all(kafka_bootstrap, topics["reorders"], 4, expect=1, idle_s=1.0)
         assert [decode_decision(m.value).kind for m in msgs].count("reorder_suggested") == 1
 
@@ -215,7 +215,7 @@ def test_one_reorder_before_the_stockout_none_after_a_purchase_order_and_oversto
         rec = StockReceived(event_id="rcv-big", occurred_at=T0 + timedelta(days=40, hours=12), sku="R",
                             location="W1", quantity=5000, purchase_order_id=None)
         targets = _merge(targets, publish(kafka_bootstrap, topics["inventory"], [rec]))
-        wait_committed(kafka_bootstrap, s.app_id, targets, timeout_s=60)
+        wait_caught_up(s, targets, timeout_s=60)
         msgs = read_all(kafka_bootstrap, topics["reorders"], 4, expect=2, idle_s=1.0)
         kinds = [decode_decision(m.value).kind for m in msgs]
         assert kinds.count("overstock_detected") == 1
