@@ -199,7 +199,11 @@ class Settings(BaseSettings):
 
     # --- batching / state -------------------------------------------------------------------
     flush_every_events: int = Field(default=500, ge=1)
-    flush_interval_s: float = Field(default=0.2, gt=0)
+    flush_interval_s: float = Field(
+        default=0.02, gt=0,
+        description="longest wait of a batch for more records (s); a full batch goes at once, so it "
+                    "bounds latency at low load and costs no throughput (bench/throughput.py: (b)/(a) "
+                    "0.173 at 0.2 s and at 0.02 s)")
     commit_interval_s: float = Field(default=0.5, gt=0)
     # Tansu completes a group join only after the rebalance timeout when a member is new, so
     # keep it short; the session timeout bounds how long a dead worker keeps its partitions.
