@@ -32,11 +32,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import OUT, machine, print_table, write_json  # noqa: E402
-from review_sweep import ROLES, crossing, template  # noqa: E402
+from review_sweep import ROLES, crossing, partition_store, template  # noqa: E402
 
 from agents.pipeline import Pipeline  # noqa: E402
 from agents.processor import SkuProcessor  # noqa: E402
-from agents.state import InMemoryStateStore, SkuState  # noqa: E402
 from streams.committer import FORCED_REVIEW_CHUNK_SKUS  # noqa: E402
 from streams.config import processor_config  # noqa: E402
 from streams.settings import Settings  # noqa: E402
@@ -49,21 +48,6 @@ def rss() -> int:
     return int(psutil.Process().memory_info().rss)
 
 
-def cloned_store(blob: bytes, n: int, chunk: int = 10_000) -> InMemoryStateStore:
-    """``n`` clones of the template under keys ``S000000@W``..., saved ``chunk`` at a time."""
-    store = InMemoryStateStore()
-    for lo in range(0, n, chunk):
-        states = []
-        for i in range(lo, min(n, lo + chunk)):
-            st = SkuState.decode(blob)
-            st.key = f"S{i:06d}@W"
-            st.reorder = st.overstock = None  # every SKU reorders at the close (position 0 <= s)
-            st.position.on_hand = 0
-            states.append(st)
-        store.save_many(states, {s.key: 0 for s in states})
-    return store
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--skus", type=int, default=1_000_000)
@@ -73,7 +57,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     settings = Settings()
     blob, offset = template(settings)
     t0 = time.perf_counter()
-    store = cloned_store(blob, a.skus)
+    store = partition_store(blob, a.skus)
     seeded_s = time.perf_counter() - t0
     pipe = Pipeline(SkuProcessor(processor_config(settings)), store, ROLES, cache_size=a.cache,
                     review_chunk_skus=settings.review_chunk_skus)

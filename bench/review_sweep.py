@@ -79,17 +79,21 @@ def template(settings: Settings) -> tuple[bytes, int]:
     return pipe.cache["T@W"].encode(), offs["orders"]
 
 
-def partition_store(blob: bytes, n: int) -> InMemoryStateStore:
-    """``n`` clones of the template under keys ``S000000@W``..., indexed under partition 0."""
+def partition_store(blob: bytes, n: int, chunk: int = 10_000) -> InMemoryStateStore:
+    """``n`` clones of the template under keys ``S000000@W``..., indexed under partition 0.
+
+    Saved ``chunk`` at a time, so that a million clones never live as objects at once.
+    """
     store = InMemoryStateStore()
-    states = []
-    for i in range(n):
-        st = SkuState.decode(blob)
-        st.key = f"S{i:06d}@W"
-        st.reorder = st.overstock = None  # every SKU reorders at the close (position 0 <= s)
-        st.position.on_hand = 0
-        states.append(st)
-    store.save_many(states, {s.key: 0 for s in states})
+    for lo in range(0, n, chunk):
+        states = []
+        for i in range(lo, min(n, lo + chunk)):
+            st = SkuState.decode(blob)
+            st.key = f"S{i:06d}@W"
+            st.reorder = st.overstock = None  # every SKU reorders at the close (position 0 <= s)
+            st.position.on_hand = 0
+            states.append(st)
+        store.save_many(states, {s.key: 0 for s in states})
     return store
 
 

@@ -293,22 +293,36 @@ def test_progress_of_is_the_highest_offset_per_topic_partition() -> None:
     assert progress_of(recs) == {("orders", 0): 5, ("orders", 1): 7, ("inventory", 0): 2}
 
 
+SIX = "ABCDEF"
+
+
+def six_skus_day0() -> list[Record]:
+    """Six SKUs with stock and one order each on day 0 (offsets 0..5 per topic)."""
+    first = [snapshot(i, 0, 5, sku=s) for i, s in enumerate(SIX)]
+    return first + [order(i, 0, qty=2, sku=s) for i, s in enumerate(SIX)]
+
+
+def chunked(log: list[tuple[str, Any]], records: list[Record], chunk: int | None
+            ) -> tuple[BatchCommitter[Any], FakeTransport, LoggingStore]:
+    """An assigned committer whose pipeline passes ``chunk`` review keys per review-only batch."""
+    store = LoggingStore(log)
+    transport = FakeTransport(log, drained(records))
+    c = committer(store, transport)
+    c.pipeline.review_chunk_skus = chunk
+    c.assigned = True
+    return c, transport, store
+
+
 def test_idle_ticks_finish_a_period_review_in_review_only_batches() -> None:
     """With ``review_chunk_skus=1`` the review of six SKUs outlasts the batch that crossed the
     day; ticks commit review-only batches (decisions, states, no progress, no ack) until it is
     done, and the states equal those of a review run whole inside that batch."""
-    skus = "ABCDEF"
-    first = [snapshot(i, 0, 5, sku=s) for i, s in enumerate(skus)]
-    first += [order(i, 0, qty=2, sku=s) for i, s in enumerate(skus)]
+    skus, first = SIX, six_skus_day0()
     second = [order(len(skus), 1, qty=1, sku="A")]  # day 1: closes day 0 of every SKU
     states = []
     for chunk in (None, 1):
         log: list[tuple[str, Any]] = []
-        store = LoggingStore(log)
-        transport = FakeTransport(log, drained(first + second))
-        c = committer(store, transport)
-        c.pipeline.review_chunk_skus = chunk
-        c.assigned = True
+        c, transport, store = chunked(log, first + second, chunk)
         run(c.submit([(r, (r.topic, r.offset)) for r in first], now=0.0))
         run(c.submit([(r, (r.topic, r.offset)) for r in second], now=1.0))
         assert c.pipeline.sweeping == (chunk is not None)
@@ -331,19 +345,13 @@ def test_a_review_behind_event_time_is_finished_in_review_only_batches_before_th
     """A batch whose second record enters day 2 while day 1's review of six SKUs is still in
     progress: the first record is committed (saved, acked), the review is finished in review-only
     batches, then the second record; states equal those of a review run whole inside the batch."""
-    skus = "ABCDEF"
-    first = [snapshot(i, 0, 5, sku=s) for i, s in enumerate(skus)]
-    first += [order(i, 0, qty=2, sku=s) for i, s in enumerate(skus)]
+    skus, first = SIX, six_skus_day0()
     second = [order(len(skus), 1, qty=1, sku="A"), order(len(skus) + 1, 2, qty=1, sku="B")]
     states = []
     for chunk in (None, 1):
         log: list[tuple[str, Any]] = []
-        store = LoggingStore(log)
-        transport = FakeTransport(log, drained(first + second))
-        c = committer(store, transport)
-        c.pipeline.review_chunk_skus = chunk
+        c, transport, store = chunked(log, first + second, chunk)
         c.pipeline.forced_review_inline_skus = 0
-        c.assigned = True
         run(c.submit([(r, (r.topic, r.offset)) for r in first], now=0.0))
         run(c.tick(now=0.5))  # (the first record's review: nothing closes yet)
         n = len(log)
