@@ -43,6 +43,7 @@ import numpy as np
 
 from agents.demand import epoch, period_seconds, period_start, season_length, to_datetime
 from agents.forecasting.covariates import CovariatePool
+from agents.forecasting.selection import period_quantiles
 from agents.metrics import seasonal_naive_scale, summarize
 from agents.policy import PolicyParams
 from agents.processor import EventMeta, ProcessorConfig, SkuProcessor
@@ -145,6 +146,31 @@ def plan_events(sales: Sequence[Any], freq: Literal["H", "D", "W"], lead_periods
     return out
 
 
+def _fill_quantiles(mean: np.ndarray, phi: np.ndarray, levels: np.ndarray,
+                    out: tuple[np.ndarray, ...], rows: int = 256) -> None:
+    """Fill the quantile arrays ``out`` (each ``(n, T, H)``) of every forecast, ``rows`` series at a time.
+
+    The forecast of period ``t + h`` made at origin ``t`` sits at ``[i, t + h, h]`` (as the
+    means); its quantiles are :func:`agents.forecasting.selection.period_quantiles` of the
+    origin's means, dispersion and calibrated levels, computed for all origins at once (the
+    values are those of each origin's ``forecast_distribution``). Cells without a forecast stay NaN.
+    """
+    n, T, H = mean.shape
+    h = np.arange(H)
+    for lo in range(0, n, rows):
+        sl = slice(lo, min(n, lo + rows))
+        t = np.arange(T)[:, None] + h[None, :]  # target period of (origin, horizon)
+        ok = t < T
+        # the means by origin: at origin o, horizon h, the forecast of period o + h
+        by_origin = np.full((sl.stop - lo, T, H), np.nan)
+        by_origin[:, ok] = mean[sl][:, t[ok], np.broadcast_to(h, (T, H))[ok]]
+        made = ~np.isnan(phi[sl])
+        q = np.full((sl.stop - lo, T, levels.shape[-1], H), np.nan)
+        q[made] = period_quantiles(np.nan_to_num(by_origin[made]), phi[sl][made], levels[sl][made])
+        for k, arr in enumerate(out):
+            arr[sl][:, t[ok], np.broadcast_to(h, (T, H))[ok]] = q[:, :, k, :][:, ok]
+
+
 def replay(sales: Sequence[Any], freq: Literal["H", "D", "W"], horizon: int,
            progress: bool = False, covariates: bool = False, plan_lead: int | None = None,
            season_length: int | None = None) -> BacktestArrays:
@@ -186,25 +212,27 @@ def replay(sales: Sequence[Any], freq: Literal["H", "D", "W"], horizon: int,
     model = np.full(shape, -1, dtype=np.int8)
     names: dict[str, int] = {}
 
+    phi = np.full((n, T), np.nan)  # dispersion of the forecasts made at origin t
+    levels = np.full((n, T, 3), np.nan)  # their calibrated levels (nominal 0.5, 0.9, 0.95)
+
     def observe(state: SkuState, start: int, units: float) -> None:
         i = index[state.key]
         t = (start - first) // step
         y[i, t] = units
         first_period[i] = min(first_period[i], t)
         xs = proc.period_features(state, start, H)
-        dist = state.model.forecast_distribution(H, xs)
+        m, phi[i, t], levels[i, t] = state.model.quantile_inputs(H, xs)
         hs = min(H, T - t)
         rows = np.arange(hs)
         cols_t = t + rows
-        mean[i, cols_t, rows] = dist.mean[:hs]
-        q50[i, cols_t, rows] = dist.quantiles[0.5][:hs]
-        q90[i, cols_t, rows] = dist.quantiles[0.9][:hs]
-        q95[i, cols_t, rows] = dist.quantiles[0.95][:hs]
-        model[i, cols_t, rows] = names.setdefault(dist.model, len(names))
+        mean[i, cols_t, rows] = m[:hs]
+        model[i, cols_t, rows] = names.setdefault(state.model.served_model, len(names))
 
     extras = sorted({name for r in sales for name, _ in r.extra}) if covariates else []
+    # no decisions: the forecaster source decides after min_history_periods (never); the
+    # forecasters learn the same periods whatever the demand source of the levels
     cfg = ProcessorConfig(freq=freq, allowed_lateness_s=0.0, horizon_periods=max(H, 8),
-                          policy=PolicyParams(), min_history_periods=10**9,
+                          policy=PolicyParams(), min_history_periods=10**9, demand_source="forecaster",
                           covariates=covariates, covariate_extras=tuple(extras),
                           season_length=season_length)
     proc = SkuProcessor(cfg, observer=observe)
@@ -254,6 +282,7 @@ def replay(sales: Sequence[Any], freq: Literal["H", "D", "W"], horizon: int,
     end = last + step  # close the final period of every series
     for k in sorted(states):
         proc.advance(states[k], end, EventMeta("orders", 0, len(events)), "end-of-data", pool)
+    _fill_quantiles(mean, phi, levels, (q50, q90, q95))
     return BacktestArrays(keys, first, step, y, first_period, mean, q50, q90, q95, model,
                           [n for n, _ in sorted(names.items(), key=lambda kv: kv[1])])
 

@@ -54,6 +54,7 @@ __all__ = [
     "DEFAULT_CANDIDATES",
     "FORMAT_VERSION",
     "DemandForecaster",
+    "period_quantiles",
 ]
 
 #: serialization / state layout version of a forecaster with covariates (3); a forecaster that
@@ -61,6 +62,36 @@ __all__ = [
 FORMAT_VERSION = 3
 #: layout of a forecaster without covariates
 PLAIN_FORMAT_VERSION = 2
+
+
+def period_quantiles(mean: np.ndarray, phi: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Per-period quantiles of the forecasters' count demand, for any number of SKUs and origins.
+
+    The period demand is the count distribution moment-matched to mean ``mu`` and variance
+    ``phi * mu`` (:func:`agents.count_quantiles.count_quantiles`: negative binomial / Poisson,
+    Snyder, Ord & Beaumont 2012, sec. 2), read at each calibrated level, then made non-decreasing
+    in the level (``np.maximum.accumulate``). :meth:`DemandForecaster.forecast_distribution`
+    computes its quantiles with it; element for element the values do not depend on how many
+    are computed in one call.
+
+    Parameters
+    ----------
+    mean : numpy.ndarray, shape (..., H)
+        Means per period (units), >= 0.
+    phi : numpy.ndarray, shape (...)
+        Dispersion (variance / mean of one period) per leading index.
+    levels : numpy.ndarray, shape (..., L)
+        Calibrated probability levels per leading index, increasing.
+
+    Returns
+    -------
+    numpy.ndarray, shape (..., L, H)
+        Quantiles (units).
+    """
+    mean = np.asarray(mean, dtype=np.float64)[..., None, :]
+    q = count_quantiles(mean, np.asarray(phi, dtype=np.float64)[..., None, None] * mean,
+                        np.asarray(levels, dtype=np.float64)[..., :, None])
+    return np.maximum.accumulate(q, axis=-2)
 
 
 class DemandForecaster(CovariateTwins, Calibration, RobustCleaning, SelectorStateHooks, Forecaster):
@@ -422,6 +453,29 @@ class DemandForecaster(CovariateTwins, Calibration, RobustCleaning, SelectorStat
         mean, variance, _, _ = self._moments(horizon, xs)
         return mean, variance
 
+    def quantile_inputs(self, horizon: int, xs: Sequence[dict] | None = None
+                        ) -> tuple[np.ndarray, float, np.ndarray]:
+        """What :meth:`forecast_distribution`'s quantiles are computed from, without computing them.
+
+        For callers that compute the quantiles of many SKUs and periods in one call (the
+        backtest): ``period_quantiles(mean, phi, levels)`` equals the distribution's quantiles,
+        value for value.
+
+        Returns
+        -------
+        tuple
+            ``mean`` shape ``(horizon,)`` (units per period, as the distribution's), the
+            dispersion ``phi`` (variance / mean of one period) and the calibrated levels, shape
+            ``(len(quantile_levels),)``, in the order of :attr:`quantile_levels`.
+
+        Raises
+        ------
+        ValueError
+            When ``horizon`` is negative or ``xs`` has the wrong length.
+        """
+        mean, _, _, phi = self._moments(horizon, xs)
+        return mean, phi, np.asarray(self._levels, dtype=np.float64)
+
     def _moments(self, horizon: int, xs: Sequence[dict] | None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         mean = np.asarray(self.forecast(horizon, xs), dtype=np.float64)
@@ -470,12 +524,10 @@ class DemandForecaster(CovariateTwins, Calibration, RobustCleaning, SelectorStat
         """
         mean, variance, period_variance, phi = self._moments(horizon, xs)
         kappa, w = self.total_inflation, self.total_window
-        levels = np.asarray(self._levels, dtype=np.float64)[:, None]
         # variance is phi * mean, so quantiles depend on the mean only: solve once per distinct
         # mean (at most season_length of them) and scatter back over the horizon
         uniq, inverse = np.unique(mean, return_inverse=True)
-        q = count_quantiles(uniq[None, :], phi * uniq[None, :], levels)
-        q = np.maximum.accumulate(q, axis=0)[:, inverse]
+        q = period_quantiles(uniq, np.float64(phi), np.asarray(self._levels, dtype=np.float64))[:, inverse]
         return ForecastDistribution(
             mean=mean,
             variance=variance,

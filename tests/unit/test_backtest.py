@@ -73,3 +73,61 @@ def test_no_sales_is_an_error(tmp_path: Path) -> None:
     empty.write_text("timestamp,sku,quantity\n")
     with pytest.raises(ValueError, match="no sales"):
         run_backtest(BacktestOptions(data=empty, baselines=(), progress=False))
+
+
+def test_the_batched_quantiles_land_on_the_cells_of_their_origins_forecasts(tmp_path: Path) -> None:
+    """The replay computes every forecast's quantiles in one batch at the end
+    (``_fill_quantiles``): the forecast of period t + h made at origin t sits at [i, t + h, h],
+    and its quantiles must be those of origin t's means, dispersion and levels (checked cell by
+    cell against one ``period_quantiles`` call per origin, on a replay's means with random
+    dispersions and levels); cells without a forecast stay NaN."""
+    from streams.backtest import _fill_quantiles
+
+    path = _write(tmp_path / "a.csv", days=60)
+    sales = load(path).sales
+    arr = replay(sales, "D", 5)
+    observed = 0
+    # the forecasts made at each origin, re-derived from the means by a plain loop over cells
+    n, T, H = arr.mean.shape
+    rng = np.random.default_rng(3)
+    phi = rng.uniform(1.0, 6.0, size=(n, T))
+    levels = np.sort(rng.uniform(0.3, 0.99, size=(n, T, 3)), axis=-1)
+    qs = tuple(np.full(arr.mean.shape, np.nan) for _ in range(3))
+    phi_made = np.where(np.isnan(arr.mean[:, :, 0]), np.nan, phi)  # an origin forecasts h=0 at t
+    _fill_quantiles(arr.mean, phi_made, levels, qs)
+    from agents.forecasting.selection import period_quantiles
+
+    for i in range(n):
+        for t in range(T):
+            if np.isnan(phi_made[i, t]):
+                continue
+            hs = min(H, T - t)
+            cells = (t + np.arange(hs), np.arange(hs))
+            one = period_quantiles(arr.mean[i][cells], phi_made[i, t], levels[i, t])  # (3, hs)
+            for k in range(3):
+                np.testing.assert_array_equal(qs[k][i][cells], one[k])
+            observed += 1
+    assert observed > 100
+    assert np.isnan(qs[0][np.isnan(arr.mean)]).all()
+
+
+def test_period_quantiles_in_one_batch_equal_each_forecast_distribution() -> None:
+    from agents.forecasting import DemandForecaster
+    from agents.forecasting.selection import period_quantiles
+
+    rng = np.random.default_rng(11)
+    means, phis, levels, expected = [], [], [], []
+    for k in range(12):
+        f = DemandForecaster(season_length=7)
+        for t in range(40 + 5 * k):
+            f.learn_one(float(rng.poisson(0.3 + k) * (rng.random() < 0.7)), {"season_pos": t % 7})
+        xs = [{"season_pos": (40 + 5 * k + h) % 7} for h in range(6)]
+        m, phi, lv = f.quantile_inputs(6, xs)
+        dist = f.forecast_distribution(6, xs)
+        np.testing.assert_array_equal(m, dist.mean)
+        means.append(m)
+        phis.append(phi)
+        levels.append(lv)
+        expected.append(np.stack([dist.quantiles[q] for q in f.quantile_levels]))
+    got = period_quantiles(np.stack(means), np.array(phis), np.stack(levels))
+    np.testing.assert_array_equal(got, np.stack(expected))
