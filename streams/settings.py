@@ -214,11 +214,13 @@ class Settings(BaseSettings):
     # fetch for the full wait (Tansu does) then add up to 1.5 s of latency to every event.
     fetch_max_wait_ms: int = Field(default=50, ge=1)
     hot_sku_cache_size: int = Field(default=200_000, ge=1)
-    # The period review of a partition (every SKU, cached or not) runs in chunks of at most this
-    # many SKUs after each batch and on idle ticks, so orders keep flowing (agents.review.progress).
+    # The period review of a partition (every SKU, cached or not) runs in review-only batches of
+    # at most this many SKUs between the batches of records (the committer's ticks), so orders
+    # keep flowing (agents.review.progress); a batch of records waits for at most one of them.
     review_chunk_skus: int = Field(
         default=100, ge=1,
-        description="SKUs of a partition's period review passed per batch (bounds an order's wait)")
+        description="SKUs of a partition's period review passed per review-only batch (bounds an "
+                    "order's wait during a close; smaller: shorter waits, a longer close)")
     # Garbage collection of the worker process (streams.gc_tuning; applied by `restock worker`
     # only, never by the simulator, the backtest or tests' in-process pipelines).
     gc_freeze: bool = Field(
