@@ -299,7 +299,7 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
     # The baseline: the static (s, S) of streams.rules on the same panel and timing (the demo's
     # per-SKU loop, vectorised; tests/unit/test_rules.py holds them equal). Its seed stock,
     # ceil(S), seeds restock too.
-    horizon = settings.forecast_horizon_periods
+    horizon = settings.horizon_periods
     seed = static_seed(panel, params, horizon)
     leads = lead_time_draws(len(keys), n_periods, lead_time_days=settings.lead_time_days,
                             sd_days=opts.lead_time_sd_days, late_probability=opts.late_probability,
@@ -311,13 +311,13 @@ async def run_closed_loop(opts: DemoOptions, settings: Settings, panel: DemandPa
     sims = {k: SkuSim(price=float(panel.price[i])) for i, k in enumerate(keys)}
     by_period = panel.by_period()
     # Generic CSV: each SKU-period's price / promotion flag / x_* values are the plan of that
-    # period, published on the promotions topic `forecast_horizon_periods` ahead ("known in
+    # period, published on the promotions topic `horizon_periods` ahead ("known in
     # advance", as in `restock backtest`).
     plans_due: dict[int, list[Any]] = defaultdict(list)
     if panel.dataset.fmt == "generic":
         from streams.backtest import plan_events
 
-        for ev in plan_events(panel.sales, opts.freq, settings.forecast_horizon_periods):
+        for ev in plan_events(panel.sales, opts.freq, settings.horizon_periods):
             plans_due[max(first, period_start(opts.freq, epoch(ev.occurred_at)))].append(ev)
 
     restock = PolicyTally()

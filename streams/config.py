@@ -134,7 +134,7 @@ def processor_config(settings: Settings) -> ProcessorConfig:
         overrides=overrides,
         freq=settings.freq,
         allowed_lateness_s=settings.allowed_lateness_s,
-        horizon_periods=settings.forecast_horizon_periods,
+        horizon_periods=settings.horizon_periods,
         policy=policy,
         suggestion_expiry_s=settings.suggestion_expiry_days * 86400.0,
         reemit_change_fraction=settings.reemit_change_fraction,

@@ -62,7 +62,7 @@ from streams.panel import DemandPanel
 Rule = Literal["static", "rolling", "batch"]
 Unmet = Literal["lost_sales", "backorder"]
 
-#: Forecast horizon of the static fit, in periods (``Settings.forecast_horizon_periods``, as the demo).
+#: Forecast horizon of the static fit, in periods (``Settings.horizon_periods`` on daily data, as the demo).
 DEFAULT_HORIZON_PERIODS = 28
 #: Shortest history (periods) each batch model is fitted on (statsforecast's AutoETS refuses
 #: fewer than 7 points); a refit on less history takes the mean demand so far.

@@ -56,6 +56,8 @@ ENDPOINTS_FILE = "endpoints.json"
 #: the worker's generation-0 GC threshold (docs/performance.md, "Garbage collection")
 GC_GEN0_THRESHOLD = 10_000
 DEFAULT_STACK_DIR = Path(".restock/stack")
+#: forecast horizon (periods) unless the lead time plus review period needs more
+DEFAULT_HORIZON_PERIODS = 28
 
 
 def write_endpoints(stack_dir: Path, kafka_bootstrap_servers: str, redis_url: str) -> Path:
@@ -248,7 +250,11 @@ class Settings(BaseSettings):
     # --- demand -----------------------------------------------------------------------------
     freq: Freq = "D"
     allowed_lateness_s: float = Field(default=3600.0, ge=0)
-    forecast_horizon_periods: int = Field(default=28, ge=1)
+    forecast_horizon_periods: int | None = Field(
+        default=None, ge=1,
+        description="forecast horizon (periods); default (none): 28, or the default policy's lead "
+                    "time + review period in periods when that is longer (hourly data); read "
+                    "through horizon_periods")
     min_history_days: float = Field(
         default=28.0, ge=0,
         description="days of history a SKU must have before restock decides about it (converted to "
@@ -377,6 +383,20 @@ class Settings(BaseSettings):
         if self.fill_rate is not None:
             return "fill_rate", self.fill_rate
         return "cycle_service_level", self.cycle_service_level
+
+    @property
+    def horizon_periods(self) -> int:
+        """The forecast horizon in periods: ``forecast_horizon_periods``, else the default.
+
+        The default is 28 periods, or ``ceil(L + R)`` (lead time plus review period, in periods)
+        when that is longer, so that the default policy's levels are covered
+        (:meth:`agents.processor.ProcessorConfig.check_horizon_covers`): 192 on hourly data with
+        the 7-day lead time and 1-day review period.
+        """
+        if self.forecast_horizon_periods is not None:
+            return self.forecast_horizon_periods
+        needed = self.days_to_periods(self.lead_time_days) + self.days_to_periods(self.review_period_days)
+        return max(DEFAULT_HORIZON_PERIODS, math.ceil(needed - 1e-9))
 
     @property
     def min_history(self) -> int:

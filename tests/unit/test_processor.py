@@ -153,6 +153,27 @@ def test_horizon_must_cover_lead_time_plus_review() -> None:
         ProcessorConfig(horizon_periods=5, policy=PolicyParams(lead_time_periods=7))
 
 
+@pytest.mark.parametrize(("freq", "lead_days", "explicit", "want"), [
+    ("D", 7.0, None, 28),     # the 28-period default covers 7 + 1 days
+    ("W", 7.0, None, 28),
+    ("H", 7.0, None, 192),    # hourly: 7 days + 1 day of review = 192 hours
+    ("D", 40.0, None, 41),    # a lead time longer than the default horizon
+    ("H", 7.0, 200, 200),     # an explicit horizon is kept
+])
+def test_the_default_horizon_covers_the_default_policy(freq: str, lead_days: float, explicit: int | None,
+                                                       want: int) -> None:
+    s = Settings(freq=freq, lead_time_days=lead_days, forecast_horizon_periods=explicit)
+    assert s.horizon_periods == want
+    cfg = processor_config(s)  # (refused when the horizon does not cover the levels)
+    assert cfg.horizon_periods == want
+    cfg.check_horizon_covers(cfg.policy)
+
+
+def test_an_explicit_horizon_shorter_than_the_policy_is_refused() -> None:
+    with pytest.raises(ValueError, match="must cover lead time"):
+        processor_config(Settings(freq="H", forecast_horizon_periods=28))
+
+
 def test_level_ratio_corrects_a_biased_mean_and_is_neutral_on_steady_demand() -> None:
     p = proc()
     steady, bulky = SkuState.new("S@W"), SkuState.new("B@W")
