@@ -473,9 +473,12 @@ class Pipeline:
         if self.review_chunk_skus is None:
             return False
         s = self.sweeps[rec.partition]
+        return self._past_review(s, t) and s.remaining > self.forced_review_inline_skus
+
+    def _past_review(self, s: PartitionSweep, t: int) -> bool:
+        """True when event time ``t`` (epoch s) enters a period after review ``s``'s boundary."""
         cfg = self.processor.config
-        return (period_start(cfg.freq, int(t - cfg.allowed_lateness_s)) > s.record.boundary
-                and s.remaining > self.forced_review_inline_skus)
+        return period_start(cfg.freq, int(t - cfg.allowed_lateness_s)) > s.record.boundary
 
     @staticmethod
     def _unsend_decode_failures(out: BatchOutput, failed: list[tuple[int, str]], stop: int,
@@ -625,8 +628,7 @@ class Pipeline:
         """
         p = rec.partition
         s = self.sweeps[p]
-        cfg = self.processor.config
-        if period_start(cfg.freq, int(t - cfg.allowed_lateness_s)) > s.record.boundary:
+        if self._past_review(s, t):
             self._sweep(out, p, None, dirty)
             return
         s.see(rec.topic, rec.partition, rec.offset)

@@ -63,6 +63,17 @@ def is_pool_key(key: str) -> bool:
     return key.startswith(POOL_KEY_PREFIX)
 
 
+def review_in_progress(store: StateStore, partitions: int) -> bool:
+    """Tell whether a partition's period review is still in progress in ``store``.
+
+    True when the pseudo-state of an input partition ``0 .. partitions - 1`` records a review
+    (:class:`ReviewProgress`): a partition's states are final only once none does. One
+    ``load_many`` of the pool keys.
+    """
+    keys = [pool_key(p) for p in range(partitions)]
+    return any(st.review is not None for st in store.load_many(keys).values())
+
+
 def split_key(key: str) -> tuple[str, str]:
     """Split ``"sku@location"`` into its parts (``location`` defaults to ``"default"``)."""
     sku, _, location = key.partition("@")

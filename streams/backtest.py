@@ -157,18 +157,19 @@ def _fill_quantiles(mean: np.ndarray, phi: np.ndarray, levels: np.ndarray,
     """
     n, T, H = mean.shape
     h = np.arange(H)
+    t = np.arange(T)[:, None] + h[None, :]  # target period of (origin, horizon)
+    ok = t < T
+    cell = (t[ok], np.broadcast_to(h, (T, H))[ok])  # (period, horizon) of each (origin, horizon)
     for lo in range(0, n, rows):
         sl = slice(lo, min(n, lo + rows))
-        t = np.arange(T)[:, None] + h[None, :]  # target period of (origin, horizon)
-        ok = t < T
         # the means by origin: at origin o, horizon h, the forecast of period o + h
         by_origin = np.full((sl.stop - lo, T, H), np.nan)
-        by_origin[:, ok] = mean[sl][:, t[ok], np.broadcast_to(h, (T, H))[ok]]
+        by_origin[:, ok] = mean[sl][:, cell[0], cell[1]]
         made = ~np.isnan(phi[sl])
         q = np.full((sl.stop - lo, T, levels.shape[-1], H), np.nan)
         q[made] = period_quantiles(np.nan_to_num(by_origin[made]), phi[sl][made], levels[sl][made])
         for k, arr in enumerate(out):
-            arr[sl][:, t[ok], np.broadcast_to(h, (T, H))[ok]] = q[:, :, k, :][:, ok]
+            arr[sl][:, cell[0], cell[1]] = q[:, :, k, :][:, ok]
 
 
 def replay(sales: Sequence[Any], freq: Literal["H", "D", "W"], horizon: int,

@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from agents.state import SkuState, pool_key
+from agents.state import SkuState, review_in_progress
 from schemas.codec import decode_decision, encode_event
 from schemas.common import TopicRole
 from streams.closed_loop import DemoOptions, in_production_order, progress_display, run_closed_loop
@@ -135,9 +135,8 @@ class KafkaTransport:
 
 async def _wait_reviewed(store: Any, partitions: int, timeout_s: float = 300.0) -> None:
     """Wait until no partition's pseudo-state records a period review in progress."""
-    keys = [pool_key(p) for p in range(partitions)]
     deadline = time.monotonic() + timeout_s
-    while any(st.review is not None for st in store.load_many(keys).values()):
+    while review_in_progress(store, partitions):
         if time.monotonic() > deadline:
             raise TimeoutError(f"the worker's period reviews did not finish within {timeout_s:.0f} s")
         await asyncio.sleep(0.02)

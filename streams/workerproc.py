@@ -157,7 +157,7 @@ def wait_caught_up(settings: Settings, targets: dict[tuple[str, int], int], time
     TimeoutError
         When either does not happen within ``timeout_s`` seconds in all.
     """
-    from agents.state import pool_key
+    from agents.state import review_in_progress
     from streams.clients import redis_client_for
     from streams.redis_state import RedisStateStore
 
@@ -166,8 +166,7 @@ def wait_caught_up(settings: Settings, targets: dict[tuple[str, int], int], time
     client = redis_client_for(settings)
     try:
         store = RedisStateStore(client, settings.redis_key_prefix)
-        keys = [pool_key(p) for p in range(settings.topic_partitions)]
-        while any(st.review is not None for st in store.load_many(keys).values()):
+        while review_in_progress(store, settings.topic_partitions):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"group {settings.app_id}: a period review still in progress after "
                                    f"{timeout_s:.0f} s")

@@ -370,3 +370,18 @@ def test_the_review_covers_due_skus_that_existed_at_the_crossing() -> None:
     st_.fence = {"orders:0": 40}
     assert not sw.covers(st_)  # the open period closes at the next boundary only
     assert pool_key(0) not in sw.keys
+
+
+def test_review_in_progress_reads_the_partitions_pseudo_states() -> None:
+    from agents.state import review_in_progress
+
+    store = InMemoryStateStore()
+    assert not review_in_progress(store, 2)  # nothing stored yet
+    pool = SkuState.new(pool_key(1))
+    pool.review = ReviewProgress(86400, 90000, "orders", 1, 7, "e", True, {"orders:1": 7})
+    store.save_many([pool, SkuState.new(pool_key(0))], {pool_key(0): 0, pool_key(1): 1})
+    assert review_in_progress(store, 2)
+    assert not review_in_progress(store, 1)  # partition 1 is not among the first one
+    pool.review = None
+    store.save_many([pool], {pool_key(1): 1})
+    assert not review_in_progress(store, 2)
