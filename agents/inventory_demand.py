@@ -52,6 +52,13 @@ class InventoryDemand:
         Periods learned.
     m1, m2 : float
         Exponentially weighted sums of demand and squared demand (not bias-corrected).
+    t1, t2 : float or None
+        The same sums over the period's *total* demand, where the learned demand leaves out
+        the units of repeat buyers (:mod:`agents.repeat_buyers`); None while every period
+        learned its total (then they equal ``m1``, ``m2``).
+    extra : list of float or None
+        Per period of :attr:`recent`, the units the total had beyond the learned demand (the
+        repeat buyers' lines); None while there were none.
 
     Examples
     --------
@@ -76,29 +83,47 @@ class InventoryDemand:
     n: int = 0
     m1: float = 0.0
     m2: float = 0.0
+    t1: float | None = None
+    t2: float | None = None
+    extra: list[float] | None = None
 
-    def update(self, units: float, *, capacity: int, long_span: float) -> None:
+    def update(self, units: float, *, capacity: int, long_span: float,
+               total: float | None = None) -> None:
         """Learn one closed period's demand (units >= 0).
 
         Parameters
         ----------
         units : float
-            Demand of the period (units of stock).
+            Demand of the period the window learns (units of stock).
         capacity : int
             Periods kept in :attr:`recent` (the longest rate window used).
         long_span : float
             Span ``N`` of the long-run moments in periods (weight ``2 / (N + 1)``).
+        total : float, optional
+            The period's total demand when ``units`` leaves some out (repeat buyers' lines):
+            it feeds the total moments of :meth:`cv2` with ``total=True``. None: ``units``.
         """
         y = float(units)
         self.recent.append(y)
         if len(self.recent) > capacity:
             del self.recent[: len(self.recent) - capacity]
         a = 2.0 / (long_span + 1.0)
+        if self.t1 is not None or (total is not None and float(total) != y):
+            yt = y if total is None else float(total)
+            t1 = self.m1 if self.t1 is None else self.t1
+            t2 = self.m2 if self.t2 is None else self.t2
+            self.t1 = (1.0 - a) * t1 + a * yt
+            self.t2 = (1.0 - a) * t2 + a * yt * yt
+            if self.extra is None:
+                self.extra = [0.0] * (len(self.recent) - 1)
+            self.extra.append(yt - y)
+            if len(self.extra) > capacity:
+                del self.extra[: len(self.extra) - capacity]
         self.m1 = (1.0 - a) * self.m1 + a * y
         self.m2 = (1.0 - a) * self.m2 + a * y * y
         self.n += 1
 
-    def rate(self, window: int, min_periods: int = 1) -> float:
+    def rate(self, window: int, min_periods: int = 1, *, total: bool = False) -> float:
         """Mean demand per period over the last ``window`` periods (units per period).
 
         Parameters
@@ -108,14 +133,22 @@ class InventoryDemand:
         min_periods : int
             A SKU with fewer learned periods is averaged over ``min(window, min_periods)``
             periods, its unseen periods counted as zero demand.
+        total : bool
+            Average the periods' total demand (:attr:`extra` included).
         """
         if window <= 0 or not self.recent:
             return 0.0
         tail = self.recent[-window:]
-        return sum(tail) / max(len(tail), min(window, max(1, min_periods)))
+        s = sum(tail)
+        if total and self.extra:
+            s += sum(self.extra[-window:])
+        return s / max(len(tail), min(window, max(1, min_periods)))
 
-    def cv2(self, *, long_span: float) -> float:
+    def cv2(self, *, long_span: float, total: bool = False) -> float:
         """Squared coefficient of variation of per-period demand over the long memory.
+
+        ``total=True`` reads the moments of the periods' total demand (repeat buyers' lines
+        included; the same as the learned demand's while no line was left out).
 
         ``(E[y^2] - E[y]^2) / E[y]^2`` from the bias-corrected weighted moments; 0 before any
         demand. When ``E[y]`` is so small (subnormal, e.g. 1e-313 units) that its square
@@ -138,7 +171,10 @@ class InventoryDemand:
             return 0.0
         a = 2.0 / (long_span + 1.0)
         corr = 1.0 - (1.0 - a) ** self.n
-        e1, e2 = self.m1 / corr, self.m2 / corr
+        if total and self.t1 is not None and self.t2 is not None:
+            e1, e2 = self.t1 / corr, self.t2 / corr
+        else:
+            e1, e2 = self.m1 / corr, self.m2 / corr
         if e1 <= 0.0:
             return 0.0
         den = e1 * e1
@@ -147,10 +183,19 @@ class InventoryDemand:
         return min(max(e2 / e1 - e1, 0.0) / e1, sys.float_info.max)  # e1 * e1 underflowed
 
     def to_list(self) -> list[Any]:
-        """Compact form for the state encoding (integral demands kept as ints)."""
-        return [[int(y) if float(y).is_integer() else y for y in self.recent], self.n, self.m1, self.m2]
+        """Compact form for the state encoding (integral demands kept as ints).
+
+        The total moments and :attr:`extra` only once a period learned less than its total.
+        """
+        out = [[int(y) if float(y).is_integer() else y for y in self.recent], self.n, self.m1, self.m2]
+        if self.t1 is not None:
+            out += [self.t1, self.t2, [int(y) if float(y).is_integer() else y for y in self.extra or []]]
+        return out
 
     @classmethod
     def from_list(cls, d: list[Any]) -> InventoryDemand:
         """Inverse of :meth:`to_list`."""
-        return cls(recent=[float(y) for y in d[0]], n=int(d[1]), m1=float(d[2]), m2=float(d[3]))
+        t1, t2 = (float(d[4]), float(d[5])) if len(d) > 5 else (None, None)
+        extra = [float(y) for y in d[6]] if len(d) > 6 else None
+        return cls(recent=[float(y) for y in d[0]], n=int(d[1]), m1=float(d[2]), m2=float(d[3]),
+                   t1=t1, t2=t2, extra=extra)

@@ -40,6 +40,7 @@ from agents.forecasting import DemandForecaster, decode, encode
 from agents.forecasting.covariates import CovariatePool
 from agents.inventory import InventoryPosition
 from agents.inventory_demand import InventoryDemand
+from agents.repeat_buyers import RepeatBuyers
 from agents.supply import LeadTimeEstimator
 
 if TYPE_CHECKING:
@@ -319,6 +320,9 @@ class SkuState:
     review : ReviewProgress | None
         Only on a partition's pool pseudo-state: the partition's period review in progress,
         while it spans batches (encoded only when set).
+    buyers : RepeatBuyers
+        The SKU's repeat bulk buyers and their open periods' lines (:mod:`agents.repeat_buyers`);
+        encoded only once it holds one.
 
     The three covariate fields are encoded only when set, so a state without prices,
     promotions or pool encodes byte for byte as before they existed.
@@ -344,6 +348,7 @@ class SkuState:
     policy_version: int = 0
     lead_time: LeadTimeEstimator = field(default_factory=LeadTimeEstimator)
     review: ReviewProgress | None = None
+    buyers: RepeatBuyers = field(default_factory=RepeatBuyers)
     #: cached forecast and levels, not stored; current while its inputs are (agents.processor.derived)
     derived: Derived | None = field(default=None, repr=False, compare=False)
 
@@ -402,6 +407,8 @@ class SkuState:
             ext["lt"] = self.lead_time.to_list()
         if self.review is not None:
             ext["rev"] = self.review.to_list()
+        if self.buyers:
+            ext["rb"] = self.buyers.to_list()
         return msgpack.packb(
             [
                 STATE_VERSION,
@@ -471,6 +478,7 @@ class SkuState:
         pol = ext.get("pol")
         lt = ext.get("lt")
         rev = ext.get("rev")
+        rb = ext.get("rb")
         return cls(
             key=str(key),
             fence={str(k): int(v) for k, v in fence.items()},
@@ -493,6 +501,7 @@ class SkuState:
             policy_version=int(pol[0]) if pol else 0,
             lead_time=LeadTimeEstimator.from_list(lt) if lt else LeadTimeEstimator(),
             review=ReviewProgress.from_list(rev) if rev else None,
+            buyers=RepeatBuyers.from_list(rb) if rb else RepeatBuyers(),
         )
 
 

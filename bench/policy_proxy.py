@@ -37,16 +37,18 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import special
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from agents.demand import epoch  # noqa: E402
 from streams.cli import _data_or_fail  # noqa: E402
 from streams.closed_loop import DemoOptions, static_baseline_params  # noqa: E402
 from streams.frontier import interpolate_value_at_fill, run_baselines  # noqa: E402
-from streams.panel import load_panel  # noqa: E402
+from streams.panel import DemandPanel, load_panel  # noqa: E402
 from streams.rules import static_seed  # noqa: E402
 from streams.simulate import BASELINE_TARGETS, simulation_settings  # noqa: E402
 
@@ -79,6 +81,60 @@ def ew_cv2(d: np.ndarray, span: float) -> np.ndarray:
         mu, sq = m1 / bc, m2 / bc
         out[:, p] = np.where(mu > 0, np.maximum(sq - mu**2, 0) / np.maximum(mu, 1e-12) ** 2, 0.0)
     return out
+
+
+def repeat_buyers(panel: DemandPanel, total_rate: np.ndarray, *, bulk_periods: float = 4.0,
+                  prior_orders: float = 1.0, prior_periods: float = 90.0, capacity: int = 8
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stand-in of :mod:`agents.repeat_buyers`: regular demand, buyers' mean and variance per period.
+
+    A line above ``bulk_periods`` x the SKU's total rate at the end of the previous period
+    (``total_rate``, shape ``(n, t)``) makes its customer a repeat buyer; their lines (that one
+    included) leave the regular demand. At the end of period ``p`` the buyers' compound Poisson
+    demand per period is ``sum lambda size`` and ``sum lambda size^2``, with
+    ``lambda = (c + prior_orders) / (tau + prior_periods)`` (``tau`` periods since the first
+    purchase, ``c`` purchases), as the worker computes them for the open period ``p + 1``.
+    Returns ``(regular, mean, var)``, each ``(n, t)``.
+    """
+    n, t = panel.demand.shape
+    row = {k: i for i, k in enumerate(panel.keys)}
+    regular = panel.demand.astype(float).copy()
+    mean, var = np.zeros((n, t)), np.zeros((n, t))
+    buyers: list[dict[str, list[float]]] = [{} for _ in range(n)]
+    lines = sorted(((epoch(r.occurred_at) - panel.first) // panel.step, row[r.key], r.customer_id,
+                    float(r.quantity)) for r in panel.sales if r.customer_id and r.quantity > 0)
+    j = 0
+    for p in range(t):
+        pending: dict[tuple[int, str], list[float]] = {}
+        while j < len(lines) and lines[j][0] == p:
+            _, i, c, q = lines[j]
+            j += 1
+            r0 = total_rate[i, p - 1] if p > 0 else 0.0
+            if c in buyers[i] or (i, c) in pending or (r0 > 0 and q > bulk_periods * r0):
+                e = pending.setdefault((i, c), [0.0, 0.0])
+                e[0] += 1
+                e[1] += q
+                regular[i, p] -= q
+        for (i, c), (cnt, units) in sorted(pending.items()):
+            e = buyers[i].get(c)
+            if e is None:
+                buyers[i][c] = [p, cnt, units]
+            else:
+                e[1] += cnt
+                e[2] += units
+            if len(buyers[i]) > capacity:
+                def score(k: str, i: int = i, p: int = p) -> tuple[float, str]:
+                    f, cc, u = buyers[i][k]
+                    return (cc + prior_orders) / (p + 1 - f + prior_periods) * u / cc, k
+                for k in sorted(buyers[i], key=score)[: len(buyers[i]) - capacity]:
+                    del buyers[i][k]
+        for i in range(n):
+            for f, cnt, units in buyers[i].values():
+                lam = (cnt + prior_orders) / (p + 1 - f + prior_periods)
+                size = units / cnt
+                mean[i, p] += lam * size
+                var[i, p] += lam * size * size
+    return np.maximum(regular, 0.0), mean, var
 
 
 def simulate(demand: np.ndarray, seed: np.ndarray, s: np.ndarray, S: np.ndarray, price: np.ndarray,
@@ -141,14 +197,17 @@ def main() -> None:
     fut_mean = np.stack([w.mean(axis=1) if w.shape[1] else d[:, -1] for w in nxt], axis=1)
     fut_var = np.stack([w.var(axis=1) if w.shape[1] > 1 else np.zeros(n) for w in nxt], axis=1)
 
-    def curve(rate: np.ndarray, cv2: np.ndarray, var: np.ndarray | None = None) -> list[float | None]:
+    def curve(rate: np.ndarray, cv2: np.ndarray, var: np.ndarray | None = None,
+              extra: tuple[np.ndarray, np.ndarray] | None = None,
+              hold_cv2: np.ndarray | None = None) -> list[float | None]:
         var = cv2 * rate**2 if var is None else var
-        hold = price[:, None] * (1 + cv2) * hR
+        em, ev = extra if extra is not None else (0.0, 0.0)  # added per period (repeat buyers)
+        hold = price[:, None] * (1 + (cv2 if hold_cv2 is None else hold_cv2)) * hR
         pts = []
         for c in COSTS:
             z = special.ndtri(np.clip(c / (c + hold), 0.5, 1 - 1e-9))
-            s = rate * L + np.maximum(0, z * np.sqrt(var * L))
-            S = np.maximum(rate * (L + R) + np.maximum(0, z * np.sqrt(var * (L + R))), s)
+            s = (rate + em) * L + np.maximum(0, z * np.sqrt((var + ev) * L))
+            S = np.maximum((rate + em) * (L + R) + np.maximum(0, z * np.sqrt((var + ev) * (L + R))), s)
             f, v = simulate(panel.demand, seed, s, S, price, lead, panel.warmup_periods)
             pts.append({"fill_rate": f, "mean_on_hand_value": v})
         out: list[float | None] = []
@@ -163,18 +222,30 @@ def main() -> None:
     r56 = window_mean(d, per(56), min_h)
     r84 = window_mean(d, per(84), min_h)
     c365, c730 = ew_cv2(d, per(365)), ew_cv2(d, per(730))
-    variants = [
-        ("former default: min(28 d, 84 d) mean, span 365 d", r_min, c365, None),
-        ("min(28 d, 84 d), span 730 d", r_min, c730, None),
-        ("84 d mean, span 730 d", r84, c730, None),
-        ("default: 56 d mean, span 730 d", r56, c730, None),
-        ("oracle: next 56 d variance, 56 d mean", r56, c730, fut_var),
-        ("oracle: next 56 d mean, span 730 d", fut_mean, c730, c730 * r56**2),
+    variants: list[tuple[str, np.ndarray, np.ndarray, np.ndarray | None, Any, Any]] = [
+        ("former default: min(28 d, 84 d) mean, span 365 d", r_min, c365, None, None, None),
+        ("min(28 d, 84 d), span 730 d", r_min, c730, None, None, None),
+        ("84 d mean, span 730 d", r84, c730, None, None, None),
+        ("56 d mean, span 730 d (default until 2026-12-08)", r56, c730, None, None, None),
+        ("oracle: next 56 d variance, 56 d mean", r56, c730, fut_var, None, None),
+        ("oracle: next 56 d mean, span 730 d", fut_mean, c730, c730 * r56**2, None, None),
     ]
+    if any(r.customer_id for r in panel.sales[:1000]):
+        reg, bm, bv = repeat_buyers(panel, r56, bulk_periods=4.0 / days, prior_periods=90.0 / days)
+        rr, cr = window_mean(reg, W, min_h), ew_cv2(reg, per(730))
+        variants.append(("default: repeat buyers + 56 d regular mean", rr, cr, None, (bm, bv), c730))
+        # the bound: the repeat buyers' next L + R periods known exactly (no model has it)
+        lr = int(np.ceil(L + R))
+        known = d - reg
+        ck = np.concatenate([np.zeros((n, 1)), np.cumsum(known, axis=1)], axis=1)
+        hi = np.minimum(np.arange(t) + 1 + lr, t)
+        fut_known = (ck[:, hi] - ck[:, np.arange(t) + 1]) / (L + R)
+        variants.append(("oracle: repeat buyers' next L + R periods", rr, cr, None,
+                         (fut_known, np.zeros_like(fut_known)), c730))
     print(f"{opts.data.name}, {panel.freq}, {n} SKUs: restock-like policy / best baseline at fill "
           + " / ".join(f"{f:.2f}" for f in FILLS))
-    for name, rate, cv2, var in variants:
-        ratios = curve(rate, cv2, var)
+    for name, rate, cv2, var, extra, hold_cv2 in variants:
+        ratios = curve(rate, cv2, var, extra, hold_cv2)
         print(f"  {name:45s} " + "  ".join("   -" if r is None else f"{r:.3f}" for r in ratios), flush=True)
     print(f"({time.perf_counter() - t0:.0f} s)")
 

@@ -116,6 +116,13 @@ class DecisionExplanation(WireModel):
         Observations of the SKU's pool group (its supplier's SKUs in the same input partition,
         or those without a supplier) that the learned lead time was shrunk towards; None when
         lead-time learning is off. With both counts 0 the lead time is the configured one.
+    repeat_buyers : int or None
+        Repeat bulk buyers of the SKU@location whose demand the levels added to the regular
+        rate (``RESTOCK_REPEAT_BUYERS``; docs/decisions.md, "Repeat buyers"); None when the
+        model is off.
+    repeat_buyer_units_per_day : float or None
+        Their expected demand, in units per **day** (the sum over buyers of purchase rate times
+        mean line); None when the model is off.
 
     Examples
     --------
@@ -163,6 +170,8 @@ class DecisionExplanation(WireModel):
     lead_time_std_days: NonNegativeFloat | None = None
     lead_time_receipts: Annotated[int, Field(ge=0)] | None = None
     lead_time_pool_receipts: Annotated[int, Field(ge=0)] | None = None
+    repeat_buyers: Annotated[int, Field(ge=0)] | None = None
+    repeat_buyer_units_per_day: NonNegativeFloat | None = None
 
 
 class DecisionBase(EventBase):

@@ -336,6 +336,20 @@ class Settings(BaseSettings):
         description="k: with a lost-unit cost (set or learned), each SKU's holding cost in its critical "
                     "fractile is multiplied by 1 + k CV^2 of its per-period demand (lumpy SKUs get "
                     "lower levels); 0 = the plain fractile")
+    repeat_buyers: bool = Field(
+        default=True,
+        description="model each SKU's repeat bulk buyers (a customer with a line above "
+                    "repeat_buyer_bulk_days of the SKU's regular rate) apart from its regular demand: "
+                    "their lines leave the rate window and the levels add their compound Poisson "
+                    "demand (agents.repeat_buyers; issue #17)")
+    repeat_buyer_bulk_days: float = Field(
+        default=4.0, gt=0, description="a line above this many days of the SKU's regular demand rate "
+                                       "marks its customer as a repeat buyer, days")
+    repeat_buyer_prior_orders: float = Field(
+        default=1.0, gt=0, description="gamma prior of a buyer's purchase rate: this many purchases ...")
+    repeat_buyer_prior_days: float = Field(
+        default=90.0, gt=0, description="... over this many days")
+    repeat_buyers_max: int = Field(default=8, ge=1, description="repeat buyers kept per SKU@location")
     policy_overrides_file: Path | None = None
 
     @classmethod

@@ -142,6 +142,22 @@ class ProcessorConfig:
         k = 1 (restock's setting, ``RESTOCK_LUMPINESS_DISCOUNT``) lowers the stock at fill 0.90
         from 0.93x to 0.88x the best baseline's, and is no worse on the weekly sets. 0 (the
         default here) leaves the plain fractile.
+    repeat_buyers : bool
+        With ``demand_source="window"``: model each SKU's repeat bulk buyers apart from its
+        regular demand (:mod:`agents.repeat_buyers`). A line above
+        ``repeat_buyer_bulk_periods`` periods of the window's rate makes its customer a repeat
+        buyer; their lines leave the window (which keeps the total's dispersion for the
+        lumpiness discount) and the levels add their compound Poisson demand. Off here (the
+        settings turn it on: ``RESTOCK_REPEAT_BUYERS``); orders without ``customer_id`` are
+        regular demand either way.
+    repeat_buyer_bulk_periods : float
+        A line larger than this many periods of the SKU's regular rate marks its customer
+        (periods; 4 days by default in the settings).
+    repeat_buyer_prior_orders, repeat_buyer_prior_periods : float
+        The gamma prior of a buyer's purchase rate: ``prior_orders`` purchases over
+        ``prior_periods`` periods (1 over 90 days by default).
+    repeat_buyers_max : int
+        Buyers kept per SKU.
     stockout_demand : {"published", "hidden"}
         What the storefront does while a SKU is out of stock. ``"published"`` (default): it
         still publishes the orders (the ones beyond on_hand become lost sales or backorders), so
@@ -184,6 +200,11 @@ class ProcessorConfig:
     lead_time_learning: bool = False
     lead_time_prior_receipts: float = 4.0
     stockout_demand: Literal["published", "hidden"] = "published"
+    repeat_buyers: bool = False
+    repeat_buyer_bulk_periods: float = 4.0
+    repeat_buyer_prior_orders: float = 1.0
+    repeat_buyer_prior_periods: float = 90.0
+    repeat_buyers_max: int = 8
 
     @property
     def controlled_fill_rate(self) -> float | None:
@@ -208,11 +229,20 @@ class ProcessorConfig:
         return (*COVARIATES, *self.covariate_extras)
 
     @property
+    def buyers_on(self) -> bool:
+        """Whether repeat buyers are modelled (``repeat_buyers`` with the window demand source)."""
+        return self.repeat_buyers and self.demand_source == "window"
+
+    @property
     def censored(self) -> bool:
         """Whether periods with a stock-out are learned as censored (``stockout_demand="hidden"``)."""
         return self.stockout_demand == "hidden"
 
     def __post_init__(self) -> None:
+        if not (self.repeat_buyer_bulk_periods > 0 and self.repeat_buyer_prior_orders > 0
+                and self.repeat_buyer_prior_periods > 0 and self.repeat_buyers_max >= 1):
+            raise ValueError("repeat_buyer_bulk_periods, repeat_buyer_prior_orders and "
+                             "repeat_buyer_prior_periods must be positive, repeat_buyers_max >= 1")
         if not self.lead_time_prior_receipts > 0:
             raise ValueError(
                 f"lead_time_prior_receipts must be positive, got {self.lead_time_prior_receipts}")

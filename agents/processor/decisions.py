@@ -103,7 +103,20 @@ class DecisionMaker:
             lead_time_std_days=round(p.lead_time_std_periods * days, 4),
             lead_time_receipts=None if lt is None else lt.receipts,
             lead_time_pool_receipts=None if lt is None else lt.pool_receipts,
+            **self._buyers(state, days),
         )
+
+    def _buyers(self, state: SkuState, days: float) -> dict[str, Any]:
+        """The explanation's repeat-buyer fields (None while the model is off)."""
+        cfg = self.config
+        if not cfg.buyers_on:
+            return {}
+        mean = 0.0
+        if state.buyers.known and state.demand.open_start is not None:
+            mean, _ = state.buyers.moments(state.demand.open_start, step=self._step,
+                                           prior_orders=cfg.repeat_buyer_prior_orders,
+                                           prior_periods=cfg.repeat_buyer_prior_periods)
+        return {"repeat_buyers": len(state.buyers.known), "repeat_buyer_units_per_day": round(mean / days, 4)}
 
     def promotions_in_window(self, state: SkuState, d: Derived) -> list[str]:
         """Return the plans overlapping the protection interval L + R from the open period.

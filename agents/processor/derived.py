@@ -254,6 +254,7 @@ class LevelsDeriver:
         self.config = config
         self.features = features
         self._period_days = period_seconds(config.freq) / 86400.0
+        self._step = period_seconds(config.freq)
         self._params: dict[tuple[str | None, tuple[tuple[str, Any], ...]], PolicyParams] = {}
 
     def params_for(self, state: SkuState | str) -> PolicyParams:
@@ -428,7 +429,9 @@ class LevelsDeriver:
         ``min_history_periods`` averaged over that many periods), the per-period variance
         ``CV^2 rate^2`` of its long-run dispersion; with ``promotion_lift``, periods covered by a
         planned promotion or price are multiplied by the forecaster's learned lift (mean by
-        ``lift``, variance by ``lift^2``). Shapes ``(periods,)``.
+        ``lift``, variance by ``lift^2``). The SKU's repeat buyers
+        (:meth:`~agents.repeat_buyers.RepeatBuyers.moments`, their compound Poisson demand) add
+        to both. Shapes ``(periods,)``.
         """
         inv, cfg = state.inventory_demand, self.config
         rate = self.window_rate(state)
@@ -438,17 +441,26 @@ class LevelsDeriver:
                 and state.demand.open_start is not None):
             start = state.demand.open_start
             mean = mean * forecast_lift(state.model, self.features.period_features(state, start, periods))
-        return mean, cv2 * mean * mean
+        var = cv2 * mean * mean
+        if state.buyers.known and state.demand.open_start is not None:
+            cfg = self.config
+            b_mean, b_var = state.buyers.moments(state.demand.open_start, step=self._step,
+                                                 prior_orders=cfg.repeat_buyer_prior_orders,
+                                                 prior_periods=cfg.repeat_buyer_prior_periods)
+            mean, var = mean + b_mean, var + b_var
+        return mean, var
 
-    def window_rate(self, state: SkuState) -> float:
+    def window_rate(self, state: SkuState, *, total: bool = False) -> float:
         """Demand rate the levels read (units per period): the lower of the short and long window means.
 
         A SKU younger than ``min_history_periods`` is averaged over that many periods
-        (:meth:`~agents.inventory_demand.InventoryDemand.rate`).
+        (:meth:`~agents.inventory_demand.InventoryDemand.rate`). ``total``: of the periods'
+        total demand, repeat buyers' lines included (what a bulk line is measured against).
         """
         inv, cfg = state.inventory_demand, self.config
         k = cfg.min_history_periods
-        return min(inv.rate(cfg.rate_window_periods, k), inv.rate(cfg.rate_short_window_periods, k))
+        return min(inv.rate(cfg.rate_window_periods, k, total=total),
+                   inv.rate(cfg.rate_short_window_periods, k, total=total))
 
     def recent_rate(self, state: SkuState) -> float:
         """Mean demand per period of the short window alone (units per period): the unbiased recent rate.
@@ -498,7 +510,8 @@ class LevelsDeriver:
         holding = params.holding_cost_rate * value * params.review_period_periods / params.periods_per_year
         k = self.config.lumpiness_discount
         if k > 0.0:  # a lumpy SKU buys less fill per unit of stock: price its holding higher
-            holding *= 1.0 + k * state.inventory_demand.cv2(long_span=self.config.dispersion_span_periods)
+            holding *= 1.0 + k * state.inventory_demand.cv2(long_span=self.config.dispersion_span_periods,
+                                                            total=True)
         level = p / (p + holding) if holding > 0.0 else 1.0 - 1e-9
         return params.with_overrides(cycle_service_level=min(max(level, 0.5), 1.0 - 1e-9))
 

@@ -28,6 +28,7 @@ from agents.processor.decisions import DecisionMaker
 from agents.processor.derived import Derived, LevelsDeriver, forecast_lift
 from agents.processor.features import CovariateFeatures
 from agents.processor.level_ratio import learn_level_ratio, level_ratio
+from agents.repeat_buyers import customer_key
 from agents.state import PromotionPlan, SkuPolicy, SkuState
 from schemas.inputs import (
     OrderCancelled,
@@ -171,6 +172,8 @@ class SkuProcessor:
                 state.bump("late")
                 return ApplyResult("late", error=str(exc))
             result.periods_closed, result.pool_changed = self._learn(state, closed, pool)
+            if self.config.buyers_on and event.customer_id:
+                self._record_buyer(state, event.customer_id, float(event.quantity), t)
             if self.config.covariates:
                 self.features.record_sale(state, event, t)
             state.stockout.record_order(t, freq=self.config.freq)
@@ -272,6 +275,22 @@ class SkuProcessor:
         return level_ratio(state, self.config)
 
     # --- internals ----------------------------------------------------------------------------
+    def _record_buyer(self, state: SkuState, customer_id: str, units: float, t: int) -> None:
+        """Attribute an order line to a repeat buyer of the SKU (:mod:`agents.repeat_buyers`).
+
+        A known buyer's line always is; another customer's when ``units`` exceeds
+        ``repeat_buyer_bulk_periods`` periods of the window's rate of total demand (a SKU
+        without a rate yet has no bulk line).
+        """
+        if units <= 0.0:
+            return
+        buyers, key = state.buyers, customer_key(customer_id)
+        if not buyers.is_buyer(key):
+            rate = self.deriver.window_rate(state, total=True)
+            if not (rate > 0.0 and units > self.config.repeat_buyer_bulk_periods * rate):
+                return
+        buyers.record(period_start(self.config.freq, t), key, units)
+
     def _observe_stock(self, state: SkuState, t: int) -> None:
         """Start or end the SKU's stock-out interval after a position change at ``t`` (epoch s)."""
         open_start = state.demand.open_start
@@ -304,12 +323,18 @@ class SkuProcessor:
                     model.set_pool_mean(None if pool is None else pool.coef)
                 if model.covariates_enabled:
                     x.update(feats)
-            base_units, lift = units, 1.0
+            base_units, lift, bought = units, 1.0, 0.0
+            if state.buyers:  # repeat buyers' lines leave the window (agents.repeat_buyers)
+                cfg = self.config
+                bought = min(state.buyers.close(start, step=self._step, capacity=cfg.repeat_buyers_max,
+                                                prior_orders=cfg.repeat_buyer_prior_orders,
+                                                prior_periods=cfg.repeat_buyer_prior_periods), units)
+                base_units = units - bought
             if self.config.promotion_lift and model.covariates_enabled and len(x) > 1 and model.n_periods:
                 # promotion / price lift of this period, as the forecaster has learned it: the
                 # window rate keeps the regular-price demand, planned lifts are applied ahead
                 lift = float(forecast_lift(model, [x])[0])
-                base_units = units / lift
+                base_units = base_units / lift
             y = units
             if censored and stockout > 0.0:
                 # a hidden-stockout storefront: sales are a lower bound; the out-of-stock share of
@@ -325,7 +350,8 @@ class SkuProcessor:
                     pool.service.add(unseen, unseen)
                     pool_changed = True
             state.inventory_demand.update(base_units, capacity=self.config.rate_window_periods,
-                                          long_span=self.config.dispersion_span_periods)
+                                          long_span=self.config.dispersion_span_periods,
+                                          total=base_units + bought if bought else None)
             learn_level_ratio(state, y, x, a)
             eff = model.covariate_effects
             if eff is not None and pool is not None:

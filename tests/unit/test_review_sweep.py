@@ -58,7 +58,8 @@ def _records(seed: int, weekly: bool, n_skus: int, periods: int) -> list[Record]
                 qty = int(rng.integers(1, 4)) if rng.random() > 0.05 else int(rng.integers(20, 60))
                 events.append((at, "orders", OrderPlaced(
                     event_id=f"{sku}-o{p}-{j}", occurred_at=at, sku=sku, location="W",
-                    order_id=f"{sku}-{p}-{j}", quantity=qty, unit_price=float(rng.choice([2.0, 2.0, 1.5])))))
+                    order_id=f"{sku}-{p}-{j}", quantity=qty, unit_price=float(rng.choice([2.0, 2.0, 1.5])),
+                    customer_id=f"c{int(rng.integers(0, 4))}")))
             if rng.random() < 0.08:
                 at = base + timedelta(hours=21)
                 po = f"{sku}-po{p}"
@@ -109,6 +110,11 @@ def _config(weekly: bool, target: str, dist: str, covariates: bool, extra: str) 
     elif extra == "fill_control":  # the partition's learned lost-unit cost (with a fill-rate target)
         cfg["fill_control"] = True
         cfg["lumpiness_discount"] = 1.0
+    elif extra == "buyers":  # repeat bulk buyers out of the window, at most two kept per SKU
+        cfg["fill_control"] = True
+        cfg["lumpiness_discount"] = 1.0
+        cfg["repeat_buyers"] = True
+        cfg["repeat_buyers_max"] = 2
     elif extra == "hidden":  # censored periods: imputed demand, the controller counts unseen units
         cfg["fill_control"] = True
         cfg["stockout_demand"] = "hidden"
@@ -149,6 +155,8 @@ def _compare(records: list[Record], config: ProcessorConfig, batch: int) -> int:
     (True, "csl", "negbin", False, "lead_times"),
     (False, "fill", "normal", False, "hidden"),
     (True, "fill", "negbin", True, "hidden"),
+    (False, "fill", "normal", False, "buyers"),
+    (True, "csl", "negbin", True, "buyers"),
 ])
 def test_column_review_equals_scalar_review(weekly: bool, target: str, dist: str, covariates: bool,
                                             extra: str) -> None:
@@ -169,12 +177,17 @@ def test_column_review_equals_scalar_review(weekly: bool, target: str, dist: str
         pipe = Pipeline(SkuProcessor(config), InMemoryStateStore(), ROLES)
         pipe.process(records)
         assert sum(s.counters.get("censored_periods", 0) for s in pipe.cache.values()) > 0
+    if extra == "buyers":  # the levels read repeat buyers (else it proves little about them)
+        pipe = Pipeline(SkuProcessor(config), InMemoryStateStore(), ROLES)
+        pipe.process(records)
+        assert any(s.buyers.known for s in pipe.cache.values())
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), weekly=st.booleans(), target=st.sampled_from(["fill", "csl"]),
        dist=st.sampled_from(["normal", "negbin"]), covariates=st.booleans(),
-       extra=st.sampled_from(["", "overrides", "lost_unit_cost", "fill_control", "lead_times", "hidden"]),
+       extra=st.sampled_from(["", "overrides", "lost_unit_cost", "fill_control", "lead_times", "hidden",
+                              "buyers"]),
        batch=st.integers(1, 40))
 def test_column_review_equals_scalar_review_on_generated_partitions(
         seed: int, weekly: bool, target: str, dist: str, covariates: bool, extra: str, batch: int) -> None:
