@@ -83,13 +83,15 @@ def ew_cv2(d: np.ndarray, span: float) -> np.ndarray:
     return out
 
 
-def repeat_buyers(panel: DemandPanel, total_rate: np.ndarray, *, bulk_periods: float = 4.0,
-                  prior_orders: float = 1.0, prior_periods: float = 90.0, capacity: int = 8
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def repeat_buyers(panel: DemandPanel, total_rate: np.ndarray | None, *, bulk_periods: float = 4.0,
+                  prior_orders: float = 1.0, prior_periods: float = 90.0, capacity: int = 8,
+                  window: int = 56, min_h: int = 28) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Stand-in of :mod:`agents.repeat_buyers`: regular demand, buyers' mean and variance per period.
 
     A line above ``bulk_periods`` x the SKU's total rate at the end of the previous period
-    (``total_rate``, shape ``(n, t)``) makes its customer a repeat buyer; their lines (that one
+    (``total_rate``, shape ``(n, t)``; None: the regular demand's ``window``-period mean, the
+    variant that feeds back: each buyer lowers the rate that finds the next) makes its customer
+    a repeat buyer; their lines (that one
     included) leave the regular demand. At the end of period ``p`` the buyers' compound Poisson
     demand per period is ``sum lambda size`` and ``sum lambda size^2``, with
     ``lambda = (c + prior_orders) / (tau + prior_periods)`` (``tau`` periods since the first
@@ -109,7 +111,10 @@ def repeat_buyers(panel: DemandPanel, total_rate: np.ndarray, *, bulk_periods: f
         while j < len(lines) and lines[j][0] == p:
             _, i, c, q = lines[j]
             j += 1
-            r0 = total_rate[i, p - 1] if p > 0 else 0.0
+            if total_rate is not None:
+                r0 = total_rate[i, p - 1] if p > 0 else 0.0
+            else:
+                r0 = regular[i, max(0, p - window):p].sum() / max(min(p, window), min_h) if p > 0 else 0.0
             if c in buyers[i] or (i, c) in pending or (r0 > 0 and q > bulk_periods * r0):
                 e = pending.setdefault((i, c), [0.0, 0.0])
                 e[0] += 1
@@ -168,6 +173,16 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=None, help="generic CSV (default: Online Retail)")
     ap.add_argument("--freq", default="D", choices=["D", "W"])
     ap.add_argument("--skus", type=int, default=300, help="0: all (weekly sets)")
+    ap.add_argument("--buyer-bulk-days", type=float, default=4.0,
+                    help="repeat buyers: a line above this many days of the SKU's rate marks its customer")
+    ap.add_argument("--buyer-prior-days", type=float, default=90.0,
+                    help="purchase-rate prior: 1 over these days")
+    ap.add_argument("--buyer-capacity", type=int, default=8, help="repeat buyers kept per SKU")
+    ap.add_argument("--buyer-threshold", choices=["total", "regular"], default="total",
+                    help="the rate a bulk line is measured against")
+    ap.add_argument("--buyer-hold", choices=["total", "regular"], default="total",
+                    help="the CV^2 of the lumpiness discount")
+    ap.add_argument("--only-buyers", action="store_true", help="run the repeat-buyer variant alone")
     a = ap.parse_args()
     t0 = time.perf_counter()
     if a.data:
@@ -231,9 +246,13 @@ def main() -> None:
         ("oracle: next 56 d mean, span 730 d", fut_mean, c730, c730 * r56**2, None, None),
     ]
     if any(r.customer_id for r in panel.sales[:1000]):
-        reg, bm, bv = repeat_buyers(panel, r56, bulk_periods=4.0 / days, prior_periods=90.0 / days)
+        reg, bm, bv = repeat_buyers(panel, r56 if a.buyer_threshold == "total" else None,
+                                    bulk_periods=a.buyer_bulk_days / days,
+                                    prior_periods=a.buyer_prior_days / days, capacity=a.buyer_capacity,
+                                    window=W, min_h=min_h)
         rr, cr = window_mean(reg, W, min_h), ew_cv2(reg, per(730))
-        variants.append(("default: repeat buyers + 56 d regular mean", rr, cr, None, (bm, bv), c730))
+        variants.append(("default: repeat buyers + 56 d regular mean", rr, cr, None, (bm, bv),
+                         c730 if a.buyer_hold == "total" else cr))
         # the bound: the repeat buyers' next L + R periods known exactly (no model has it)
         lr = int(np.ceil(L + R))
         known = d - reg
@@ -244,6 +263,8 @@ def main() -> None:
                          (fut_known, np.zeros_like(fut_known)), c730))
     print(f"{opts.data.name}, {panel.freq}, {n} SKUs: restock-like policy / best baseline at fill "
           + " / ".join(f"{f:.2f}" for f in FILLS))
+    if a.only_buyers:
+        variants = [v for v in variants if v[0].startswith("default")]
     for name, rate, cv2, var, extra, hold_cv2 in variants:
         ratios = curve(rate, cv2, var, extra, hold_cv2)
         print(f"  {name:45s} " + "  ".join("   -" if r is None else f"{r:.3f}" for r in ratios), flush=True)
