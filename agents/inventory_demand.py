@@ -188,14 +188,22 @@ class InventoryDemand:
         The total moments and :attr:`extra` only once a period learned less than its total.
         """
         out = [[int(y) if float(y).is_integer() else y for y in self.recent], self.n, self.m1, self.m2]
-        if self.t1 is not None:
-            out += [self.t1, self.t2, [int(y) if float(y).is_integer() else y for y in self.extra or []]]
+        if self.t1 is not None:  # extra is mostly zeros: flat (index, units) pairs of the others
+            pairs: list[Any] = []
+            for i, y in enumerate(self.extra or []):
+                if y:
+                    pairs += [i, int(y) if float(y).is_integer() else y]
+            out += [self.t1, self.t2, pairs]
         return out
 
     @classmethod
     def from_list(cls, d: list[Any]) -> InventoryDemand:
         """Inverse of :meth:`to_list`."""
         t1, t2 = (float(d[4]), float(d[5])) if len(d) > 5 else (None, None)
-        extra = [float(y) for y in d[6]] if len(d) > 6 else None
+        extra = None
+        if len(d) > 6:
+            extra = [0.0] * len(d[0])
+            for i in range(0, len(d[6]), 2):
+                extra[int(d[6][i])] = float(d[6][i + 1])
         return cls(recent=[float(y) for y in d[0]], n=int(d[1]), m1=float(d[2]), m2=float(d[3]),
                    t1=t1, t2=t2, extra=extra)

@@ -29,18 +29,18 @@ def _history() -> st.SearchStrategy:
     demand = st.lists(st.one_of(regular, regular, regular, st.just(0), bulk), min_size=6, max_size=60)
     return st.tuples(st.sampled_from(["D", "W"]), demand, st.integers(1, 3),
                      st.lists(st.sampled_from(["buy", "buy", "ignore", "late"]), min_size=60, max_size=60),
-                     st.integers(0, 200))
+                     st.integers(0, 200), st.booleans())
 
 
 @settings(max_examples=60, deadline=None)
 @given(_history())
 def test_a_sku_at_or_below_its_reorder_point_always_has_an_open_suggestion(case: tuple) -> None:
-    freq, demand, lead, warehouse, seed_stock = case
+    freq, demand, lead, warehouse, seed_stock, buyers = case
     step = period_seconds(freq)
     days = step / 86400.0
     proc = SkuProcessor(ProcessorConfig(
         freq=freq, allowed_lateness_s=0.0, horizon_periods=8, min_history_periods=4,
-        suggestion_expiry_s=2 * step,
+        suggestion_expiry_s=2 * step, repeat_buyers=buyers,  # bulk lines from one repeat buyer
         policy=PolicyParams(lead_time_periods=lead, review_period_periods=1.0)))
     state = SkuState.new("A@W")
     offsets = {"orders": 0, "inventory": 0}
@@ -74,7 +74,8 @@ def test_a_sku_at_or_below_its_reorder_point_always_has_an_open_suggestion(case:
             apply(r, "inventory")
         if q:
             apply(OrderPlaced(event_id=f"o{i}", occurred_at=start + timedelta(seconds=step // 2), sku="A",
-                              location="W", order_id=f"o{i}", quantity=q, unit_price=2.0), "orders")
+                              location="W", order_id=f"o{i}", quantity=q, unit_price=2.0,
+                              customer_id="wholesale" if q >= 200 else None), "orders")
         # the period review: the watermark passes the period's end
         end = epoch(start) + step
         res = proc.advance(state, end, EventMeta("orders", 0, offsets["orders"]), f"wm-{i}")
