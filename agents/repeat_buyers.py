@@ -8,8 +8,8 @@ each purchase; a long-run dispersion prices every SKU's lumpiness as if it were 
 module models them as what they are: a known customer with a purchase rate and an order size.
 
 * **Who.** A line from a customer whose quantity exceeds ``bulk_days`` days of the SKU's
-  total demand rate (the window's, :class:`~agents.inventory_demand.InventoryDemand`, buyers included) makes
-  that customer a *repeat buyer* of the SKU; from then on every line of theirs (this one
+  total demand rate (the window's, :class:`~agents.inventory_demand.InventoryDemand`, buyers
+  included) makes that customer a *repeat buyer* of the SKU; from then on every line of theirs (this one
   included) is attributed to them and not to the regular window. At most ``capacity`` buyers
   are kept per SKU: when more are known, the one with the fewest expected units per period
   goes (ties: the smaller key).
@@ -24,9 +24,9 @@ module models them as what they are: a known customer with a purchase rate and a
 * **How much.** The buyer's mean line, ``units / c``.
 * **What the levels read.** The buyers' demand over the next periods is a compound Poisson
   sum, so per period it adds ``sum lambda_b size_b`` units to the mean and
-  ``sum lambda_b size_b^2`` to the variance (the compound Poisson variance with the size taken
-  as known; Silver, Pyke & Thomas 2017, sec. 6.10 on lumpy demand). The regular window keeps
-  the rest.
+  ``sum lambda_b size_b^2`` to the variance (a compound Poisson sum has variance
+  ``lambda E[X^2]``; Ross, *Introduction to Probability Models*, 11th ed., sec. 5.4.2; here
+  with each buyer's size taken as its mean line). The regular window keeps the rest.
 
 Attribution is per period: lines are recorded against their (open) period and merged into
 the known buyers when the period closes (:meth:`RepeatBuyers.close`), so the levels of an open

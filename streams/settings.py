@@ -339,12 +339,12 @@ class Settings(BaseSettings):
     repeat_buyers: bool = Field(
         default=True,
         description="model each SKU's repeat bulk buyers (a customer with a line above "
-                    "repeat_buyer_bulk_days of the SKU's regular rate) apart from its regular demand: "
+                    "repeat_buyer_bulk_days of the SKU's total demand rate) apart from its regular demand: "
                     "their lines leave the rate window and the levels add their compound Poisson "
                     "demand (agents.repeat_buyers; issue #17)")
     repeat_buyer_bulk_days: float = Field(
-        default=4.0, gt=0, description="a line above this many days of the SKU's regular demand rate "
-                                       "marks its customer as a repeat buyer, days")
+        default=4.0, gt=0, description="a line above this many days of the SKU's total demand rate "
+                                       "(buyers included) marks its customer as a repeat buyer, days")
     repeat_buyer_prior_orders: float = Field(
         default=1.0, gt=0, description="gamma prior of a buyer's purchase rate: this many purchases ...")
     repeat_buyer_prior_days: float = Field(

@@ -145,14 +145,14 @@ class ProcessorConfig:
     repeat_buyers : bool
         With ``demand_source="window"``: model each SKU's repeat bulk buyers apart from its
         regular demand (:mod:`agents.repeat_buyers`). A line above
-        ``repeat_buyer_bulk_periods`` periods of the window's rate makes its customer a repeat
+        ``repeat_buyer_bulk_periods`` periods of the window's total rate makes its customer a repeat
         buyer; their lines leave the window (which keeps the total's dispersion for the
         lumpiness discount) and the levels add their compound Poisson demand. Off here (the
         settings turn it on: ``RESTOCK_REPEAT_BUYERS``); orders without ``customer_id`` are
         regular demand either way.
     repeat_buyer_bulk_periods : float
-        A line larger than this many periods of the SKU's regular rate marks its customer
-        (periods; 4 days by default in the settings).
+        A line larger than this many periods of the SKU's total demand rate (the window's,
+        buyers included) marks its customer (periods; 4 days by default in the settings).
     repeat_buyer_prior_orders, repeat_buyer_prior_periods : float
         The gamma prior of a buyer's purchase rate: ``prior_orders`` purchases over
         ``prior_periods`` periods (1 over 90 days by default).
