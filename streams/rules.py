@@ -58,12 +58,11 @@ from agents.policy import Z_MAX, Z_MIN, PolicyParams, compute_levels
 from agents.review.kernel import order_quantities
 from streams.kpis import PolicyTally
 from streams.panel import DemandPanel
+from streams.settings import DEFAULT_HORIZON_PERIODS  # the static fit's horizon, as the demo's
 
 Rule = Literal["static", "rolling", "batch"]
 Unmet = Literal["lost_sales", "backorder"]
 
-#: Forecast horizon of the static fit, in periods (``Settings.horizon_periods`` on daily data, as the demo).
-DEFAULT_HORIZON_PERIODS = 28
 #: Shortest history (periods) each batch model is fitted on (statsforecast's AutoETS refuses
 #: fewer than 7 points); a refit on less history takes the mean demand so far.
 _MIN_BATCH_HISTORY = {"adida": 1, "autoets": 8}

@@ -56,7 +56,8 @@ ENDPOINTS_FILE = "endpoints.json"
 #: the worker's generation-0 GC threshold (docs/performance.md, "Garbage collection")
 GC_GEN0_THRESHOLD = 10_000
 DEFAULT_STACK_DIR = Path(".restock/stack")
-#: forecast horizon (periods) unless the lead time plus review period needs more
+#: forecast horizon (periods) unless the lead time plus review period needs more; also the
+#: static (s,S) fit's horizon of the baseline rules (streams.rules)
 DEFAULT_HORIZON_PERIODS = 28
 
 
