@@ -282,8 +282,6 @@ class SkuProcessor:
         ``repeat_buyer_bulk_periods`` periods of the window's rate of total demand (a SKU
         without a rate yet has no bulk line).
         """
-        if units <= 0.0:
-            return
         buyers, key = state.buyers, customer_key(customer_id)
         if not buyers.is_buyer(key):
             rate = self.deriver.window_rate(state, total=True)
