@@ -45,6 +45,7 @@ from scipy import special
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agents.demand import epoch  # noqa: E402
+from agents.repeat_buyers import RepeatBuyers, customer_key  # noqa: E402
 from streams.cli import _data_or_fail  # noqa: E402
 from streams.closed_loop import DemoOptions, static_baseline_params  # noqa: E402
 from streams.frontier import interpolate_value_at_fill, run_baselines  # noqa: E402
@@ -91,23 +92,23 @@ def repeat_buyers(panel: DemandPanel, total_rate: np.ndarray | None, *, bulk_per
     A line above ``bulk_periods`` x the SKU's total rate at the end of the previous period
     (``total_rate``, shape ``(n, t)``; None: the regular demand's ``window``-period mean, the
     variant that feeds back: each buyer lowers the rate that finds the next) makes its customer
-    a repeat buyer; their lines (that one
-    included) leave the regular demand. At the end of period ``p`` the buyers' compound Poisson
+    a repeat buyer; their lines (that one included) leave the regular demand. At the end of period ``p`` the buyers' compound Poisson
     demand per period is ``sum lambda size`` and ``sum lambda size^2``, with
     ``lambda = (c + prior_orders) / (tau + prior_periods)`` (``tau`` periods since the first
-    purchase, ``c`` purchases), as the worker computes them for the open period ``p + 1``.
-    Returns ``(regular, mean, var)``, each ``(n, t)``.
+    purchase, ``c`` purchases), as the worker computes them for the open period ``p + 1``: the
+    bookkeeping is the worker's own :class:`agents.repeat_buyers.RepeatBuyers` (period index as
+    the period start, a step of 1). Returns ``(regular, mean, var)``, each ``(n, t)``.
     """
     n, t = panel.demand.shape
     row = {k: i for i, k in enumerate(panel.keys)}
     regular = panel.demand.astype(float).copy()
     mean, var = np.zeros((n, t)), np.zeros((n, t))
-    buyers: list[dict[str, list[float]]] = [{} for _ in range(n)]
+    buyers = [RepeatBuyers() for _ in range(n)]
     lines = sorted(((epoch(r.occurred_at) - panel.first) // panel.step, row[r.key], r.customer_id,
                     float(r.quantity)) for r in panel.sales if r.customer_id and r.quantity > 0)
+    prior = {"prior_orders": prior_orders, "prior_periods": prior_periods}
     j = 0
     for p in range(t):
-        pending: dict[tuple[int, str], list[float]] = {}
         while j < len(lines) and lines[j][0] == p:
             _, i, c, q = lines[j]
             j += 1
@@ -115,30 +116,14 @@ def repeat_buyers(panel: DemandPanel, total_rate: np.ndarray | None, *, bulk_per
                 r0 = total_rate[i, p - 1] if p > 0 else 0.0
             else:
                 r0 = regular[i, max(0, p - window):p].sum() / max(min(p, window), min_h) if p > 0 else 0.0
-            if c in buyers[i] or (i, c) in pending or (r0 > 0 and q > bulk_periods * r0):
-                e = pending.setdefault((i, c), [0.0, 0.0])
-                e[0] += 1
-                e[1] += q
+            key = customer_key(c)
+            if buyers[i].is_buyer(key) or (r0 > 0 and q > bulk_periods * r0):
+                buyers[i].record(p, key, q)
                 regular[i, p] -= q
-        for (i, c), (cnt, units) in sorted(pending.items()):
-            e = buyers[i].get(c)
-            if e is None:
-                buyers[i][c] = [p, cnt, units]
-            else:
-                e[1] += cnt
-                e[2] += units
-            if len(buyers[i]) > capacity:
-                def score(k: str, i: int = i, p: int = p) -> tuple[float, str]:
-                    f, cc, u = buyers[i][k]
-                    return (cc + prior_orders) / (p + 1 - f + prior_periods) * u / cc, k
-                for k in sorted(buyers[i], key=score)[: len(buyers[i]) - capacity]:
-                    del buyers[i][k]
-        for i in range(n):
-            for f, cnt, units in buyers[i].values():
-                lam = (cnt + prior_orders) / (p + 1 - f + prior_periods)
-                size = units / cnt
-                mean[i, p] += lam * size
-                var[i, p] += lam * size * size
+        for i, b in enumerate(buyers):
+            if b:
+                b.close(p, step=1, capacity=capacity, **prior)
+                mean[i, p], var[i, p] = b.moments(p + 1, step=1, **prior)
     return np.maximum(regular, 0.0), mean, var
 
 
