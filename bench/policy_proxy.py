@@ -92,8 +92,9 @@ def repeat_buyers(panel: DemandPanel, total_rate: np.ndarray | None, *, bulk_per
     A line above ``bulk_periods`` x the SKU's total rate at the end of the previous period
     (``total_rate``, shape ``(n, t)``; None: the regular demand's ``window``-period mean, the
     variant that feeds back: each buyer lowers the rate that finds the next) makes its customer
-    a repeat buyer; their lines (that one included) leave the regular demand. At the end of period ``p`` the buyers' compound Poisson
-    demand per period is ``sum lambda size`` and ``sum lambda size^2``, with
+    a repeat buyer; their lines (that one included) leave the regular demand. At the end of
+    period ``p`` the buyers' compound Poisson demand per period is ``sum lambda size`` and
+    ``sum lambda size^2``, with
     ``lambda = (c + prior_orders) / (tau + prior_periods)`` (``tau`` periods since the first
     purchase, ``c`` purchases), as the worker computes them for the open period ``p + 1``: the
     bookkeeping is the worker's own :class:`agents.repeat_buyers.RepeatBuyers` (period index as
